@@ -1,0 +1,163 @@
+"""Compiled step circuits, built once per spec and cached by the spec's hash.
+
+A circuit folder holds ezkl's artifacts under their role names::
+
+    network.onnx  settings.json  network.ezkl  vk.key  pk.key  Verifier.sol
+
+Building = export the step to ONNX, generate settings, calibrate on representative
+data, compile. Keys and the verifier contract are made by :mod:`zkfl.prover`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import ezkl
+import numpy as np
+import torch
+
+from zkfl.circuits.registry import family
+from zkfl.circuits.spec import ModelSpec
+from zkfl.paths import cache_dir, configure_ezkl_cache
+
+# Calibration data spans what training reaches: standardized features clipped to
+# [-4, 4], weights up to +-4. Calibration only sets sizes here (the step has no lookup
+# tables), and the client still mocks every witness before proving.
+_CALIBRATION_FEATURE_RANGE = 4.0
+_CALIBRATION_WEIGHT_RANGE = 4.0
+
+
+@dataclass(frozen=True)
+class CircuitArtifacts:
+    spec: ModelSpec
+    root: Path
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / "network.onnx"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def compiled(self) -> Path:
+        return self.root / "network.ezkl"
+
+    @property
+    def vk(self) -> Path:
+        return self.root / "vk.key"
+
+    @property
+    def pk(self) -> Path:
+        return self.root / "pk.key"
+
+    @property
+    def verifier_sol(self) -> Path:
+        return self.root / "Verifier.sol"
+
+    def settings_json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.settings.read_text())
+
+    @property
+    def logrows(self) -> int:
+        return int(self.settings_json()["run_args"]["logrows"])
+
+    @property
+    def update_scale(self) -> int:
+        """The fixed-point scale of the step's output (the update)."""
+        return int(self.settings_json()["model_output_scales"][0])
+
+
+def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    unit = 2.0**-spec.scale
+    theta = rng.uniform(-_CALIBRATION_WEIGHT_RANGE, _CALIBRATION_WEIGHT_RANGE, (1, spec.param_count))
+    x = rng.uniform(-_CALIBRATION_FEATURE_RANGE, _CALIBRATION_FEATURE_RANGE, (spec.batch, spec.features))
+    y = rng.integers(0, 2, (spec.batch, 1)).astype(np.float64)
+
+    def on_grid(a: np.ndarray) -> torch.Tensor:
+        return torch.tensor(np.round(a / unit) * unit, dtype=torch.float32)
+
+    return on_grid(theta), on_grid(x), on_grid(y)
+
+
+def run_args(spec: ModelSpec) -> ezkl.PyRunArgs:
+    args = ezkl.PyRunArgs()
+    # Inputs (global model, features, labels) and the output (update) are public only
+    # as Poseidon hashes: the proof's public values are H(G), H(X), H(y), H(W).
+    args.input_visibility = "hashed/public"
+    args.output_visibility = "hashed/public"
+    args.param_visibility = "fixed"
+    args.input_scale = spec.scale
+    args.param_scale = spec.scale
+    return args
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence ezkl's native prints (calibration tables) so command output stays readable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextmanager
+def _build_lock(root: Path) -> Iterator[None]:
+    """One builder per circuit at a time: parallel tests and clients share the cache."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
+    configure_ezkl_cache()
+    root = cache_dir("circuits") / f"{spec.family}-{spec.spec_hash()}"
+    artifacts = CircuitArtifacts(spec, root)
+    if artifacts.compiled.exists():
+        return artifacts
+    with _build_lock(root):
+        if artifacts.compiled.exists():
+            return artifacts
+        staging = root.with_name(root.name + ".staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        stage = CircuitArtifacts(spec, staging)
+        module = family(spec.family).step_module(spec)
+        inputs = example_inputs(spec)
+        torch.onnx.export(
+            module,
+            inputs,
+            str(stage.onnx),
+            input_names=["theta", "x", "y"],
+            output_names=["theta_next"],
+            dynamo=False,
+            opset_version=17,
+        )
+        data = staging / "calibration.json"
+        data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
+        ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(spec))
+        with quiet_stdout():
+            ezkl.calibrate_settings(
+                str(data), str(stage.onnx), str(stage.settings), target="resources", scales=[spec.scale]
+            )
+        ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(staging, root)
+    return artifacts

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+
+/// @title zkfl Federation: tasks, rounds, verified updates, staking and rewards.
+/// @notice A task is a federated training job. Each round, participants submit an
+/// update with a proof that it is one training step from the round's global model.
+/// An update is accepted only if the proof verifies, the proof starts from this
+/// round's global commitment, and its output commitment is the update submitted.
+/// Otherwise the rejection is recorded with its reason and the submitter is slashed.
+/// Every submission carries the participant's EIP-712 signature, so relayers (the
+/// aggregator, anyone paying gas) can neither frame nor impersonate a participant.
+/// @dev Step public values follow one layout for every backend:
+/// [H(global model), data commitments..., H(update)].
+contract Federation is EIP712, ReentrancyGuard {
+    enum Status {
+        None,
+        Accepted,
+        Rejected
+    }
+
+    enum Reason {
+        None,
+        StaleGlobalModel,
+        UpdateMismatch,
+        InvalidProof,
+        MalformedPublicValues
+    }
+
+    struct TaskParams {
+        address aggregator;
+        address verifier;
+        uint64 deadline;
+        uint32 rounds;
+        uint32 samplesPerUpdate;
+        uint32 publicValueCount;
+        uint256 minStake;
+        uint256 globalCommitment;
+        bytes32 modelDigest;
+        bytes32 packageDigest;
+    }
+
+    struct Task {
+        address organisation;
+        address aggregator;
+        address verifier;
+        uint64 deadline;
+        uint32 rounds;
+        uint32 currentRound; // open round; equals `rounds` once the last model is published
+        uint32 samplesPerUpdate;
+        uint32 publicValueCount;
+        uint32 activeParticipants; // joined and not slashed
+        bool settled;
+        bool reclaimed;
+        uint256 rewardPool;
+        uint256 slashedPool;
+        uint256 minStake;
+        uint256 verifiedSamples; // over participants not slashed
+        bytes32 packageDigest; // sha2-256 digest of the client package (CIDv1, raw)
+    }
+
+    struct Round {
+        uint256 globalCommitment; // H(G_r): every proof of round r must start here
+        bytes32 modelDigest; // sha2-256 digest of G_r's artifact (CIDv1, raw)
+        uint32 accepted;
+        uint32 rejected;
+    }
+
+    struct Participant {
+        uint256 stake;
+        uint64 verifiedSamples;
+        uint32 acceptedUpdates;
+        bool joined;
+        bool slashed;
+        bool withdrawn;
+    }
+
+    struct Submission {
+        Status status;
+        Reason reason;
+        uint256 updateCommitment;
+        bytes32 dataCommitment;
+    }
+
+    bytes32 public constant SUBMISSION_TYPEHASH = keccak256(
+        "Submission(uint256 taskId,uint256 round,uint256 updateCommitment,bytes32 publicValuesHash,bytes32 proofHash)"
+    );
+
+    uint256 public taskCount;
+    mapping(uint256 => Task) private _tasks;
+    mapping(uint256 => mapping(uint256 => Round)) private _rounds;
+    mapping(uint256 => mapping(address => Participant)) private _participants;
+    mapping(uint256 => mapping(uint256 => mapping(address => Submission))) private _submissions;
+
+    event TaskCreated(
+        uint256 indexed taskId,
+        address indexed organisation,
+        address aggregator,
+        address verifier,
+        uint256 rewardPool,
+        uint256 minStake,
+        uint64 deadline,
+        uint32 rounds,
+        uint32 samplesPerUpdate,
+        uint256 globalCommitment,
+        bytes32 modelDigest,
+        bytes32 packageDigest
+    );
+    event Joined(uint256 indexed taskId, address indexed participant, uint256 stake);
+    event UpdateAccepted(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed participant,
+        uint256 updateCommitment,
+        bytes32 dataCommitment,
+        uint256 samples
+    );
+    event UpdateRejected(
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, Reason reason, string detail
+    );
+    event Slashed(uint256 indexed taskId, address indexed participant, uint256 amount);
+    event GlobalModelPublished(uint256 indexed taskId, uint256 indexed round, uint256 globalCommitment, bytes32 modelDigest);
+    event TaskSettled(uint256 indexed taskId, uint256 rewardTotal, uint256 verifiedSamples);
+    event Withdrawn(uint256 indexed taskId, address indexed account, uint256 reward, uint256 stake);
+    event Reclaimed(uint256 indexed taskId, address indexed organisation, uint256 amount);
+
+    error UnknownTask(uint256 taskId);
+    error InvalidTask(string why);
+    error NotAllowed(string why);
+    error BadSignature();
+
+    constructor() EIP712("zkfl Federation", "1") {}
+
+    // ---------------------------------------------------------------- tasks
+
+    function createTask(TaskParams calldata p) external payable returns (uint256 taskId) {
+        if (msg.value == 0) revert InvalidTask("reward pool is empty");
+        if (p.deadline <= block.timestamp) revert InvalidTask("deadline is in the past");
+        if (p.rounds == 0) revert InvalidTask("zero rounds");
+        if (p.samplesPerUpdate == 0) revert InvalidTask("zero samples per update");
+        if (p.publicValueCount < 2) revert InvalidTask("a step proof has at least two public values");
+        if (p.aggregator == address(0)) revert InvalidTask("no aggregator");
+        // A call to an address without code "succeeds" with empty return data: never
+        // accept a verifier that is not a deployed contract (e.g. one over 24,576 bytes).
+        if (p.verifier.code.length == 0) revert InvalidTask("verifier has no code");
+
+        taskId = ++taskCount;
+        Task storage t = _tasks[taskId];
+        t.organisation = msg.sender;
+        t.aggregator = p.aggregator;
+        t.verifier = p.verifier;
+        t.deadline = p.deadline;
+        t.rounds = p.rounds;
+        t.samplesPerUpdate = p.samplesPerUpdate;
+        t.publicValueCount = p.publicValueCount;
+        t.rewardPool = msg.value;
+        t.minStake = p.minStake;
+        t.packageDigest = p.packageDigest;
+        _rounds[taskId][0] = Round(p.globalCommitment, p.modelDigest, 0, 0);
+        emit TaskCreated(
+            taskId,
+            msg.sender,
+            p.aggregator,
+            p.verifier,
+            msg.value,
+            p.minStake,
+            p.deadline,
+            p.rounds,
+            p.samplesPerUpdate,
+            p.globalCommitment,
+            p.modelDigest,
+            p.packageDigest
+        );
+    }
+
+    function join(uint256 taskId) external payable {
+        Task storage t = _task(taskId);
+        if (t.settled || block.timestamp > t.deadline || t.currentRound >= t.rounds) {
+            revert NotAllowed("task is closed");
+        }
+        if (msg.value < t.minStake || msg.value == 0) revert NotAllowed("stake below the task's minimum");
+        Participant storage p = _participants[taskId][msg.sender];
+        if (p.joined) revert NotAllowed("already joined");
+        p.joined = true;
+        p.stake = msg.value;
+        t.activeParticipants += 1;
+        emit Joined(taskId, msg.sender, msg.value);
+    }
+
+    // ---------------------------------------------------------------- rounds
+
+    /// @notice Record a participant's update for the open round. Anyone may relay it;
+    /// the participant's signature decides whose it is. Returns whether it was accepted.
+    function submitUpdate(
+        uint256 taskId,
+        uint256 round,
+        address participant,
+        uint256 updateCommitment,
+        bytes calldata proof,
+        uint256[] calldata publicValues,
+        bytes calldata signature
+    ) external nonReentrant returns (bool accepted) {
+        Task storage t = _task(taskId);
+        if (t.settled || block.timestamp > t.deadline) revert NotAllowed("task is closed");
+        if (round != t.currentRound || round >= t.rounds) revert NotAllowed("round is not open");
+        Participant storage p = _participants[taskId][participant];
+        if (!p.joined) revert NotAllowed("participant has not joined");
+        if (p.slashed) revert NotAllowed("participant was slashed");
+        Submission storage s = _submissions[taskId][round][participant];
+        if (s.status != Status.None) revert NotAllowed("already submitted this round");
+
+        bytes32 digest = submissionDigest(
+            taskId, round, updateCommitment, keccak256(abi.encodePacked(publicValues)), keccak256(proof)
+        );
+        if (ECDSA.recover(digest, signature) != participant) revert BadSignature();
+
+        (Reason reason, string memory detail) = _check(t, taskId, round, updateCommitment, proof, publicValues);
+        Round storage r = _rounds[taskId][round];
+        s.updateCommitment = updateCommitment;
+        if (reason == Reason.None) {
+            bytes32 dataCommitment = keccak256(abi.encodePacked(publicValues[1:publicValues.length - 1]));
+            s.status = Status.Accepted;
+            s.dataCommitment = dataCommitment;
+            r.accepted += 1;
+            p.acceptedUpdates += 1;
+            p.verifiedSamples += t.samplesPerUpdate;
+            t.verifiedSamples += t.samplesPerUpdate;
+            emit UpdateAccepted(taskId, round, participant, updateCommitment, dataCommitment, t.samplesPerUpdate);
+            return true;
+        }
+        s.status = Status.Rejected;
+        s.reason = reason;
+        r.rejected += 1;
+        emit UpdateRejected(taskId, round, participant, reason, detail);
+        _slash(t, taskId, participant, p);
+        return false;
+    }
+
+    function _check(
+        Task storage t,
+        uint256 taskId,
+        uint256 round,
+        uint256 updateCommitment,
+        bytes calldata proof,
+        uint256[] calldata publicValues
+    ) private view returns (Reason, string memory) {
+        if (publicValues.length != t.publicValueCount) {
+            return (Reason.MalformedPublicValues, "wrong number of public values");
+        }
+        if (publicValues[0] != _rounds[taskId][round].globalCommitment) {
+            return (Reason.StaleGlobalModel, "proof does not start from this round's global model");
+        }
+        if (publicValues[publicValues.length - 1] != updateCommitment) {
+            return (Reason.UpdateMismatch, "submitted update is not the proof's output");
+        }
+        (bool ok, bytes memory ret) =
+            t.verifier.staticcall(abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues));
+        // Exactly `true`: a revert, empty return data or anything else is a rejection.
+        if (!ok || ret.length != 32 || abi.decode(ret, (uint256)) != 1) {
+            return (Reason.InvalidProof, "proof does not verify");
+        }
+        return (Reason.None, "");
+    }
+
+    function _slash(Task storage t, uint256 taskId, address participant, Participant storage p) private {
+        uint256 amount = p.stake;
+        p.slashed = true;
+        p.stake = 0;
+        // A slashed participant forfeits its stake and any reward for earlier rounds.
+        t.verifiedSamples -= p.verifiedSamples;
+        p.verifiedSamples = 0;
+        t.activeParticipants -= 1;
+        t.slashedPool += amount;
+        emit Slashed(taskId, participant, amount);
+    }
+
+    /// @notice The aggregator publishes G_{r+1}, which opens round r+1.
+    function publishGlobalModel(uint256 taskId, uint256 round, uint256 globalCommitment, bytes32 modelDigest)
+        external
+    {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.aggregator) revert NotAllowed("only the task's aggregator publishes");
+        if (t.settled) revert NotAllowed("task is settled");
+        if (round != t.currentRound || round >= t.rounds) revert NotAllowed("round is not open");
+        if (_rounds[taskId][round].accepted == 0) revert NotAllowed("no accepted update this round");
+        t.currentRound = uint32(round + 1);
+        _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, 0, 0);
+        emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelDigest);
+    }
+
+    // ---------------------------------------------------------------- money
+
+    /// @notice Close the task after its last round or its deadline. Anyone may call it.
+    function settle(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (t.settled) revert NotAllowed("already settled");
+        if (t.currentRound < t.rounds && block.timestamp <= t.deadline) revert NotAllowed("task still running");
+        t.settled = true;
+        emit TaskSettled(taskId, t.rewardPool + t.slashedPool, t.verifiedSamples);
+    }
+
+    /// @notice What `account` can withdraw once the task is settled: (reward, stake).
+    function payoutOf(uint256 taskId, address account) public view returns (uint256 reward, uint256 stake) {
+        Task storage t = _tasks[taskId];
+        Participant storage p = _participants[taskId][account];
+        if (!p.joined || p.withdrawn) return (0, 0);
+        stake = p.stake; // zero once slashed
+        if (t.verifiedSamples > 0) {
+            // Pro rata to verified samples; rounding dust stays in the contract.
+            reward = ((t.rewardPool + t.slashedPool) * p.verifiedSamples) / t.verifiedSamples;
+        }
+    }
+
+    /// @notice Pull payment of a participant's reward and returned stake.
+    function withdraw(uint256 taskId) external nonReentrant {
+        Task storage t = _task(taskId);
+        if (!t.settled) revert NotAllowed("task is not settled");
+        Participant storage p = _participants[taskId][msg.sender];
+        if (!p.joined) revert NotAllowed("not a participant");
+        if (p.withdrawn) revert NotAllowed("already withdrawn");
+        (uint256 reward, uint256 stake) = payoutOf(taskId, msg.sender);
+        p.withdrawn = true; // effects before the transfer
+        emit Withdrawn(taskId, msg.sender, reward, stake);
+        Address.sendValue(payable(msg.sender), reward + stake);
+    }
+
+    /// @notice With no verified contributor, the organisation takes back the pool
+    /// (and any slashed stakes).
+    function reclaim(uint256 taskId) external nonReentrant {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.organisation) revert NotAllowed("only the organisation reclaims");
+        if (!t.settled) revert NotAllowed("task is not settled");
+        if (t.verifiedSamples != 0) revert NotAllowed("rewards belong to verified contributors");
+        if (t.reclaimed) revert NotAllowed("already reclaimed");
+        t.reclaimed = true;
+        uint256 amount = t.rewardPool + t.slashedPool;
+        emit Reclaimed(taskId, msg.sender, amount);
+        Address.sendValue(payable(msg.sender), amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    function submissionDigest(
+        uint256 taskId,
+        uint256 round,
+        uint256 updateCommitment,
+        bytes32 publicValuesHash,
+        bytes32 proofHash
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(SUBMISSION_TYPEHASH, taskId, round, updateCommitment, publicValuesHash, proofHash))
+        );
+    }
+
+    function getTask(uint256 taskId) external view returns (Task memory) {
+        return _task(taskId);
+    }
+
+    function getRound(uint256 taskId, uint256 round) external view returns (Round memory) {
+        return _rounds[taskId][round];
+    }
+
+    function getParticipant(uint256 taskId, address account) external view returns (Participant memory) {
+        return _participants[taskId][account];
+    }
+
+    function getSubmission(uint256 taskId, uint256 round, address account) external view returns (Submission memory) {
+        return _submissions[taskId][round][account];
+    }
+
+    function _task(uint256 taskId) private view returns (Task storage t) {
+        t = _tasks[taskId];
+        if (t.organisation == address(0)) revert UnknownTask(taskId);
+    }
+}

@@ -1,0 +1,283 @@
+"""Typed Python bindings for the Federation contract and the step verifiers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from zkfl.contracts.chain import chain_key, send
+from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract
+from zkfl.errors import ChainError, ConfigError
+from zkfl.paths import zkfl_home
+
+EIP170_LIMIT = 24_576
+
+
+class Status(IntEnum):
+    NONE = 0
+    ACCEPTED = 1
+    REJECTED = 2
+
+
+class Reason(IntEnum):
+    NONE = 0
+    STALE_GLOBAL_MODEL = 1
+    UPDATE_MISMATCH = 2
+    INVALID_PROOF = 3
+    MALFORMED_PUBLIC_VALUES = 4
+
+    @property
+    def text(self) -> str:
+        return {
+            Reason.NONE: "",
+            Reason.STALE_GLOBAL_MODEL: "proof does not start from this round's global model",
+            Reason.UPDATE_MISMATCH: "submitted update is not the proof's output",
+            Reason.INVALID_PROOF: "proof does not verify",
+            Reason.MALFORMED_PUBLIC_VALUES: "wrong number of public values",
+        }[self]
+
+
+@dataclass(frozen=True)
+class TaskParams:
+    aggregator: str
+    verifier: str
+    deadline: int
+    rounds: int
+    samples_per_update: int
+    public_value_count: int
+    min_stake: int
+    global_commitment: int
+    model_digest: bytes
+    package_digest: bytes
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.aggregator, self.verifier, self.deadline, self.rounds, self.samples_per_update,
+                self.public_value_count, self.min_stake, self.global_commitment, self.model_digest,
+                self.package_digest)
+
+
+@dataclass(frozen=True)
+class TaskState:
+    task_id: int
+    organisation: str
+    aggregator: str
+    verifier: str
+    deadline: int
+    rounds: int
+    current_round: int
+    samples_per_update: int
+    public_value_count: int
+    active_participants: int
+    settled: bool
+    reclaimed: bool
+    reward_pool: int
+    slashed_pool: int
+    min_stake: int
+    verified_samples: int
+    package_digest: bytes
+
+    @property
+    def finished(self) -> bool:
+        return self.current_round >= self.rounds
+
+
+@dataclass(frozen=True)
+class RoundState:
+    global_commitment: int
+    model_digest: bytes
+    accepted: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class ParticipantState:
+    stake: int
+    verified_samples: int
+    accepted_updates: int
+    joined: bool
+    slashed: bool
+    withdrawn: bool
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    accepted: bool
+    reason: Reason
+    gas_used: int
+    tx_hash: str
+
+
+@dataclass
+class Deployment:
+    """What zkfl deployed on one chain: the Federation and a verifier per circuit."""
+
+    federation: str | None = None
+    verifiers: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def path_for(w3: Web3) -> Path:
+        folder = zkfl_home() / "deployments"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{chain_key(w3)}.json"
+
+    @classmethod
+    def load(cls, w3: Web3) -> Deployment:
+        path = cls.path_for(w3)
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(federation=data.get("federation"), verifiers=dict(data.get("verifiers", {})))
+
+    def save(self, w3: Web3) -> None:
+        self.path_for(w3).write_text(json.dumps({"federation": self.federation, "verifiers": self.verifiers}))
+
+
+def deploy(w3: Web3, account: LocalAccount, compiled: CompiledContract, *args: Any) -> tuple[str, int]:
+    if compiled.deployed_size > EIP170_LIMIT:
+        raise ConfigError(f"{compiled.name} is {compiled.deployed_size} bytes, over the {EIP170_LIMIT}-byte limit")
+    factory = w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+    receipt = send(w3, account, factory.constructor(*args))
+    address = receipt["contractAddress"]
+    if address is None or len(w3.eth.get_code(address)) == 0:
+        raise ChainError(f"{compiled.name} deployment left no code")
+    return str(address), int(receipt["gasUsed"])
+
+
+def deploy_verifier(w3: Web3, account: LocalAccount, verifier_sol: Path) -> tuple[str, int]:
+    return deploy(w3, account, compile_contract(verifier_sol, "Halo2Verifier"))
+
+
+class Federation:
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        if len(w3.eth.get_code(self.address)) == 0:
+            raise ChainError(f"no Federation contract at {self.address}")
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=federation_contract().abi)
+
+    @classmethod
+    def deploy(cls, w3: Web3, account: LocalAccount) -> Federation:
+        address, _ = deploy(w3, account, federation_contract())
+        return cls(w3, address)
+
+    # -------------------------------------------------------------- writes
+
+    def create_task(self, account: LocalAccount, params: TaskParams, reward: int) -> int:
+        receipt = send(self.w3, account, self.contract.functions.createTask(params.as_tuple()), value=reward)
+        events = self.contract.events.TaskCreated().process_receipt(receipt, errors=DISCARD)
+        return int(events[0]["args"]["taskId"])
+
+    def join(self, account: LocalAccount, task_id: int, stake: int) -> None:
+        send(self.w3, account, self.contract.functions.join(task_id), value=stake)
+
+    def sign_submission(self, account: LocalAccount, task_id: int, round_: int, update_commitment: int,
+                        public_values: list[int], proof: bytes) -> bytes:
+        message = {
+            "taskId": task_id,
+            "round": round_,
+            "updateCommitment": update_commitment,
+            "publicValuesHash": public_values_hash(public_values),
+            "proofHash": Web3.keccak(proof),
+        }
+        typed = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Submission": [
+                    {"name": "taskId", "type": "uint256"},
+                    {"name": "round", "type": "uint256"},
+                    {"name": "updateCommitment", "type": "uint256"},
+                    {"name": "publicValuesHash", "type": "bytes32"},
+                    {"name": "proofHash", "type": "bytes32"},
+                ],
+            },
+            "primaryType": "Submission",
+            "domain": {"name": "zkfl Federation", "version": "1", "chainId": self.w3.eth.chain_id,
+                       "verifyingContract": self.address},
+            "message": message,
+        }
+        signed = account.sign_message(encode_typed_data(full_message=typed))
+        return bytes(signed.signature)
+
+    def submit_update(self, relayer: LocalAccount, task_id: int, round_: int, participant: str,
+                      update_commitment: int, proof: bytes, public_values: list[int],
+                      signature: bytes) -> SubmitResult:
+        call = self.contract.functions.submitUpdate(
+            task_id, round_, Web3.to_checksum_address(participant), update_commitment, proof,
+            public_values, signature)
+        receipt = send(self.w3, relayer, call)
+        accepted = self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)
+        rejected = self.contract.events.UpdateRejected().process_receipt(receipt, errors=DISCARD)
+        reason = Reason(int(rejected[0]["args"]["reason"])) if rejected else Reason.NONE
+        return SubmitResult(accepted=bool(accepted), reason=reason, gas_used=int(receipt["gasUsed"]),
+                            tx_hash="0x" + receipt["transactionHash"].hex().removeprefix("0x"))
+
+    def publish_global_model(self, account: LocalAccount, task_id: int, round_: int, commitment: int,
+                             model_digest: bytes) -> int:
+        receipt = send(self.w3, account,
+                       self.contract.functions.publishGlobalModel(task_id, round_, commitment, model_digest))
+        return int(receipt["gasUsed"])
+
+    def settle(self, account: LocalAccount, task_id: int) -> None:
+        send(self.w3, account, self.contract.functions.settle(task_id))
+
+    def withdraw(self, account: LocalAccount, task_id: int) -> int:
+        receipt = send(self.w3, account, self.contract.functions.withdraw(task_id))
+        events = self.contract.events.Withdrawn().process_receipt(receipt, errors=DISCARD)
+        return int(events[0]["args"]["reward"]) + int(events[0]["args"]["stake"])
+
+    # -------------------------------------------------------------- reads
+
+    def task_count(self) -> int:
+        return int(self.contract.functions.taskCount().call())
+
+    def task(self, task_id: int) -> TaskState:
+        if not 1 <= task_id <= self.task_count():
+            raise ChainError(f"task {task_id} does not exist on the Federation at {self.address}")
+        t = self.contract.functions.getTask(task_id).call()
+        return TaskState(task_id, *t)
+
+    def round(self, task_id: int, round_: int) -> RoundState:
+        return RoundState(*self.contract.functions.getRound(task_id, round_).call())
+
+    def participant(self, task_id: int, account: str) -> ParticipantState:
+        return ParticipantState(*self.contract.functions.getParticipant(task_id, Web3.to_checksum_address(account)).call())
+
+    def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
+        status, reason, _, _ = self.contract.functions.getSubmission(
+            task_id, round_, Web3.to_checksum_address(account)).call()
+        return Status(status), Reason(reason)
+
+    def payout_of(self, task_id: int, account: str) -> tuple[int, int]:
+        reward, stake = self.contract.functions.payoutOf(task_id, Web3.to_checksum_address(account)).call()
+        return int(reward), int(stake)
+
+    def events(self, name: str, task_id: int, from_block: int = 0) -> list[Any]:
+        event = getattr(self.contract.events, name)()
+        return list(event.get_logs(from_block=from_block, argument_filters={"taskId": task_id}))
+
+
+def public_values_hash(public_values: list[int]) -> bytes:
+    """keccak256(abi.encodePacked(uint256[])), as the contract computes it."""
+    return bytes(Web3.keccak(b"".join(int(v).to_bytes(32, "big") for v in public_values)))
+
+
+def resolve_federation(w3: Web3, address: str | None = None) -> Federation:
+    """The Federation given by address, else the one zkfl deployed on this chain."""
+    address = address or Deployment.load(w3).federation
+    if address is None:
+        raise ConfigError("no Federation contract known on this chain: create a task first, or pass --federation ADDR")
+    return Federation(w3, address)

@@ -1,0 +1,165 @@
+"""Proving and off-chain verification of a training step with ezkl (halo2, KZG, BN254).
+
+The statement of a step proof (see docs/protocol.md): given public values
+``[H(G), H(X), H(y), H(W)]``, the prover knows integer tensors G, X, y, W with those
+Poseidon hashes such that W = Step(G, X, y) exactly, in the fixed-point arithmetic of
+the compiled circuit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ezkl
+import numpy as np
+
+from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.errors import ProofError
+from zkfl.paths import configure_ezkl_cache
+from zkfl.prover.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_felt
+from zkfl.prover.srs import srs_path
+
+#: The order of a step proof's public values. The contract, the aggregator and the
+#: auditor all read them by these positions.
+STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "update")
+GLOBAL_INDEX = 0
+UPDATE_INDEX = len(STEP_PUBLIC_LAYOUT) - 1
+
+
+@dataclass
+class StepProof:
+    """A proven step: the update it produced and the proof, with its public values."""
+
+    proof: dict[str, Any]  # ezkl's proof.json, as written
+    instances: list[int]  # public values as uint256, in STEP_PUBLIC_LAYOUT order
+    update: list[int]  # W as integers at update_scale
+    update_scale: int
+    prove_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def proof_bytes(self) -> bytes:
+        return bytes.fromhex(self.proof["hex_proof"].removeprefix("0x"))
+
+    @property
+    def global_commitment(self) -> int:
+        return self.instances[GLOBAL_INDEX]
+
+    @property
+    def update_commitment(self) -> int:
+        return self.instances[UPDATE_INDEX]
+
+    @property
+    def data_commitments(self) -> list[int]:
+        return self.instances[GLOBAL_INDEX + 1 : UPDATE_INDEX]
+
+
+def ensure_keys(artifacts: CircuitArtifacts) -> None:
+    """Run setup once per circuit: keys are deterministic given the circuit and the SRS."""
+    configure_ezkl_cache()
+    if artifacts.vk.exists() and artifacts.pk.exists():
+        return
+    with _build_lock(artifacts.root):
+        if artifacts.vk.exists() and artifacts.pk.exists():
+            return
+        srs = srs_path(artifacts.logrows)
+        with tempfile.TemporaryDirectory(dir=artifacts.root) as tmp:
+            vk, pk = Path(tmp) / "vk.key", Path(tmp) / "pk.key"
+            ezkl.setup(str(artifacts.compiled), str(vk), str(pk), srs_path=str(srs))
+            shutil.move(str(pk), artifacts.pk)
+            shutil.move(str(vk), artifacts.vk)
+
+
+def _input_json(global_model: IntArray, x: IntArray, y: IntArray, scale: int) -> dict[str, Any]:
+    unit = 2.0**-scale
+    return {
+        "input_data": [
+            (np.asarray(t, dtype=np.float64).ravel() * unit).tolist() for t in (global_model, x, y)
+        ]
+    }
+
+
+def prove_step(
+    artifacts: CircuitArtifacts,
+    global_model: IntArray,
+    x: IntArray,
+    y: IntArray,
+    workdir: Path | None = None,
+) -> StepProof:
+    """Witness, check (mock), prove. Inputs are integers at the spec's scale."""
+    spec = artifacts.spec
+    if np.asarray(global_model).size != spec.param_count:
+        raise ProofError(f"global model has {np.asarray(global_model).size} values, expected {spec.param_count}")
+    if np.asarray(x).shape != (spec.batch, spec.features) or np.asarray(y).size != spec.batch:
+        raise ProofError(
+            f"batch must be {spec.batch} x {spec.features} features with {spec.batch} labels, "
+            f"got {np.asarray(x).shape} and {np.asarray(y).size}"
+        )
+    ensure_keys(artifacts)
+    configure_ezkl_cache()
+    timings: dict[str, float] = {}
+    own_dir = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="zkfl-prove-")) if workdir is None else Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        data_path, witness_path, proof_path = work / "input.json", work / "witness.json", work / "proof.json"
+        data_path.write_text(json.dumps(_input_json(global_model, x, y, spec.scale)))
+        start = time.perf_counter()
+        witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
+        timings["witness"] = time.perf_counter() - start
+        # A witness outside the circuit's ranges would make prove() hang for minutes:
+        # mock first, and fail fast with a reason.
+        start = time.perf_counter()
+        try:
+            ezkl.mock(str(witness_path), str(artifacts.compiled))
+        except Exception as exc:  # ezkl raises RuntimeError with the failing constraint
+            raise ProofError(f"the step's witness does not satisfy the circuit (values out of range?): {exc}") from exc
+        timings["mock"] = time.perf_counter() - start
+        start = time.perf_counter()
+        ezkl.prove(str(witness_path), str(artifacts.compiled), str(artifacts.pk), str(proof_path),
+                   srs_path=str(srs_path(artifacts.logrows)))
+        timings["prove"] = time.perf_counter() - start
+        proof = json.loads(proof_path.read_text())
+    finally:
+        if own_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    instances = [felt_to_uint(f) for f in proof["instances"][0]]
+    if len(instances) != len(STEP_PUBLIC_LAYOUT):
+        raise ProofError(f"proof has {len(instances)} public values, expected {len(STEP_PUBLIC_LAYOUT)}")
+    update = [int(v) for v in felts_to_ints(witness["outputs"][0])]
+    return StepProof(
+        proof=proof,
+        instances=instances,
+        update=update,
+        update_scale=artifacts.update_scale,
+        prove_seconds=timings["prove"],
+        timings=timings,
+    )
+
+
+def proof_with_instances(proof: dict[str, Any], instances: list[int]) -> dict[str, Any]:
+    """A copy of proof.json carrying other public values (what a forger would try)."""
+    forged = dict(proof)
+    forged["instances"] = [[uint_to_felt(v) for v in instances]]
+    return forged
+
+
+def verify_step(artifacts: CircuitArtifacts, proof: dict[str, Any]) -> tuple[bool, str]:
+    """Off-chain verification. ezkl raises on a bad proof; this returns (ok, reason)."""
+    configure_ezkl_cache()
+    ensure_keys(artifacts)
+    with tempfile.TemporaryDirectory(prefix="zkfl-verify-") as tmp:
+        path = Path(tmp) / "proof.json"
+        path.write_text(json.dumps(proof))
+        try:
+            ok = ezkl.verify(str(path), str(artifacts.settings), str(artifacts.vk),
+                             srs_path=str(srs_path(artifacts.logrows)))
+        except Exception as exc:
+            return False, f"proof does not verify: {str(exc).strip() or type(exc).__name__}"
+    return (True, "") if ok is True else (False, "proof does not verify")

@@ -1,0 +1,65 @@
+"""Where zkfl keeps its state and finds its pinned tools.
+
+``ZKFL_HOME`` (default ``~/.zkfl``) holds the content store, the compiled-circuit
+cache, the SRS cache, the chain registry and ezkl's own cache. Everything is keyed
+by content hash, so several processes (clients, aggregator, dashboard) on one
+machine share it safely.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from zkfl.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def zkfl_home() -> Path:
+    home = Path(os.environ.get("ZKFL_HOME", Path.home() / ".zkfl")).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def cache_dir(*parts: str) -> Path:
+    path = zkfl_home().joinpath("cache", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def configure_ezkl_cache() -> None:
+    """Keep ezkl's own cache inside ZKFL_HOME instead of the user's home folder."""
+    os.environ.setdefault("EZKL_REPO_PATH", str(cache_dir("ezkl")))
+
+
+def tools_dir() -> Path:
+    """The npm tools folder installed by ``make setup`` (``npm ci`` in ``tools/``)."""
+    return Path(os.environ.get("ZKFL_TOOLS", REPO_ROOT / "tools"))
+
+
+def _tool(relative: str, what: str) -> Path:
+    path = tools_dir() / "node_modules" / relative
+    if not path.exists():
+        raise ConfigError(f"{what} not found at {path}: run `make setup` (npm ci in tools/)")
+    return path
+
+
+def anvil_binary() -> Path:
+    return _tool("@foundry-rs/anvil-linux-amd64/bin/anvil", "anvil")
+
+
+def solc_js_module() -> Path:
+    return _tool("solc", "solc-js")
+
+
+def openzeppelin_root() -> Path:
+    return _tool("@openzeppelin/contracts", "@openzeppelin/contracts")
+
+
+def node_binary() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise ConfigError("node not found on PATH: solc-js needs Node.js (apt-get install nodejs)")
+    return node
