@@ -23,9 +23,9 @@ from pathlib import Path
 import ezkl
 import numpy as np
 import torch
-
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
+
 from zkfl.paths import cache_dir, configure_ezkl_cache
 
 # Calibration data spans what training reaches: standardized features clipped to

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import torch
-
 from zkfl.circuits.spec import ModelSpec
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
-
 from zkfl.circuits import logreg
 from zkfl.circuits.spec import ModelSpec
 

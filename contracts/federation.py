@@ -13,9 +13,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
-
 from zkfl.contracts.chain import chain_key, send
 from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract
+
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
 

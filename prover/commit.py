@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ezkl
 import numpy as np
-
 from zkfl.prover.quantize import IntArray, felt_to_uint, ints_to_felts
 
 

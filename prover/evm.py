@@ -11,12 +11,12 @@ import asyncio
 from pathlib import Path
 
 import ezkl
-
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
-from zkfl.errors import ProofError
-from zkfl.paths import configure_ezkl_cache
 from zkfl.prover.ezkl_backend import ensure_keys
 from zkfl.prover.srs import srs_path
+
+from zkfl.errors import ProofError
+from zkfl.paths import configure_ezkl_cache
 
 
 async def _create(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:

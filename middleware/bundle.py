@@ -1,0 +1,58 @@
+"""A trained and proven update, before it is signed and sent: what `client train` writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zkfl.middleware.messages import ClientMetrics
+
+from zkfl.errors import ZkflError
+
+
+@dataclass
+class UpdateBundle:
+    task_id: int
+    round: int
+    num_samples: int
+    update_scale: int
+    update: list[int]  # the proven step's output, integers at update_scale
+    public_values: list[int]
+    proof: dict[str, Any]  # ezkl's proof.json
+    metrics: ClientMetrics = field(default_factory=ClientMetrics)
+
+    @property
+    def proof_bytes(self) -> bytes:
+        return bytes.fromhex(str(self.proof["hex_proof"]).removeprefix("0x"))
+
+    def save(self, folder: Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "proof.json").write_text(json.dumps(self.proof))
+        (folder / "update.json").write_text(json.dumps({"scale": self.update_scale, "values": self.update}))
+        (folder / "public.json").write_text(json.dumps({
+            "task_id": self.task_id, "round": self.round, "num_samples": self.num_samples,
+            "public_values": [hex(v) for v in self.public_values], "metrics": asdict(self.metrics),
+        }, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> UpdateBundle:
+        folder = Path(folder)
+        try:
+            proof = json.loads((folder / "proof.json").read_text())
+            update = json.loads((folder / "update.json").read_text())
+            public = json.loads((folder / "public.json").read_text())
+        except FileNotFoundError as exc:
+            raise ZkflError(f"{folder} is not a trained update: {Path(exc.filename).name} is missing "
+                            "(run `zkfl client train --out DIR` first)") from None
+        except json.JSONDecodeError as exc:
+            raise ZkflError(f"{folder}: a file is not valid JSON ({exc})") from None
+        return cls(
+            task_id=int(public["task_id"]), round=int(public["round"]), num_samples=int(public["num_samples"]),
+            update_scale=int(update["scale"]), update=[int(v) for v in update["values"]],
+            public_values=[int(v, 16) for v in public["public_values"]], proof=proof,
+            metrics=ClientMetrics(**public.get("metrics", {})),
+        )

@@ -1,0 +1,167 @@
+"""The client SDK: join a task, follow its rounds, train and prove, submit.
+
+    client = zkfl.Client(rpc_url, task_id, key, broker_url)
+    client.join()
+    for round in client.rounds():
+        bundle = client.train(x, y)   # quantize, step, prove (with a progress line)
+        client.submit(bundle)         # returns when the broker has confirmed it
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+from zkfl.circuits.cache import CircuitArtifacts, build_circuit
+from zkfl.circuits.registry import family
+from zkfl.contracts.chain import account_from_key, chain_key, connect
+from zkfl.contracts.federation import Federation, Status, TaskState, resolve_federation
+from zkfl.middleware.bundle import UpdateBundle
+from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
+from zkfl.middleware.transport.base import Transport, task_key
+from zkfl.middleware.transport.rabbitmq import open_transport
+from zkfl.prover.commit import commit, commitment_hex
+from zkfl.prover.ezkl_backend import prove_step
+from zkfl.prover.quantize import Quantizer
+
+from zkfl.artifacts import ModelArtifact, TaskPackage
+from zkfl.console import progress
+from zkfl.datasets import round_batch
+from zkfl.errors import ProofError, ZkflError
+from zkfl.store import ContentStore, cid_from_digest
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Client:
+    def __init__(
+        self,
+        rpc_url: str,
+        task_id: int,
+        key: str,
+        broker_url: str | None = None,
+        *,
+        federation: str | None = None,
+        store: ContentStore | None = None,
+        transport: Transport | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.w3 = connect(rpc_url)
+        self.account = account_from_key(key)
+        self.federation: Federation = resolve_federation(self.w3, federation)
+        self.task_id = task_id
+        self.store = store or ContentStore()
+        self._broker_url = broker_url
+        self._transport = transport
+        self.show_progress = show_progress
+        task = self.task()
+        self.package = TaskPackage.get(self.store, cid_from_digest(task.package_digest))
+        self.spec = self.package.spec
+        self.quantizer = Quantizer(self.spec.scale)
+        self._artifacts: CircuitArtifacts | None = None
+        self.queue_key = task_key(chain_key(self.w3), self.federation.address, task_id)
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = open_transport(self._broker_url)
+        return self._transport
+
+    @property
+    def artifacts(self) -> CircuitArtifacts:
+        if self._artifacts is None:
+            self._artifacts = build_circuit(self.spec)
+        return self._artifacts
+
+    def task(self) -> TaskState:
+        return self.federation.task(self.task_id)
+
+    def join(self, stake_wei: int | None = None) -> None:
+        task = self.task()
+        stake = task.min_stake if stake_wei is None else stake_wei
+        balance = self.w3.eth.get_balance(self.account.address)
+        if balance < stake:
+            raise ZkflError(f"wallet {self.address} holds {balance} wei, less than the stake of {stake} wei")
+        self.federation.join(self.account, self.task_id, stake)
+
+    def rounds(self, poll_seconds: float = 0.5, timeout: float | None = None) -> Iterator[int]:
+        """Yield each round that is open and that this wallet has not yet submitted to."""
+        yielded: set[int] = set()
+        start = time.monotonic()
+        while True:
+            task = self.task()
+            me = self.federation.participant(self.task_id, self.address)
+            if task.settled or task.finished or me.slashed or not me.joined:
+                return
+            round_ = task.current_round
+            status, _ = self.federation.submission_status(self.task_id, round_, self.address)
+            if round_ not in yielded and status == Status.NONE:
+                yielded.add(round_)
+                yield round_
+                start = time.monotonic()
+                continue
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise ZkflError(f"no new round opened within {timeout:.0f} s")
+            time.sleep(poll_seconds)
+
+    def global_model(self, round_: int | None = None) -> ModelArtifact:
+        task = self.task()
+        round_ = task.current_round if round_ is None else round_
+        state = self.federation.round(self.task_id, round_)
+        model = ModelArtifact.get(self.store, cid_from_digest(state.model_digest))
+        if commit(model.array()) != state.global_commitment:
+            raise ZkflError(f"global model of round {round_} does not match its commitment on chain")
+        return model
+
+    def train(self, x: FloatArray, y: FloatArray, round_: int | None = None) -> UpdateBundle:
+        """One proven training step from this round's global model on a batch of (x, y)."""
+        task = self.task()
+        round_ = task.current_round if round_ is None else round_
+        if task.finished:
+            raise ZkflError(f"task {self.task_id} has finished all its rounds")
+        model = self.global_model(round_)
+        xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), round_,
+                             self.spec.batch)
+        theta = self.quantizer.to_float(model.array())
+        loss, accuracy = family(self.spec.family).loss_and_accuracy(theta, np.asarray(x), np.asarray(y))
+        with progress(f"proving round {round_} for {self.address[:10]}", self.show_progress):
+            proof = prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb), self.quantizer.to_int(yb))
+        if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
+            raise ProofError("the proof does not start from the round's global model")
+        return UpdateBundle(
+            task_id=self.task_id, round=round_, num_samples=self.spec.batch, update_scale=proof.update_scale,
+            update=proof.update, public_values=proof.instances, proof=proof.proof,
+            metrics=ClientMetrics(loss=loss, accuracy=accuracy, prove_seconds=proof.prove_seconds),
+        )
+
+    def build_submission(self, bundle: UpdateBundle) -> UpdateSubmission:
+        """Sign the update the client sends: its commitment is computed from its weights."""
+        if bundle.task_id != self.task_id:
+            raise ZkflError(f"bundle is for task {bundle.task_id}, this client is in task {self.task_id}")
+        update_commitment = commit(np.array(bundle.update, dtype=np.int64))
+        signature = self.federation.sign_submission(
+            self.account, self.task_id, bundle.round, update_commitment, bundle.public_values,
+            bundle.proof_bytes)
+        return UpdateSubmission(
+            task_id=self.task_id, round=bundle.round, wallet=self.address, chain_id=self.w3.eth.chain_id,
+            federation=self.federation.address, backend="ezkl", num_samples=bundle.num_samples,
+            update_scale=bundle.update_scale, update=bundle.update,
+            update_commitment=commitment_hex(update_commitment),
+            public_values=[commitment_hex(v) for v in bundle.public_values],
+            proof="0x" + bundle.proof_bytes.hex(), signature="0x" + signature.hex(), metrics=bundle.metrics,
+        )
+
+    def submit(self, bundle: UpdateBundle) -> UpdateSubmission:
+        submission = self.build_submission(bundle)
+        self.transport.publish_submission(self.queue_key, submission.encode())
+        return submission
+
+    def close(self) -> None:
+        if self._transport is not None and self._broker_url is not None:
+            self._transport.close()

@@ -1,0 +1,167 @@
+"""The messages clients send, as versioned, typed records, validated at the edge.
+
+A submission carries header fields (task, round, wallet, commitments, sample count,
+backend, schema version, idempotency key) and the binary payloads (the update's
+integers, the proof, the participant's EIP-712 signature). Decoding checks
+everything a message can get wrong by itself and raises :class:`MessageError` with
+one clear reason; the aggregator sends such messages to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from zkfl.errors import MessageError
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_PROOF_BYTES = 256 * 1024
+MAX_UPDATE_VALUES = 1_000_000
+
+_HEX = re.compile(r"^0x[0-9a-fA-F]*$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+@dataclass(frozen=True)
+class ClientMetrics:
+    """What a client reports about its own step (not proven; shown as self-reported)."""
+
+    loss: float | None = None
+    accuracy: float | None = None
+    prove_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class UpdateSubmission:
+    task_id: int
+    round: int
+    wallet: str
+    chain_id: int
+    federation: str
+    backend: str
+    num_samples: int
+    update_scale: int
+    update: list[int]
+    update_commitment: str  # 0x + 64 hex: H(update)
+    public_values: list[str]  # 0x + 64 hex each, in the step's public layout
+    proof: str  # 0x hex
+    signature: str  # 0x hex, 65 bytes: the participant's EIP-712 signature
+    metrics: ClientMetrics = field(default_factory=ClientMetrics)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def idempotency_key(self) -> str:
+        """One effect per (chain, federation, task, round, wallet): the contract allows one."""
+        return f"{self.chain_id}:{self.federation.lower()}:{self.task_id}:{self.round}:{self.wallet.lower()}"
+
+    @property
+    def proof_bytes(self) -> bytes:
+        return bytes.fromhex(self.proof[2:])
+
+    @property
+    def signature_bytes(self) -> bytes:
+        return bytes.fromhex(self.signature[2:])
+
+    @property
+    def public_value_ints(self) -> list[int]:
+        return [int(v, 16) for v in self.public_values]
+
+    @property
+    def update_commitment_int(self) -> int:
+        return int(self.update_commitment, 16)
+
+    def encode(self) -> bytes:
+        body = json.dumps(asdict(self), separators=(",", ":")).encode()
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise MessageError(
+                f"submission is {len(body)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit; "
+                "publish large artifacts to the content store and send their CID"
+            )
+        return body
+
+
+def _require(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    if name not in data:
+        raise MessageError(f"missing field {name!r}")
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise MessageError(f"field {name!r} has the wrong type")
+    return value
+
+
+def _hex(data: dict[str, Any], name: str, nbytes: int | None = None, max_bytes: int | None = None) -> str:
+    value = _require(data, name, str)
+    if not _HEX.match(value) or len(value) % 2:
+        raise MessageError(f"field {name!r} is not 0x-prefixed hex")
+    size = (len(value) - 2) // 2
+    if nbytes is not None and size != nbytes:
+        raise MessageError(f"field {name!r} must be {nbytes} bytes, got {size}")
+    if max_bytes is not None and size > max_bytes:
+        raise MessageError(f"field {name!r} is {size} bytes, over the {max_bytes}-byte limit")
+    return value
+
+
+def decode_submission(body: bytes) -> UpdateSubmission:
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message is {len(body)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError("message is not a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise MessageError(f"unsupported schema version {version!r} (this aggregator speaks {SCHEMA_VERSION})")
+    wallet = _require(data, "wallet", str)
+    if not _ADDRESS.match(wallet):
+        raise MessageError("field 'wallet' is not an address")
+    federation = _require(data, "federation", str)
+    if not _ADDRESS.match(federation):
+        raise MessageError("field 'federation' is not an address")
+    update = _require(data, "update", list)
+    if len(update) > MAX_UPDATE_VALUES:
+        raise MessageError(f"update has {len(update)} values, over the limit of {MAX_UPDATE_VALUES}")
+    for value in update:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MessageError("update contains NaN or infinite values")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MessageError("update values must be integers (fixed point)")
+    public_values = _require(data, "public_values", list)
+    for i, _ in enumerate(public_values):
+        _hex({"v": public_values[i]}, "v", nbytes=32)
+    metrics_raw = data.get("metrics") or {}
+    if not isinstance(metrics_raw, dict):
+        raise MessageError("field 'metrics' is not an object")
+    metrics = ClientMetrics(**{k: _finite_or_none(metrics_raw.get(k)) for k in ("loss", "accuracy", "prove_seconds")})
+    submission = UpdateSubmission(
+        task_id=_require(data, "task_id", int),
+        round=_require(data, "round", int),
+        wallet=wallet,
+        chain_id=_require(data, "chain_id", int),
+        federation=federation,
+        backend=_require(data, "backend", str),
+        num_samples=_require(data, "num_samples", int),
+        update_scale=_require(data, "update_scale", int),
+        update=update,
+        update_commitment=_hex(data, "update_commitment", nbytes=32),
+        public_values=public_values,
+        proof=_hex(data, "proof", max_bytes=MAX_PROOF_BYTES),
+        signature=_hex(data, "signature", nbytes=65),
+        metrics=metrics,
+    )
+    if submission.task_id < 1 or submission.round < 0 or submission.num_samples < 1:
+        raise MessageError("task_id, round or num_samples out of range")
+    if not submission.proof_bytes:
+        raise MessageError("proof is empty")
+    return submission
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

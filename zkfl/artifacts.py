@@ -1,0 +1,84 @@
+"""Typed artifacts kept in the content store: task packages and model tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zkfl.circuits.spec import ModelSpec
+from zkfl.errors import ZkflError
+from zkfl.prover.quantize import IntArray
+from zkfl.store import ContentStore
+
+PACKAGE_SCHEMA = "zkfl.task-package/1"
+MODEL_SCHEMA = "zkfl.model/1"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A global model or an update: integers at a fixed-point scale."""
+
+    spec_hash: str
+    scale: int
+    values: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": MODEL_SCHEMA, "spec_hash": self.spec_hash, "scale": self.scale, "values": self.values}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelArtifact:
+        if data.get("schema") != MODEL_SCHEMA:
+            raise ZkflError(f"not a zkfl model artifact (schema {data.get('schema')!r})")
+        return cls(str(data["spec_hash"]), int(data["scale"]), [int(v) for v in data["values"]])
+
+    def array(self) -> IntArray:
+        return np.array(self.values, dtype=np.int64)
+
+    def put(self, store: ContentStore) -> str:
+        return store.put_json(self.to_json())
+
+    @classmethod
+    def get(cls, store: ContentStore, cid: str) -> ModelArtifact:
+        return cls.from_json(store.get_json(cid))
+
+
+@dataclass(frozen=True)
+class TaskPackage:
+    """What a participant needs to take part: the model, data set and circuit artifacts.
+
+    Its CID's digest is stored on chain with the task, so a participant can check it
+    got the package the organisation posted.
+    """
+
+    spec: ModelSpec
+    dataset: str
+    backend: str
+    update_scale: int
+    artifacts: dict[str, str]  # role (settings, compiled, vk, srs, verifier_sol) -> CID
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": PACKAGE_SCHEMA,
+            "model": self.spec.to_dict(),
+            "spec_hash": self.spec.spec_hash(),
+            "dataset": self.dataset,
+            "backend": self.backend,
+            "update_scale": self.update_scale,
+            "artifacts": dict(sorted(self.artifacts.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskPackage:
+        if data.get("schema") != PACKAGE_SCHEMA:
+            raise ZkflError(f"not a zkfl task package (schema {data.get('schema')!r})")
+        return cls(ModelSpec.from_dict(data["model"]), str(data["dataset"]), str(data["backend"]),
+                   int(data["update_scale"]), dict(data["artifacts"]))
+
+    def put(self, store: ContentStore) -> str:
+        return store.put_json(self.to_json())
+
+    @classmethod
+    def get(cls, store: ContentStore, cid: str) -> TaskPackage:
+        return cls.from_json(store.get_json(cid))

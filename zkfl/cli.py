@@ -1,0 +1,305 @@
+"""The `zkfl` command line: one entry point, a subcommand per role.
+
+Every failure a user can cause (bad input, a missing service, a refused transaction)
+ends in one line on stderr and a non-zero exit; ``ZKFL_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def _eth(text: str) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from web3 import Web3
+
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an ETH amount: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("amounts cannot be negative")
+    return int(Web3.to_wei(value, "ether"))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+# ------------------------------------------------------------------ chain
+
+def cmd_chain_up(args: argparse.Namespace) -> int:
+    from zkfl.contracts.chain import chain_up, dev_keys
+
+    anvil = chain_up(args.port)
+    print(f"rpc_url: {anvil.rpc_url}")
+    print("dev keys (funded with 10,000 ETH each; for local use only):")
+    for i, key in enumerate(dev_keys()):
+        print(f"  {i}: {key}")
+    return 0
+
+
+def cmd_chain_down(args: argparse.Namespace) -> int:
+    from zkfl.contracts.chain import chain_down
+
+    stopped = chain_down(args.port)
+    print(f"stopped anvil on port(s) {', '.join(map(str, stopped))}" if stopped else "no zkfl chain running")
+    return 0
+
+
+# ------------------------------------------------------------------ task
+
+def _federation(args: argparse.Namespace) -> Any:
+    from zkfl.contracts.chain import connect
+    from zkfl.contracts.federation import resolve_federation
+
+    return resolve_federation(connect(args.rpc), getattr(args, "federation", None))
+
+
+def cmd_task_create(args: argparse.Namespace) -> int:
+    from zkfl.contracts.chain import account_from_key, connect
+    from zkfl.organisation import post_task
+
+    w3 = connect(args.rpc)
+    account = account_from_key(args.key)
+    posted = post_task(w3, account, model=args.model, dataset=args.dataset, rounds=args.rounds,
+                       reward_wei=args.reward, min_stake_wei=args.min_stake, deadline_seconds=args.deadline,
+                       aggregator=args.aggregator, federation=args.federation)
+    if args.json:
+        print(json.dumps(posted.__dict__))
+    else:
+        print(posted.task_id)
+    return 0
+
+
+def cmd_task_status(args: argparse.Namespace) -> int:
+    from zkfl.status import task_status
+
+    status = task_status(_federation(args), args.task)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"task {status['task_id']}: round {status['current_round']}/{status['total_rounds']}, "
+          f"settled {status['settled']}, participants {len(status['participants'])}")
+    for row in status["rounds"]:
+        print(f"  round {row['round']}: accepted {len(row['accepted'])}, rejected {len(row['rejected'])}, "
+              f"global {row['global_commitment']}")
+    return 0
+
+
+# ------------------------------------------------------------------ client
+
+def _client(args: argparse.Namespace, broker: str | None = None) -> Any:
+    from zkfl.middleware.client import Client
+
+    return Client(args.rpc, args.task, args.key, broker, federation=args.federation)
+
+
+def cmd_client_join(args: argparse.Namespace) -> int:
+    client = _client(args)
+    client.join(args.stake)
+    print(f"{client.address} joined task {args.task}")
+    return 0
+
+
+def cmd_client_train(args: argparse.Namespace) -> int:
+    from zkfl.datasets import load, parse_shard, shard
+
+    index, count = parse_shard(args.shard)
+    client = _client(args)
+    x, y = shard(load(client.package.dataset), index, count)
+    bundle = client.train(x, y)
+    bundle.save(args.out)
+    print(f"round {bundle.round}: update, proof and public values written to {args.out} "
+          f"(proved in {bundle.metrics.prove_seconds:.1f} s)")
+    return 0
+
+
+def cmd_client_submit(args: argparse.Namespace) -> int:
+    from zkfl.middleware.bundle import UpdateBundle
+
+    bundle = UpdateBundle.load(args.dir)
+    client = _client(args, args.broker)
+    try:
+        submission = client.submit(bundle)
+    finally:
+        client.close()
+    print(f"submitted round {submission.round} update {submission.update_commitment} (broker confirmed)")
+    return 0
+
+
+# ------------------------------------------------------------------ aggregator
+
+def cmd_aggregator_run(args: argparse.Namespace) -> int:
+    from zkfl.aggregator.service import Aggregator
+    from zkfl.contracts.chain import account_from_key
+    from zkfl.middleware.transport.rabbitmq import open_transport
+
+    fed = _federation(args)
+    transport = open_transport(args.broker)
+    try:
+        aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport,
+                                round_timeout=args.round_timeout,
+                                on_round=lambda r: print(f"round {r.round} published: {r.global_commitment} "
+                                                         f"(accepted {len(r.accepted)}, rejected {len(r.rejected)})",
+                                                         flush=True))
+        aggregator.run()
+    finally:
+        transport.close()
+    return 0
+
+
+# ------------------------------------------------------------------ dashboard, demo
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from zkfl.dashboard.app import create_app
+
+    app = create_app(args.rpc, args.federation)
+    print(f"dashboard: http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from zkfl.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(clients=args.clients, rounds=args.rounds, malicious=args.malicious, broker=args.broker,
+                        report=args.report, round_timeout=args.round_timeout, model=args.model,
+                        dataset=args.dataset))
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+def _chain_args(p: argparse.ArgumentParser, key: bool = True) -> None:
+    p.add_argument("--rpc", required=True, help="RPC URL of the chain, e.g. http://127.0.0.1:8545")
+    p.add_argument("--federation", help="Federation contract address (default: the one zkfl deployed on this chain)")
+    if key:
+        p.add_argument("--key", required=True, help="private key of the wallet (0x...)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zkfl", description="Verifiable federated learning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chain = sub.add_parser("chain", help="a local anvil chain").add_subparsers(dest="action", required=True)
+    p = chain.add_parser("up", help="start anvil on 127.0.0.1")
+    p.add_argument("--port", type=_positive_int)
+    p.set_defaults(func=cmd_chain_up)
+    p = chain.add_parser("down", help="stop the anvil started by `chain up`")
+    p.add_argument("--port", type=_positive_int)
+    p.set_defaults(func=cmd_chain_down)
+
+    task = sub.add_parser("task", help="post and inspect tasks").add_subparsers(dest="action", required=True)
+    p = task.add_parser("create", help="post a task (deploys the contracts on first use)")
+    _chain_args(p)
+    p.add_argument("--model", default="logreg", choices=["logreg"])
+    p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer"])
+    p.add_argument("--rounds", type=_positive_int, default=2)
+    p.add_argument("--reward", type=_eth, required=True, help="reward pool in ETH")
+    p.add_argument("--min-stake", type=_eth, default=_eth("0.1"), help="minimum stake in ETH")
+    p.add_argument("--deadline", type=_positive_int, default=3600, help="seconds from now")
+    p.add_argument("--aggregator", help="aggregator address (default: the organisation)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_create)
+    p = task.add_parser("status", help="a task's state, read from the chain")
+    _chain_args(p, key=False)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_status)
+
+    client = sub.add_parser("client", help="take part in a task").add_subparsers(dest="action", required=True)
+    p = client.add_parser("join", help="stake and join a task")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--stake", type=_eth, help="stake in ETH (default: the task's minimum)")
+    p.set_defaults(func=cmd_client_join)
+    p = client.add_parser("train", help="fetch the global model, train one step on a shard, prove it")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--shard", required=True, help="N/M: this client's shard of the task's dataset")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_client_train)
+    p = client.add_parser("submit", help="sign a trained update and send it to the aggregator")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
+    p.add_argument("dir", type=Path)
+    p.set_defaults(func=cmd_client_submit)
+
+    agg = sub.add_parser("aggregator", help="run a task's aggregator").add_subparsers(dest="action", required=True)
+    p = agg.add_parser("run", help="verify on chain, FedAvg, publish, until the last round")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
+    p.add_argument("--round-timeout", type=float, default=600.0)
+    p.set_defaults(func=cmd_aggregator_run)
+
+    p = sub.add_parser("dashboard", help="serve the dashboard (JSON API and page)")
+    _chain_args(p, key=False)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_positive_int, default=8000)
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("demo", help="a whole verified federation on this machine")
+    p.add_argument("--clients", type=_positive_int, default=3)
+    p.add_argument("--rounds", type=_positive_int, default=2)
+    p.add_argument("--malicious", type=int, default=1)
+    p.add_argument("--model", default="logreg", choices=["logreg"])
+    p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer"])
+    p.add_argument("--broker", help="amqp:// URL (default: an in-process transport)")
+    p.add_argument("--round-timeout", type=float, default=600.0)
+    p.add_argument("--report", type=Path, help="write the run's report (JSON) here")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    from zkfl.errors import ZkflError
+
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ZkflError as exc:
+        print(f"zkfl: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zkfl: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if os.environ.get("ZKFL_DEBUG"):
+            raise
+        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"zkfl: error: {exc.strerror or exc}{name}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # one line, not a traceback; ZKFL_DEBUG=1 shows it
+        if os.environ.get("ZKFL_DEBUG"):
+            raise
+        print(f"zkfl: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

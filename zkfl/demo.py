@@ -1,0 +1,209 @@
+"""`zkfl demo`: a whole verified federation on one machine, on real parts.
+
+anvil (started and stopped here), the Federation contract and the circuit's ezkl
+verifier, an organisation posting a task with a reward pool, clients proving real
+training steps on their shards of breast_cancer, one or more malicious clients whose
+update does not match their proof, an aggregator relaying every submission to the
+chain and FedAvg-ing what the contract accepted, then settlement and withdrawals.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from zkfl.aggregator.records import RoundRecord
+from zkfl.aggregator.service import Aggregator
+from zkfl.circuits.registry import family
+from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
+from zkfl.contracts.federation import Federation
+from zkfl.datasets import load, shard
+from zkfl.errors import ZkflError
+from zkfl.middleware.client import Client
+from zkfl.middleware.transport.base import Transport
+from zkfl.middleware.transport.rabbitmq import open_transport
+from zkfl.organisation import post_task
+from zkfl.prover.quantize import Quantizer
+from zkfl.status import task_status
+from zkfl.store import ContentStore
+
+MAX_CLIENTS = 8  # anvil's dev accounts: 0 organisation, 1 aggregator, 2.. clients
+
+
+@dataclass
+class DemoConfig:
+    clients: int = 3
+    rounds: int = 2
+    malicious: int = 1
+    model: str = "logreg"
+    dataset: str = "breast_cancer"
+    broker: str | None = None
+    report: Path | None = None
+    reward_eth: float = 1.0
+    stake_eth: float = 0.1
+    round_timeout: float = 600.0
+    quiet: bool = False
+
+
+def _say(cfg: DemoConfig, text: str = "") -> None:
+    if not cfg.quiet:
+        print(text, flush=True)
+
+
+def _print_round(cfg: DemoConfig, record: RoundRecord) -> None:
+    acc = f"{record.accuracy:.3f}" if record.accuracy is not None else "-"
+    loss = f"{record.loss:.4f}" if record.loss is not None else "-"
+    prove = f"{statistics.median(record.prove_seconds):.1f} s" if record.prove_seconds else "-"
+    gas = f"{int(statistics.median(record.verify_gas)):,}" if record.verify_gas else "-"
+    _say(cfg, f"  round {record.round}: accepted {len(record.accepted)}, rejected {len(record.rejected)}, "
+              f"held-out accuracy {acc}, loss {loss}, median prove {prove}, median submit gas {gas}")
+    for wallet in record.accepted:
+        _say(cfg, f"    accepted  {wallet}")
+    for rejection in record.rejected:
+        _say(cfg, f"    REJECTED  {rejection.wallet}: {rejection.reason}")
+    _say(cfg, f"    global model -> {record.global_commitment} ({record.model_cid})")
+
+
+def validate(cfg: DemoConfig) -> None:
+    if not 1 <= cfg.clients <= MAX_CLIENTS:
+        raise ZkflError(f"--clients must be between 1 and {MAX_CLIENTS}")
+    if not 0 <= cfg.malicious < cfg.clients:
+        raise ZkflError("--malicious must leave at least one honest client")
+    if cfg.rounds < 1:
+        raise ZkflError("--rounds must be at least 1")
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+    validate(cfg)
+    store = ContentStore()
+    data = load(cfg.dataset)
+    fam = family(cfg.model)
+    with start_anvil() as anvil:
+        w3 = connect(anvil.rpc_url)
+        keys = dev_keys()
+        organisation, aggregator_account = account_from_key(keys[0]), account_from_key(keys[1])
+        client_keys = keys[2 : 2 + cfg.clients]
+        _say(cfg, f"chain: anvil at {anvil.rpc_url} (chain id {w3.eth.chain_id})")
+        _say(cfg, "building the step circuit (cached after the first run) and deploying contracts ...")
+        posted = post_task(
+            w3, organisation, model=cfg.model, dataset=cfg.dataset, rounds=cfg.rounds,
+            reward_wei=Web3.to_wei(cfg.reward_eth, "ether"), min_stake_wei=Web3.to_wei(cfg.stake_eth, "ether"),
+            deadline_seconds=3600, aggregator=aggregator_account.address, store=store)
+        fed = Federation(w3, posted.federation)
+        _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
+                  f"package {posted.package_cid}")
+
+        shared: Transport | None = None if cfg.broker else open_transport(None)
+        client_transport = shared or open_transport(cfg.broker)
+        aggregator_transport = shared or open_transport(cfg.broker)
+        clients = [Client(anvil.rpc_url, posted.task_id, k, cfg.broker, federation=posted.federation,
+                          store=store, transport=client_transport, show_progress=not cfg.quiet)
+                   for k in client_keys]
+        malicious = {c.address for c in clients[len(clients) - cfg.malicious :]}
+        for client in clients:
+            client.join(Web3.to_wei(cfg.stake_eth, "ether"))
+        _say(cfg, f"{len(clients)} clients joined with {cfg.stake_eth} ETH stake each "
+                  f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
+
+        spec = clients[0].spec
+        quantizer = Quantizer(spec.scale)
+
+        def evaluate(values: list[int]) -> tuple[float, float]:
+            return fam.loss_and_accuracy(quantizer.to_float(values), data.x_test, data.y_test)
+
+        aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
+                                round_timeout=cfg.round_timeout, evaluator=evaluate,
+                                on_round=lambda record: _print_round(cfg, record))
+        stop = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                aggregator.run(stop)
+            except BaseException as exc:  # surfaced in the main thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=serve, name="aggregator", daemon=True)
+        thread.start()
+        shards = {c.address: shard(data, i + 1, len(clients)) for i, c in enumerate(clients)}
+        try:
+            for round_ in range(cfg.rounds):
+                _say(cfg, f"round {round_}:")
+                for client in clients:
+                    if fed.participant(posted.task_id, client.address).slashed:
+                        continue
+                    x, y = shards[client.address]
+                    bundle = client.train(x, y, round_)
+                    if client.address in malicious:
+                        bundle.update[0] += 1  # one quantum off: no longer the proven output
+                    client.submit(bundle)
+                _wait_for_round(fed, posted.task_id, round_ + 1, thread, failure, cfg.round_timeout + 60)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        if failure:
+            raise failure[0]
+
+        fed.settle(organisation, posted.task_id)
+        for client in clients:
+            if fed.participant(posted.task_id, client.address).slashed:
+                continue
+            fed.withdraw(client.account, posted.task_id)
+        status = task_status(fed, posted.task_id)
+        report = _report(w3, posted, status, aggregator.history, anvil.rpc_url)
+        for transport in {id(t): t for t in (client_transport, aggregator_transport)}.values():
+            transport.close()
+    _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
+                                              for w, v in report["rewards"].items()))
+    _say(cfg, f"slashed: {', '.join(report['slashed']) or 'nobody'}")
+    if cfg.report is not None:
+        cfg.report.write_text(json.dumps(report, indent=2))
+        _say(cfg, f"report written to {cfg.report}")
+    return report
+
+
+def _wait_for_round(fed: Federation, task_id: int, target: int, thread: threading.Thread,
+                    failure: list[BaseException], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while fed.task(task_id).current_round < target:
+        if failure:
+            raise failure[0]
+        if not thread.is_alive():
+            raise ZkflError("the aggregator stopped before the round was published")
+        if time.monotonic() > deadline:
+            raise ZkflError(f"round {target - 1} was not published within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _report(w3: Web3, posted: Any, status: dict[str, Any], history: list[RoundRecord], rpc_url: str) -> dict[str, Any]:
+    by_round = {r.round: r for r in history}
+    rounds = []
+    for row in status["rounds"]:
+        record = by_round.get(row["round"])
+        rounds.append({
+            "round": row["round"],
+            "global_commitment": row["global_commitment"],
+            "model_cid": row["model_cid"],
+            "accepted": row["accepted"],
+            "rejected": [{"wallet": x["wallet"], "reason": x["reason"]} for x in row["rejected"]],
+            "accuracy": record.accuracy if record else None,
+            "loss": record.loss if record else None,
+            "prove_seconds": record.prove_seconds if record else [],
+            "verify_gas": record.verify_gas if record else [],
+        })
+    return {
+        "chain_id": w3.eth.chain_id,
+        "contracts": {"federation": posted.federation, "verifier": posted.verifier},
+        "task_id": posted.task_id,
+        "package_cid": posted.package_cid,
+        "rounds": rounds,
+        "rewards": dict(status["rewards"]),
+        "slashed": status["slashed"],
+    }

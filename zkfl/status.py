@@ -1,0 +1,77 @@
+"""A task's state, rebuilt from the chain's events, merged with the aggregator's metrics.
+
+The shape is the demo report's: ``rounds[]`` with ``global_commitment``, ``accepted``
+and ``rejected[{wallet, reason}]``; ``rewards{wallet: wei}``; ``slashed[]``. Chain facts
+come from events only; accuracy, loss and proof times come from the aggregator's
+metrics file when this machine has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zkfl.aggregator.records import load_rounds, metrics_path
+from zkfl.contracts.federation import Federation, Reason
+from zkfl.prover.commit import commitment_hex
+from zkfl.store import cid_from_digest
+
+
+def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
+    task = fed.task(task_id)
+    created = fed.events("TaskCreated", task_id)[0]["args"]
+    published = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
+    accepted_events = fed.events("UpdateAccepted", task_id)
+    rejected_events = fed.events("UpdateRejected", task_id)
+    metrics = {r["round"]: r for r in load_rounds(metrics_path(fed.w3.eth.chain_id, fed.address, task_id))}
+    rounds: list[dict[str, Any]] = []
+    for r in range(task.rounds):
+        start = published[r]["args"] if r in published else None
+        produced = published.get(r + 1)
+        if r > task.current_round:
+            break
+        extra = metrics.get(r, {})
+        rounds.append({
+            "round": r,
+            "start_commitment": commitment_hex(int(start["globalCommitment"] if start else created["globalCommitment"])),
+            "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
+            "model_cid": cid_from_digest(bytes(produced["args"]["modelDigest"])) if produced else None,
+            "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
+            "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r],
+            "rejected": [
+                {"wallet": e["args"]["participant"], "reason": Reason(int(e["args"]["reason"])).text, "on_chain": True}
+                for e in rejected_events if int(e["args"]["round"]) == r
+            ] + [x for x in extra.get("rejected", []) if not x.get("on_chain")],
+            "accuracy": extra.get("accuracy"),
+            "loss": extra.get("loss"),
+            "prove_seconds": extra.get("prove_seconds", []),
+            "verify_gas": extra.get("verify_gas", []),
+            "client_metrics": extra.get("client_metrics", {}),
+        })
+    participants = [e["args"]["participant"] for e in fed.events("Joined", task_id)]
+    withdrawn = {e["args"]["account"]: int(e["args"]["reward"]) for e in fed.events("Withdrawn", task_id)}
+    rewards: dict[str, int] = {}
+    for wallet in participants:
+        if wallet in withdrawn:
+            rewards[wallet] = withdrawn[wallet]
+        elif task.settled:
+            rewards[wallet] = fed.payout_of(task_id, wallet)[0]
+    return {
+        "task_id": task_id,
+        "federation": fed.address,
+        "chain_id": fed.w3.eth.chain_id,
+        "organisation": task.organisation,
+        "aggregator": task.aggregator,
+        "verifier": task.verifier,
+        "package_cid": cid_from_digest(task.package_digest),
+        "reward_pool": task.reward_pool,
+        "slashed_pool": task.slashed_pool,
+        "min_stake": task.min_stake,
+        "deadline": task.deadline,
+        "total_rounds": task.rounds,
+        "current_round": task.current_round,
+        "settled": task.settled,
+        "participants": participants,
+        "rounds": rounds,
+        "rewards": rewards,
+        "slashed": [e["args"]["participant"] for e in fed.events("Slashed", task_id)],
+    }
