@@ -1,14 +1,13 @@
 """FedAvg in exact integer arithmetic: pure functions, no I/O.
 
-Updates arrive as integers at the step's output scale ``s_u`` (the proven step is
-exact, so it carries more fractional bits than the model). The new global model at
+Updates arrive as integers at the step's output scale ``s_u``: ezkl does not rescale
+the step's final products, so the update carries more fractional bits than the model. The new global model at
 the model's scale ``s_m`` is
 
     G[j] = round( sum_i n_i * W_i[j] / (sum_i n_i * 2**(s_u - s_m)) )
 
-rounded half away from zero, the same rule as the quantizer. This is the single
-rounding per round: the error of the proven federation against float FedAvg is at
-most half a quantum (2**-(s_m+1)) per weight per round.
+rounded half away from zero, the same rule as the quantizer. Aggregation adds at most
+half a quantum (2**-(s_m+1)) per weight per round to the step's own error.
 """
 
 from __future__ import annotations

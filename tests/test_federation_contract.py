@@ -1,0 +1,147 @@
+"""The Federation contract on anvil with real ezkl proofs and the generated verifier."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from tests.conftest import ProvenStep, task_params
+from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.errors import ChainError
+from zkfl.prover.commit import commit
+
+STAKE = 10**17
+REWARD = 10**18
+
+
+def new_task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial, **kw) -> int:  # type: ignore[no-untyped-def]
+    org, aggregator = accounts[0], accounts[1]
+    task_id = federation.create_task(org, task_params(aggregator.address, verifier, initial, **kw), REWARD)
+    for participant in accounts[2:5]:
+        federation.join(participant, task_id, STAKE)
+    return task_id
+
+
+def submit(federation: Federation, relayer: LocalAccount, signer: LocalAccount, task_id: int, round_: int,
+           step: ProvenStep, update_commitment: int | None = None, proof: bytes | None = None):  # type: ignore[no-untyped-def]
+    proof_bytes = step.proof.proof_bytes if proof is None else proof
+    commitment = step.proof.update_commitment if update_commitment is None else update_commitment
+    signature = federation.sign_submission(signer, task_id, round_, commitment, step.proof.instances, proof_bytes)
+    return federation.submit_update(relayer, task_id, round_, signer.address, commitment, proof_bytes,
+                                    step.proof.instances, signature)
+
+
+def test_honest_update_is_accepted(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    result = submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
+    assert result.accepted and result.reason == Reason.NONE
+    assert federation.submission_status(task_id, 0, accounts[2].address) == (Status.ACCEPTED, Reason.NONE)
+    assert federation.participant(task_id, accounts[2].address).verified_samples == 16
+
+
+def test_tampered_proof_is_rejected_and_slashed(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    proof = bytearray(step_a.proof.proof_bytes)
+    proof[100] ^= 0x01
+    result = submit(federation, accounts[1], accounts[2], task_id, 0, step_a, proof=bytes(proof))
+    assert not result.accepted and result.reason == Reason.INVALID_PROOF
+    assert federation.participant(task_id, accounts[2].address).slashed
+    assert federation.task(task_id).slashed_pool == STAKE
+
+
+def test_tampered_update_is_rejected(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    update = list(step_a.proof.update)
+    update[0] += 1  # one quantum
+    result = submit(federation, accounts[1], accounts[2], task_id, 0, step_a, update_commitment=commit(update))
+    assert not result.accepted and result.reason == Reason.UPDATE_MISMATCH
+    events = federation.events("UpdateRejected", task_id)
+    assert events[0]["args"]["detail"] == "submitted update is not the proof's output"
+
+
+def test_proof_against_stale_global_model_is_rejected(federation, accounts, verifier_address, initial_model,
+                                                      step_a, step_b) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
+    federation.publish_global_model(accounts[1], task_id, 0, commit(step_a.proof.update[:31]), b"\x33" * 32)
+    # Client B proved from the round-0 model; round 1 starts from the new one.
+    result = submit(federation, accounts[1], accounts[3], task_id, 1, step_b)
+    assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
+
+
+def test_relayer_cannot_frame_or_impersonate(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    honest, relayer = accounts[2], accounts[1]
+    bad = commit([1] * 31)
+    forged = federation.sign_submission(relayer, task_id, 0, bad, step_a.proof.instances, step_a.proof.proof_bytes)
+    with pytest.raises(ChainError, match="BadSignature"):
+        federation.submit_update(relayer, task_id, 0, honest.address, bad, step_a.proof.proof_bytes,
+                                 step_a.proof.instances, forged)
+    # A genuine signature cannot be reused for another update either.
+    genuine = federation.sign_submission(honest, task_id, 0, step_a.proof.update_commitment,
+                                         step_a.proof.instances, step_a.proof.proof_bytes)
+    with pytest.raises(ChainError, match="BadSignature"):
+        federation.submit_update(relayer, task_id, 0, honest.address, bad, step_a.proof.proof_bytes,
+                                 step_a.proof.instances, genuine)
+    assert not federation.participant(task_id, honest.address).slashed
+
+
+def test_rules_of_the_round(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    stranger = accounts[7]
+    with pytest.raises(ChainError, match="has not joined"):
+        submit(federation, accounts[1], stranger, task_id, 0, step_a)
+    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
+    with pytest.raises(ChainError, match="already submitted"):
+        submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
+    with pytest.raises(ChainError, match="only the task's aggregator"):
+        federation.publish_global_model(accounts[2], task_id, 0, 1, b"\x00" * 32)
+    with pytest.raises(ChainError, match="still running"):
+        federation.settle(accounts[0], task_id)
+    with pytest.raises(ChainError, match="not settled"):
+        federation.withdraw(accounts[2], task_id)
+
+
+def test_verifier_without_code_is_refused(federation, accounts, initial_model) -> None:  # type: ignore[no-untyped-def]
+    empty = Web3.to_checksum_address("0x" + "42" * 20)
+    with pytest.raises(ChainError, match="verifier has no code"):
+        federation.create_task(accounts[0], task_params(accounts[1].address, empty, initial_model), REWARD)
+
+
+def test_settlement_pays_verified_work_and_conserves_value(federation, accounts, verifier_address, initial_model,
+                                                           step_a, step_b) -> None:  # type: ignore[no-untyped-def]
+    w3 = federation.w3
+    before = w3.eth.get_balance(federation.address)
+    task_id = new_task(federation, accounts, verifier_address, initial_model, rounds=1)
+    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
+    bad = list(step_b.proof.update)
+    bad[3] -= 1
+    assert not submit(federation, accounts[1], accounts[3], task_id, 0, step_b, update_commitment=commit(bad)).accepted
+    federation.publish_global_model(accounts[1], task_id, 0, 123, b"\x44" * 32)
+    federation.settle(accounts[5], task_id)
+    with pytest.raises(ChainError, match="already settled"):
+        federation.settle(accounts[5], task_id)
+    paid = {a.address: federation.withdraw(a, task_id) for a in (accounts[2], accounts[4])}
+    with pytest.raises(ChainError, match="already withdrawn"):
+        federation.withdraw(accounts[2], task_id)
+    # Accepted: reward pool + slashed stake + own stake. Silent joiner: stake back only.
+    assert paid[accounts[2].address] == REWARD + STAKE + STAKE
+    assert paid[accounts[4].address] == STAKE
+    deposited = REWARD + 3 * STAKE
+    left = w3.eth.get_balance(federation.address) - before
+    assert sum(paid.values()) + left == deposited
+    assert left == 0
+
+
+def test_deadline_closes_the_task(federation, accounts, verifier_address, initial_model, step_a, w3) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model, deadline_in=60)
+    w3.provider.make_request("evm_increaseTime", [120])
+    w3.provider.make_request("evm_mine", [])
+    with pytest.raises(ChainError, match="task is closed"):
+        submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
+    federation.settle(accounts[0], task_id)
+    assert federation.task(task_id).settled
+    time.sleep(0)  # deadlines are chain time, not wall time
