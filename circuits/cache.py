@@ -152,12 +152,12 @@ def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
         )
         data = staging / "calibration.json"
         data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
-        ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(spec))
         with quiet_stdout():
+            ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(spec))
             ezkl.calibrate_settings(
                 str(data), str(stage.onnx), str(stage.settings), target="resources", scales=[spec.scale]
             )
-        ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
+            ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
         shutil.rmtree(root, ignore_errors=True)
         os.replace(staging, root)
     return artifacts

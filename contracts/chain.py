@@ -80,8 +80,8 @@ def start_anvil(port: int | None = None, block_time: float | None = None) -> Anv
             "--accounts", str(DEV_ACCOUNTS), "--mnemonic", DEV_MNEMONIC]
     if block_time:
         args += ["--block-time", str(block_time)]
-    log = open(zkfl_home() / f"anvil-{port}.log", "wb")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(zkfl_home() / f"anvil-{port}.log", "wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -254,7 +254,8 @@ class Federation:
         return RoundState(*self.contract.functions.getRound(task_id, round_).call())
 
     def participant(self, task_id: int, account: str) -> ParticipantState:
-        return ParticipantState(*self.contract.functions.getParticipant(task_id, Web3.to_checksum_address(account)).call())
+        state = self.contract.functions.getParticipant(task_id, Web3.to_checksum_address(account)).call()
+        return ParticipantState(*state)
 
     def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
         status, reason, _, _ = self.contract.functions.getSubmission(

@@ -22,15 +22,15 @@ os.environ.setdefault("ZKFL_HOME", str(REPO / ".zkfl" / "test-home"))
 import numpy as np  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import Web3  # noqa: E402
-
 from zkfl.circuits.cache import CircuitArtifacts  # noqa: E402
 from zkfl.circuits.registry import default_spec  # noqa: E402
 from zkfl.contracts.chain import AnvilProcess, account_from_key, connect, dev_keys, start_anvil  # noqa: E402
 from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
-from zkfl.organisation import prepare_circuit  # noqa: E402
 from zkfl.prover.commit import commit  # noqa: E402
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, StepProof, prove_step  # noqa: E402
 from zkfl.prover.quantize import Quantizer  # noqa: E402
+
+from zkfl.organisation import prepare_circuit  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")
 

@@ -7,11 +7,11 @@ import time
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.prover.commit import commit
 
 from tests.conftest import ProvenStep, task_params
-from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.errors import ChainError
-from zkfl.prover.commit import commit
 
 STAKE = 10**17
 REWARD = 10**18

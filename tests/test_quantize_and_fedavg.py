@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from zkfl.aggregator.fedavg import divide_round_half_away, fedavg
-from zkfl.errors import ZkflError
 from zkfl.prover.quantize import FIELD_MODULUS, Quantizer, felt_to_int, felts_to_ints, int_to_felt, ints_to_felts
+
+from zkfl.errors import ZkflError
 
 
 def test_rounds_half_away_from_zero() -> None:
@@ -39,7 +39,8 @@ def test_division_rounds_half_away() -> None:
 
 def test_fedavg_weights_by_samples_and_rescales() -> None:
     # updates at scale 3 (8ths), model at scale 1 (halves): (16*1 + 48*3)/64 = 2.5 units of 1/8 -> 2.5/4 = 0.625 -> 1
-    assert fedavg([[16], [24]], [16, 48], update_scale=3, model_scale=1) == [divide_round_half_away(16 * 16 + 24 * 48, 64 * 4)]
+    expected = [divide_round_half_away(16 * 16 + 24 * 48, 64 * 4)]
+    assert fedavg([[16], [24]], [16, 48], update_scale=3, model_scale=1) == expected
 
 
 @given(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -7,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
 
 from zkfl.errors import MessageError, ZkflError
-from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
 from zkfl.store import ContentStore, cid_from_digest, cid_of, digest_of_cid
 
 
@@ -76,7 +77,5 @@ def test_nan_in_update_is_refused() -> None:
 @settings(max_examples=300)
 @given(st.binary(max_size=2000))
 def test_decoder_never_crashes_on_random_bytes(body: bytes) -> None:
-    try:
+    with contextlib.suppress(MessageError):
         decode_submission(body)
-    except MessageError:
-        pass

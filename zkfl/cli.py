@@ -276,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # its failures reach the user as BrokerError
     os.environ.setdefault("TQDM_DISABLE", "1")
     from zkfl.errors import ZkflError
 

@@ -25,14 +25,14 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
     metrics = {r["round"]: r for r in load_rounds(metrics_path(fed.w3.eth.chain_id, fed.address, task_id))}
     rounds: list[dict[str, Any]] = []
     for r in range(task.rounds):
-        start = published[r]["args"] if r in published else None
+        start = published[r]["args"]["globalCommitment"] if r in published else created["globalCommitment"]
         produced = published.get(r + 1)
         if r > task.current_round:
             break
         extra = metrics.get(r, {})
         rounds.append({
             "round": r,
-            "start_commitment": commitment_hex(int(start["globalCommitment"] if start else created["globalCommitment"])),
+            "start_commitment": commitment_hex(int(start)),
             "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
             "model_cid": cid_from_digest(bytes(produced["args"]["modelDigest"])) if produced else None,
             "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,

@@ -1,0 +1,37 @@
+# zkfl: `make demo` runs a verified federation; `make test` runs the tests.
+# `make setup` is idempotent and is run by both: a venv in .venv (pip install -e),
+# the pinned npm tools (anvil, solc-js, OpenZeppelin) in tools/node_modules.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(VENV)/.installed tools/node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/zkfl demo --clients 3 --rounds 2 --malicious 1 --report report.json
+
+test: setup
+	bash scripts/ensure-rabbitmq.sh
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/prove.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy circuits prover contracts middleware aggregator dashboard zkfl
+
+clean:
+	rm -rf .zkfl report.json

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from zkfl.dashboard.app import create_app
+
+from tests.test_federation_contract import new_task
+
+
+def test_dashboard_serves_tasks_from_the_chain(anvil, federation, accounts, verifier_address, initial_model) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    client = TestClient(create_app(anvil.rpc_url, federation.address))
+    tasks = client.get("/api/tasks").json()
+    assert any(t["task_id"] == task_id for t in tasks)
+    status = client.get(f"/api/tasks/{task_id}").json()
+    assert status["rounds"][0]["accepted"] == [] and len(status["participants"]) == 3
+    assert client.get("/api/tasks/9999").status_code == 404
+    page = client.get("/")
+    assert page.status_code == 200 and "zkfl" in page.text
+    assert "/api/tasks/{task_id}" in client.get("/openapi.json").json()["paths"]
