@@ -19,12 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import ezkl
 import numpy as np
 import torch
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
+from zkfl.prover.ezkl_api import ezkl
 
 from zkfl.paths import cache_dir, configure_ezkl_cache
 
@@ -64,7 +65,7 @@ class CircuitArtifacts:
     def verifier_sol(self) -> Path:
         return self.root / "Verifier.sol"
 
-    def settings_json(self) -> dict:  # type: ignore[type-arg]
+    def settings_json(self) -> dict[str, Any]:
         return json.loads(self.settings.read_text())
 
     @property
@@ -90,7 +91,7 @@ def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, torch.
     return on_grid(theta), on_grid(x), on_grid(y)
 
 
-def run_args(spec: ModelSpec) -> ezkl.PyRunArgs:
+def run_args(spec: ModelSpec) -> Any:
     args = ezkl.PyRunArgs()
     # Inputs (global model, features, labels) and the output (update) are public only
     # as Poseidon hashes: the proof's public values are H(G), H(X), H(y), H(W).

@@ -154,10 +154,11 @@ def revert_reason(exc: Exception) -> str:
 def send(w3: Web3, account: LocalAccount, call: ContractFunction, value: int = 0,
          gas: int | None = None) -> TxReceipt:
     """Sign and send a contract call from ``account``; raise ChainError with the reason."""
-    tx: dict[str, Any] = {"from": account.address, "value": value,
+    tx: Any = {"from": account.address, "value": value,
                           "nonce": w3.eth.get_transaction_count(account.address, "pending")}
     try:
-        tx["gas"] = gas or int(call.estimate_gas({"from": account.address, "value": value}) * 1.2) + 20_000
+        probe: Any = {"from": account.address, "value": value}
+        tx["gas"] = gas or int(call.estimate_gas(probe) * 1.2) + 20_000
         built = call.build_transaction(tx)
     except (ContractLogicError, ContractCustomError) as exc:
         raise ChainError(f"transaction reverted: {decode_revert(call, exc)}") from exc
@@ -166,7 +167,7 @@ def send(w3: Web3, account: LocalAccount, call: ContractFunction, value: int = 0
         if "insufficient funds" in message.lower():
             raise ChainError(f"account {account.address} cannot pay for this transaction (insufficient funds)") from exc
         raise ChainError(f"chain refused the transaction: {message[:300]}") from exc
-    signed = account.sign_transaction(built)
+    signed = account.sign_transaction(built)  # type: ignore[arg-type]
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
@@ -181,7 +182,8 @@ def decode_revert(call: ContractFunction, exc: Exception) -> str:
         from eth_abi import decode
         from eth_utils import function_abi_to_4byte_selector
 
-        for item in call.contract_abi:
+        abi: list[Any] = list(call.contract_abi)
+        for item in abi:
             if item.get("type") != "error":
                 continue
             if "0x" + function_abi_to_4byte_selector(item).hex() == data[:10]:

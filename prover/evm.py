@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import ezkl
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.ezkl_backend import ensure_keys
 from zkfl.prover.srs import srs_path
 

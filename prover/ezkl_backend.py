@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ezkl
 import numpy as np
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_felt
 from zkfl.prover.srs import srs_path
 

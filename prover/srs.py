@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import ezkl
+from zkfl.prover.ezkl_api import ezkl
 
 from zkfl.paths import cache_dir
 

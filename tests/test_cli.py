@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from zkfl.contracts.chain import AnvilProcess, dev_keys
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 
 KEYS = dev_keys()
+AGGREGATOR = account_from_key(KEYS[1]).address
 
 
 def zkfl(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -32,8 +33,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 @pytest.fixture(scope="module")
 def cli_task(anvil: AnvilProcess) -> int:
     result = zkfl("task", "create", "--rpc", anvil.rpc_url, "--key", KEYS[0], "--model", "logreg",
-                  "--dataset", "breast_cancer", "--rounds", "2", "--reward", "1", "--min-stake", "0.1",
-                  "--deadline", "3600", "--aggregator", "0x" + "00" * 19 + "01")
+                  "--dataset", "breast_cancer", "--rounds", "1", "--reward", "1", "--min-stake", "0.1",
+                  "--deadline", "3600", "--aggregator", AGGREGATOR)
     assert result.returncode == 0, result.stderr
     return int(result.stdout.strip())
 
@@ -50,11 +51,30 @@ def test_task_create_join_train_submit_status(anvil: AnvilProcess, cli_task: int
     submitted = zkfl("client", "submit", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[6],
                      "--broker", rabbitmq_url, str(out))
     assert submitted.returncode == 0, submitted.stderr
+    # The aggregator relays the submission, sees every participant decided, publishes and
+    # exits: the task had one round.
+    aggregated = zkfl("aggregator", "run", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[1],
+                      "--broker", rabbitmq_url, timeout=300)
+    assert aggregated.returncode == 0, aggregated.stderr
+    assert "round 0 published" in aggregated.stdout
     status = zkfl("task", "status", "--rpc", rpc, "--task", str(cli_task), "--json")
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
-    assert data["task_id"] == cli_task and data["rounds"][0]["accepted"] == []
+    client = account_from_key(KEYS[6]).address
+    assert data["task_id"] == cli_task and data["rounds"][0]["accepted"] == [client]
+    assert data["rounds"][0]["global_commitment"].startswith("0x") and data["current_round"] == 1
     assert set(data) >= {"rounds", "rewards", "slashed"}
+
+
+def test_chain_up_and_down() -> None:
+    from zkfl.contracts.chain import free_port
+
+    port = free_port()
+    up = zkfl("chain", "up", "--port", str(port))
+    assert up.returncode == 0, up.stderr
+    assert f"rpc_url: http://127.0.0.1:{port}" in up.stdout and KEYS[0] in up.stdout
+    down = zkfl("chain", "down", "--port", str(port))
+    assert down.returncode == 0 and str(port) in down.stdout
 
 
 def test_errors_are_one_clear_line(anvil: AnvilProcess, cli_task: int, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ range. The held-out split is what the aggregator reports accuracy on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,7 @@ class Dataset:
         return int(self.x_train.shape[1])
 
 
-def _loader(name: str):  # type: ignore[no-untyped-def]
+def _loader(name: str) -> Any:
     if name == "breast_cancer":
         return load_breast_cancer
     if name == "digits":
