@@ -18,6 +18,7 @@ import numpy as np
 from zkfl.circuits.cache import build_circuit
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
+from zkfl.prover.binding import binding_chunks
 from zkfl.prover.ezkl_backend import ensure_keys, prove_step, verify_step
 from zkfl.prover.quantize import Quantizer
 
@@ -43,10 +44,11 @@ def bench_case(model: str, features: int, batch: int, repeats: int) -> dict[str,
     theta = q.to_int(rng.normal(0, 0.3, spec.param_count))
     x = q.to_int(rng.uniform(-3, 3, (batch, features)))
     y = q.to_int(rng.integers(0, 2, batch))
+    binding = binding_chunks(bytes(range(32)))
     prove_times, verify_times, float_times = [], [], []
     proof_bytes = 0
     for _ in range(repeats):
-        proof = prove_step(artifacts, theta, x, y)
+        proof = prove_step(artifacts, theta, x, y, binding)
         prove_times.append(proof.prove_seconds)
         proof_bytes = len(proof.proof_bytes)
         start = time.perf_counter()

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
+from zkfl.prover.binding import BINDING_CHUNKS, CHUNK_BITS
 from zkfl.prover.ezkl_api import ezkl
 
 from zkfl.paths import cache_dir, configure_ezkl_cache
@@ -40,6 +41,13 @@ _CALIBRATION_WEIGHT_RANGE = 4.0
 class CircuitArtifacts:
     spec: ModelSpec
     root: Path
+    srs_file: Path | None = None  # the published SRS; None: the locally generated one
+
+    @property
+    def srs(self) -> Path:
+        from zkfl.prover.srs import srs_path
+
+        return self.srs_file if self.srs_file is not None else srs_path(self.logrows)
 
     @property
     def onnx(self) -> Path:
@@ -78,23 +86,24 @@ class CircuitArtifacts:
         return int(self.settings_json()["model_output_scales"][0])
 
 
-def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
     rng = np.random.default_rng(seed)
     unit = 2.0**-spec.scale
     theta = rng.uniform(-_CALIBRATION_WEIGHT_RANGE, _CALIBRATION_WEIGHT_RANGE, (1, spec.param_count))
     x = rng.uniform(-_CALIBRATION_FEATURE_RANGE, _CALIBRATION_FEATURE_RANGE, (spec.batch, spec.features))
     y = rng.integers(0, 2, (spec.batch, 1)).astype(np.float64)
+    binding = rng.integers(0, 2**CHUNK_BITS, (1, BINDING_CHUNKS)) * unit
 
     def on_grid(a: np.ndarray) -> torch.Tensor:
         return torch.tensor(np.round(a / unit) * unit, dtype=torch.float32)
 
-    return on_grid(theta), on_grid(x), on_grid(y)
+    return on_grid(theta), on_grid(x), on_grid(y), on_grid(binding)
 
 
 def run_args(spec: ModelSpec) -> Any:
     args = ezkl.PyRunArgs()
-    # Inputs (global model, features, labels) and the output (update) are public only
-    # as Poseidon hashes: the proof's public values are H(G), H(X), H(y), H(W).
+    # Inputs (global model, features, labels, binding) and the output (update) are public
+    # only as Poseidon hashes: the proof's public values are H(G), H(X), H(y), H(b), H(W).
     args.input_visibility = "hashed/public"
     args.output_visibility = "hashed/public"
     args.param_visibility = "fixed"
@@ -146,7 +155,7 @@ def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
             module,
             inputs,
             str(stage.onnx),
-            input_names=["theta", "x", "y"],
+            input_names=["theta", "x", "y", "binding"],
             output_names=["theta_next"],
             dynamo=False,
             opset_version=17,

@@ -1,7 +1,8 @@
 """One SGD step of binary logistic regression, written out as a torch module.
 
-The forward pass *is* the training step: ``(theta, X, y) -> theta'`` where
-``theta = [w_1..w_F, b]``. The backward pass is written by hand so the exported ONNX
+The forward pass *is* the training step: ``(theta, X, y, b) -> theta'`` where
+``theta = [w_1..w_F, bias]`` and ``b`` is the participant's binding value (see
+:mod:`zkfl.prover.binding`). The backward pass is written by hand so the exported ONNX
 graph is a plain sequence of matrix products that ezkl can prove.
 
 The link is the hard sigmoid ``clamp(z/4 + 1/2, 0, 1)``, the piecewise-linear
@@ -30,13 +31,15 @@ class LogRegStep(torch.nn.Module):
         self.features = spec.features
         self.step_size = spec.learning_rate / spec.batch
 
-    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
         weights = theta[:, : self.features]  # [1, F]
         bias = theta[:, self.features :]  # [1, 1]
         logits = x @ weights.t() + bias  # [B, 1]
         residual = torch.clamp(0.25 * logits + 0.5, 0.0, 1.0) - y  # [B, 1]
         grad = torch.cat([residual.t() @ x, residual.sum(dim=0, keepdim=True)], dim=1)
-        return theta - self.step_size * grad
+        # The binding only needs to be an input (its hash is public); this keeps it in
+        # the exported graph without changing the step.
+        return theta - self.step_size * grad + 0.0 * binding.sum(dim=1, keepdim=True)
 
 
 def predict_proba(theta: npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

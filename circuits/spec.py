@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-CIRCUIT_VERSION = 1
+CIRCUIT_VERSION = 2  # 2: binding input
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ contract Federation is EIP712, ReentrancyGuard {
         StaleGlobalModel,
         UpdateMismatch,
         InvalidProof,
-        MalformedPublicValues
+        MalformedPublicValues,
+        BindingMismatch,
+        DataCommitmentChanged
     }
 
     struct TaskParams {
@@ -38,6 +40,7 @@ contract Federation is EIP712, ReentrancyGuard {
         uint32 rounds;
         uint32 samplesPerUpdate;
         uint32 publicValueCount;
+        bool pinData; // a participant's data commitment may not change between rounds
         uint256 minStake;
         uint256 globalCommitment;
         bytes32 modelDigest;
@@ -56,6 +59,7 @@ contract Federation is EIP712, ReentrancyGuard {
         uint32 activeParticipants; // joined and not slashed
         bool settled;
         bool reclaimed;
+        bool pinData;
         uint256 rewardPool;
         uint256 slashedPool;
         uint256 minStake;
@@ -72,6 +76,8 @@ contract Federation is EIP712, ReentrancyGuard {
 
     struct Participant {
         uint256 stake;
+        uint256 binding; // H(b): every proof of this participant carries it as a public value
+        bytes32 dataCommitment; // of its first accepted update (enforced when the task pins data)
         uint64 verifiedSamples;
         uint32 acceptedUpdates;
         bool joined;
@@ -95,6 +101,7 @@ contract Federation is EIP712, ReentrancyGuard {
     mapping(uint256 => mapping(uint256 => Round)) private _rounds;
     mapping(uint256 => mapping(address => Participant)) private _participants;
     mapping(uint256 => mapping(uint256 => mapping(address => Submission))) private _submissions;
+    mapping(uint256 => mapping(uint256 => address)) public bindingOwner; // task => H(b) => participant
 
     event TaskCreated(
         uint256 indexed taskId,
@@ -110,7 +117,7 @@ contract Federation is EIP712, ReentrancyGuard {
         bytes32 modelDigest,
         bytes32 packageDigest
     );
-    event Joined(uint256 indexed taskId, address indexed participant, uint256 stake);
+    event Joined(uint256 indexed taskId, address indexed participant, uint256 stake, uint256 binding);
     event UpdateAccepted(
         uint256 indexed taskId,
         uint256 indexed round,
@@ -142,7 +149,7 @@ contract Federation is EIP712, ReentrancyGuard {
         if (p.deadline <= block.timestamp) revert InvalidTask("deadline is in the past");
         if (p.rounds == 0) revert InvalidTask("zero rounds");
         if (p.samplesPerUpdate == 0) revert InvalidTask("zero samples per update");
-        if (p.publicValueCount < 2) revert InvalidTask("a step proof has at least two public values");
+        if (p.publicValueCount < 3) revert InvalidTask("a step proof has at least three public values");
         if (p.aggregator == address(0)) revert InvalidTask("no aggregator");
         // A call to an address without code "succeeds" with empty return data: never
         // accept a verifier that is not a deployed contract (e.g. one over 24,576 bytes).
@@ -157,6 +164,7 @@ contract Federation is EIP712, ReentrancyGuard {
         t.rounds = p.rounds;
         t.samplesPerUpdate = p.samplesPerUpdate;
         t.publicValueCount = p.publicValueCount;
+        t.pinData = p.pinData;
         t.rewardPool = msg.value;
         t.minStake = p.minStake;
         t.packageDigest = p.packageDigest;
@@ -177,7 +185,10 @@ contract Federation is EIP712, ReentrancyGuard {
         );
     }
 
-    function join(uint256 taskId) external payable {
+    /// @param binding H(b) for the participant's binding value b (derived from a signature
+    /// only its key can make). Each binding belongs to one participant per task, so a
+    /// proof, which carries H(b) as a public value, can only ever count for its owner.
+    function join(uint256 taskId, uint256 binding) external payable {
         Task storage t = _task(taskId);
         if (t.settled || block.timestamp > t.deadline || t.currentRound >= t.rounds) {
             revert NotAllowed("task is closed");
@@ -185,10 +196,13 @@ contract Federation is EIP712, ReentrancyGuard {
         if (msg.value < t.minStake || msg.value == 0) revert NotAllowed("stake below the task's minimum");
         Participant storage p = _participants[taskId][msg.sender];
         if (p.joined) revert NotAllowed("already joined");
+        if (binding == 0 || bindingOwner[taskId][binding] != address(0)) revert NotAllowed("binding already taken");
+        bindingOwner[taskId][binding] = msg.sender;
         p.joined = true;
         p.stake = msg.value;
+        p.binding = binding;
         t.activeParticipants += 1;
-        emit Joined(taskId, msg.sender, msg.value);
+        emit Joined(taskId, msg.sender, msg.value, binding);
     }
 
     // ---------------------------------------------------------------- rounds
@@ -218,11 +232,12 @@ contract Federation is EIP712, ReentrancyGuard {
         );
         if (ECDSA.recover(digest, signature) != participant) revert BadSignature();
 
-        (Reason reason, string memory detail) = _check(t, taskId, round, updateCommitment, proof, publicValues);
+        (Reason reason, string memory detail) = _check(t, taskId, round, p, updateCommitment, proof, publicValues);
         Round storage r = _rounds[taskId][round];
         s.updateCommitment = updateCommitment;
         if (reason == Reason.None) {
-            bytes32 dataCommitment = keccak256(abi.encodePacked(publicValues[1:publicValues.length - 1]));
+            bytes32 dataCommitment = _dataCommitment(publicValues);
+            if (p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
             s.status = Status.Accepted;
             s.dataCommitment = dataCommitment;
             r.accepted += 1;
@@ -240,10 +255,16 @@ contract Federation is EIP712, ReentrancyGuard {
         return false;
     }
 
+    /// @dev Public values: [H(G), data commitments..., H(b), H(W)].
+    function _dataCommitment(uint256[] calldata publicValues) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(publicValues[1:publicValues.length - 2]));
+    }
+
     function _check(
         Task storage t,
         uint256 taskId,
         uint256 round,
+        Participant storage p,
         uint256 updateCommitment,
         bytes calldata proof,
         uint256[] calldata publicValues
@@ -254,8 +275,14 @@ contract Federation is EIP712, ReentrancyGuard {
         if (publicValues[0] != _rounds[taskId][round].globalCommitment) {
             return (Reason.StaleGlobalModel, "proof does not start from this round's global model");
         }
+        if (publicValues[publicValues.length - 2] != p.binding) {
+            return (Reason.BindingMismatch, "proof is bound to another participant or task");
+        }
         if (publicValues[publicValues.length - 1] != updateCommitment) {
             return (Reason.UpdateMismatch, "submitted update is not the proof's output");
+        }
+        if (t.pinData && p.dataCommitment != bytes32(0) && p.dataCommitment != _dataCommitment(publicValues)) {
+            return (Reason.DataCommitmentChanged, "data commitment differs from the participant's earlier rounds");
         }
         (bool ok, bytes memory ret) =
             t.verifier.staticcall(abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues));

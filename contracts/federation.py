@@ -34,6 +34,8 @@ class Reason(IntEnum):
     UPDATE_MISMATCH = 2
     INVALID_PROOF = 3
     MALFORMED_PUBLIC_VALUES = 4
+    BINDING_MISMATCH = 5
+    DATA_COMMITMENT_CHANGED = 6
 
     @property
     def text(self) -> str:
@@ -43,6 +45,8 @@ class Reason(IntEnum):
             Reason.UPDATE_MISMATCH: "submitted update is not the proof's output",
             Reason.INVALID_PROOF: "proof does not verify",
             Reason.MALFORMED_PUBLIC_VALUES: "wrong number of public values",
+            Reason.BINDING_MISMATCH: "proof is bound to another participant or task",
+            Reason.DATA_COMMITMENT_CHANGED: "data commitment differs from the participant's earlier rounds",
         }[self]
 
 
@@ -58,11 +62,12 @@ class TaskParams:
     global_commitment: int
     model_digest: bytes
     package_digest: bytes
+    pin_data: bool = False
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.aggregator, self.verifier, self.deadline, self.rounds, self.samples_per_update,
-                self.public_value_count, self.min_stake, self.global_commitment, self.model_digest,
-                self.package_digest)
+                self.public_value_count, self.pin_data, self.min_stake, self.global_commitment,
+                self.model_digest, self.package_digest)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class TaskState:
     active_participants: int
     settled: bool
     reclaimed: bool
+    pin_data: bool
     reward_pool: int
     slashed_pool: int
     min_stake: int
@@ -101,6 +107,8 @@ class RoundState:
 @dataclass(frozen=True)
 class ParticipantState:
     stake: int
+    binding: int
+    data_commitment: bytes
     verified_samples: int
     accepted_updates: int
     joined: bool
@@ -176,8 +184,14 @@ class Federation:
         events = self.contract.events.TaskCreated().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["taskId"])
 
-    def join(self, account: LocalAccount, task_id: int, stake: int) -> None:
-        send(self.w3, account, self.contract.functions.join(task_id), value=stake)
+    def join(self, account: LocalAccount, task_id: int, stake: int, binding: int | None = None) -> int:
+        """Stake and register the wallet's binding commitment H(b); returns it."""
+        if binding is None:
+            from zkfl.prover.binding import binding_commitment, binding_value
+
+            binding = binding_commitment(binding_value(account, self.w3.eth.chain_id, self.address, task_id))
+        send(self.w3, account, self.contract.functions.join(task_id, binding), value=stake)
+        return binding
 
     def sign_submission(self, account: LocalAccount, task_id: int, round_: int, update_commitment: int,
                         public_values: list[int], proof: bytes) -> bytes:

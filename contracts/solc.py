@@ -46,6 +46,7 @@ class CompiledContract:
     name: str
     abi: list[dict[str, Any]]
     bytecode: str  # creation code, 0x-prefixed
+    runtime: str  # runtime code, 0x-prefixed: what `eth_getCode` returns once deployed
     deployed_size: int  # bytes of runtime code (EIP-170 limit: 24,576)
 
 
@@ -93,6 +94,7 @@ def compile_sources(sources: dict[str, str], via_ir: bool = False) -> dict[str, 
                 name=name,
                 abi=artefact["abi"],
                 bytecode="0x" + artefact["evm"]["bytecode"]["object"],
+                runtime="0x" + artefact["evm"]["deployedBytecode"]["object"],
                 deployed_size=len(artefact["evm"]["deployedBytecode"]["object"]) // 2,
             )
     return contracts

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
-from zkfl.circuits.cache import CircuitArtifacts, build_circuit
+from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.registry import family
 from zkfl.contracts.chain import account_from_key, chain_key, connect
 from zkfl.contracts.federation import Federation, Status, TaskState, resolve_federation
@@ -22,8 +22,10 @@ from zkfl.middleware.bundle import UpdateBundle
 from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
 from zkfl.middleware.transport.base import Transport, task_key
 from zkfl.middleware.transport.rabbitmq import open_transport
+from zkfl.prover.binding import binding_commitment, binding_value
 from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.ezkl_backend import prove_step
+from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
 from zkfl.prover.quantize import Quantizer
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
@@ -62,6 +64,7 @@ class Client:
         self.quantizer = Quantizer(self.spec.scale)
         self._artifacts: CircuitArtifacts | None = None
         self.queue_key = task_key(chain_key(self.w3), self.federation.address, task_id)
+        self.binding = binding_value(self.account, self.w3.eth.chain_id, self.federation.address, task_id)
 
     @property
     def address(self) -> str:
@@ -75,8 +78,11 @@ class Client:
 
     @property
     def artifacts(self) -> CircuitArtifacts:
+        """The task's circuit, keys rebuilt from its package and checked against the chain."""
         if self._artifacts is None:
-            self._artifacts = build_circuit(self.spec)
+            artifacts = artifacts_from_package(self.package, self.store)
+            check_verifier_on_chain(self.w3, self.task().verifier, artifacts)
+            self._artifacts = artifacts
         return self._artifacts
 
     def task(self) -> TaskState:
@@ -88,7 +94,7 @@ class Client:
         balance = self.w3.eth.get_balance(self.account.address)
         if balance < stake:
             raise ZkflError(f"wallet {self.address} holds {balance} wei, less than the stake of {stake} wei")
-        self.federation.join(self.account, self.task_id, stake)
+        self.federation.join(self.account, self.task_id, stake, binding_commitment(self.binding))
 
     def rounds(self, poll_seconds: float = 0.5, timeout: float | None = None) -> Iterator[int]:
         """Yield each round that is open and that this wallet has not yet submitted to."""
@@ -125,13 +131,19 @@ class Client:
         round_ = task.current_round if round_ is None else round_
         if task.finished:
             raise ZkflError(f"task {self.task_id} has finished all its rounds")
+        registered = self.federation.participant(self.task_id, self.address)
+        if not registered.joined:
+            raise ZkflError(f"wallet {self.address} has not joined task {self.task_id}: run `zkfl client join` first")
+        if registered.binding != binding_commitment(self.binding):
+            raise ZkflError(f"wallet {self.address} registered another binding in task {self.task_id}")
         model = self.global_model(round_)
         xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), round_,
                              self.spec.batch)
         theta = self.quantizer.to_float(model.array())
         loss, accuracy = family(self.spec.family).loss_and_accuracy(theta, np.asarray(x), np.asarray(y))
         with progress(f"proving round {round_} for {self.address[:10]}", self.show_progress):
-            proof = prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb), self.quantizer.to_int(yb))
+            proof = prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb), self.quantizer.to_int(yb),
+                               self.binding)
         if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
             raise ProofError("the proof does not start from the round's global model")
         return UpdateBundle(

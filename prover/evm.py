@@ -13,7 +13,6 @@ from pathlib import Path
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
 from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.ezkl_backend import ensure_keys
-from zkfl.prover.srs import srs_path
 
 from zkfl.errors import ProofError
 from zkfl.paths import configure_ezkl_cache
@@ -22,7 +21,7 @@ from zkfl.paths import configure_ezkl_cache
 async def _create(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:
     await ezkl.create_evm_verifier(
         str(artifacts.vk), str(artifacts.settings), str(sol), str(abi),
-        srs_path=str(srs_path(artifacts.logrows)), reusable=False,
+        srs_path=str(artifacts.srs), reusable=False,
     )
 
 

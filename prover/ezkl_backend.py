@@ -1,8 +1,8 @@
 """Proving and off-chain verification of a training step with ezkl (halo2, KZG, BN254).
 
 The statement of a step proof (see docs/protocol.md): given public values
-``[H(G), H(X), H(y), H(W)]``, the prover knows integer tensors G, X, y, W with those
-Poseidon hashes such that W = Step(G, X, y) exactly, in the fixed-point arithmetic of
+``[H(G), H(X), H(y), H(b), H(W)]``, the prover knows integer tensors G, X, y, b, W with
+those Poseidon hashes such that W = Step(G, X, y), in the fixed-point arithmetic of
 the compiled circuit.
 """
 
@@ -18,17 +18,18 @@ from typing import Any
 
 import numpy as np
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.prover.binding import BINDING_CHUNKS
 from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_felt
-from zkfl.prover.srs import srs_path
 
 from zkfl.errors import ProofError
 from zkfl.paths import configure_ezkl_cache
 
 #: The order of a step proof's public values. The contract, the aggregator and the
 #: auditor all read them by these positions.
-STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "update")
+STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "binding", "update")
 GLOBAL_INDEX = 0
+BINDING_INDEX = len(STEP_PUBLIC_LAYOUT) - 2
 UPDATE_INDEX = len(STEP_PUBLIC_LAYOUT) - 1
 
 
@@ -56,8 +57,12 @@ class StepProof:
         return self.instances[UPDATE_INDEX]
 
     @property
+    def binding_commitment(self) -> int:
+        return self.instances[BINDING_INDEX]
+
+    @property
     def data_commitments(self) -> list[int]:
-        return self.instances[GLOBAL_INDEX + 1 : UPDATE_INDEX]
+        return self.instances[GLOBAL_INDEX + 1 : BINDING_INDEX]
 
 
 def ensure_keys(artifacts: CircuitArtifacts) -> None:
@@ -68,7 +73,7 @@ def ensure_keys(artifacts: CircuitArtifacts) -> None:
     with _build_lock(artifacts.root):
         if artifacts.vk.exists() and artifacts.pk.exists():
             return
-        srs = srs_path(artifacts.logrows)
+        srs = artifacts.srs
         with tempfile.TemporaryDirectory(dir=artifacts.root) as tmp:
             vk, pk = Path(tmp) / "vk.key", Path(tmp) / "pk.key"
             ezkl.setup(str(artifacts.compiled), str(vk), str(pk), srs_path=str(srs))
@@ -76,13 +81,9 @@ def ensure_keys(artifacts: CircuitArtifacts) -> None:
             shutil.move(str(vk), artifacts.vk)
 
 
-def _input_json(global_model: IntArray, x: IntArray, y: IntArray, scale: int) -> dict[str, Any]:
+def _input_json(tensors: tuple[IntArray, ...], scale: int) -> dict[str, Any]:
     unit = 2.0**-scale
-    return {
-        "input_data": [
-            (np.asarray(t, dtype=np.float64).ravel() * unit).tolist() for t in (global_model, x, y)
-        ]
-    }
+    return {"input_data": [(np.asarray(t, dtype=np.float64).ravel() * unit).tolist() for t in tensors]}
 
 
 def prove_step(
@@ -90,6 +91,7 @@ def prove_step(
     global_model: IntArray,
     x: IntArray,
     y: IntArray,
+    binding: IntArray,
     workdir: Path | None = None,
 ) -> StepProof:
     """Witness, check (mock), prove. Inputs are integers at the spec's scale."""
@@ -101,6 +103,8 @@ def prove_step(
             f"batch must be {spec.batch} x {spec.features} features with {spec.batch} labels, "
             f"got {np.asarray(x).shape} and {np.asarray(y).size}"
         )
+    if np.asarray(binding).size != BINDING_CHUNKS:
+        raise ProofError(f"binding must have {BINDING_CHUNKS} chunks, got {np.asarray(binding).size}")
     ensure_keys(artifacts)
     configure_ezkl_cache()
     timings: dict[str, float] = {}
@@ -109,7 +113,7 @@ def prove_step(
     work.mkdir(parents=True, exist_ok=True)
     try:
         data_path, witness_path, proof_path = work / "input.json", work / "witness.json", work / "proof.json"
-        data_path.write_text(json.dumps(_input_json(global_model, x, y, spec.scale)))
+        data_path.write_text(json.dumps(_input_json((global_model, x, y, binding), spec.scale)))
         start = time.perf_counter()
         witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
         timings["witness"] = time.perf_counter() - start
@@ -123,7 +127,7 @@ def prove_step(
         timings["mock"] = time.perf_counter() - start
         start = time.perf_counter()
         ezkl.prove(str(witness_path), str(artifacts.compiled), str(artifacts.pk), str(proof_path),
-                   srs_path=str(srs_path(artifacts.logrows)))
+                   srs_path=str(artifacts.srs))
         timings["prove"] = time.perf_counter() - start
         proof = json.loads(proof_path.read_text())
     finally:
@@ -159,7 +163,7 @@ def verify_step(artifacts: CircuitArtifacts, proof: dict[str, Any]) -> tuple[boo
         path.write_text(json.dumps(proof))
         try:
             ok = ezkl.verify(str(path), str(artifacts.settings), str(artifacts.vk),
-                             srs_path=str(srs_path(artifacts.logrows)))
+                             srs_path=str(artifacts.srs))
         except Exception as exc:
             return False, f"proof does not verify: {str(exc).strip() or type(exc).__name__}"
     return (True, "") if ok is True else (False, "proof does not verify")

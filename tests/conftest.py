@@ -26,6 +26,7 @@ from zkfl.circuits.cache import CircuitArtifacts  # noqa: E402
 from zkfl.circuits.registry import default_spec  # noqa: E402
 from zkfl.contracts.chain import AnvilProcess, account_from_key, connect, dev_keys, start_anvil  # noqa: E402
 from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
+from zkfl.prover.binding import binding_chunks  # noqa: E402
 from zkfl.prover.commit import commit  # noqa: E402
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, StepProof, prove_step  # noqa: E402
 from zkfl.prover.quantize import Quantizer  # noqa: E402
@@ -50,15 +51,26 @@ class ProvenStep:
     global_model: np.ndarray
     x: np.ndarray
     y: np.ndarray
+    binding: np.ndarray
     proof: StepProof
 
 
-def _prove(artifacts: CircuitArtifacts, quantizer: Quantizer, seed: int, global_model: np.ndarray) -> ProvenStep:
+def test_binding(seed: int) -> np.ndarray:
+    """A fixed binding value per test wallet, so one proof serves every test task."""
+    return binding_chunks(bytes([seed]) * 32)
+
+
+test_binding.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def prove(artifacts: CircuitArtifacts, quantizer: Quantizer, seed: int, global_model: np.ndarray,
+          binding: np.ndarray | None = None) -> ProvenStep:
     rng = np.random.default_rng(seed)
     spec = artifacts.spec
     x = quantizer.to_int(rng.uniform(-3, 3, (spec.batch, spec.features)))
     y = quantizer.to_int(rng.integers(0, 2, spec.batch))
-    return ProvenStep(global_model, x, y, prove_step(artifacts, global_model, x, y))
+    binding = test_binding(seed) if binding is None else binding
+    return ProvenStep(global_model, x, y, binding, prove_step(artifacts, global_model, x, y, binding))
 
 
 @pytest.fixture(scope="session")
@@ -69,13 +81,13 @@ def initial_model(artifacts: CircuitArtifacts) -> np.ndarray:
 @pytest.fixture(scope="session")
 def step_a(artifacts: CircuitArtifacts, quantizer: Quantizer, initial_model: np.ndarray) -> ProvenStep:
     """A real proof of one step from the initial model (client A's data)."""
-    return _prove(artifacts, quantizer, 1, initial_model)
+    return prove(artifacts, quantizer, 1, initial_model)
 
 
 @pytest.fixture(scope="session")
 def step_b(artifacts: CircuitArtifacts, quantizer: Quantizer, initial_model: np.ndarray) -> ProvenStep:
     """A second real proof from the initial model (client B's data)."""
-    return _prove(artifacts, quantizer, 2, initial_model)
+    return prove(artifacts, quantizer, 2, initial_model)
 
 
 @pytest.fixture(scope="session")
@@ -106,11 +118,13 @@ def verifier_address(w3: Web3, accounts: list[LocalAccount], artifacts: CircuitA
 
 
 def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds: int = 2,
-                deadline_in: int = 3600, min_stake: int = 10**17, samples: int = 16) -> TaskParams:
+                deadline_in: int = 3600, min_stake: int = 10**17, samples: int = 16,
+                pin_data: bool = False) -> TaskParams:
     return TaskParams(
         aggregator=aggregator, verifier=verifier, deadline=int(time.time()) + deadline_in, rounds=rounds,
         samples_per_update=samples, public_value_count=len(STEP_PUBLIC_LAYOUT), min_stake=min_stake,
-        global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32)
+        global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
+        pin_data=pin_data)
 
 
 @pytest.fixture()

@@ -48,6 +48,11 @@ def test_task_create_join_train_submit_status(anvil: AnvilProcess, cli_task: int
                    "--out", str(out))
     assert trained.returncode == 0, trained.stderr
     assert {p.name for p in out.iterdir()} >= {"update.json", "proof.json", "public.json"}
+    client = account_from_key(KEYS[6]).address
+    verified = zkfl("verify", "--rpc", rpc, "--task", str(cli_task), "--wallet", client, str(out))
+    assert verified.returncode == 0, verified.stderr + verified.stdout
+    stolen = zkfl("verify", "--rpc", rpc, "--task", str(cli_task), "--wallet", AGGREGATOR, str(out))
+    assert stolen.returncode == 1 and "binding" in stolen.stderr
     submitted = zkfl("client", "submit", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[6],
                      "--broker", rabbitmq_url, str(out))
     assert submitted.returncode == 0, submitted.stderr
@@ -60,7 +65,6 @@ def test_task_create_join_train_submit_status(anvil: AnvilProcess, cli_task: int
     status = zkfl("task", "status", "--rpc", rpc, "--task", str(cli_task), "--json")
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
-    client = account_from_key(KEYS[6]).address
     assert data["task_id"] == cli_task and data["rounds"][0]["accepted"] == [client]
     assert data["rounds"][0]["global_commitment"].startswith("0x") and data["current_round"] == 1
     assert set(data) >= {"rounds", "rewards", "slashed"}

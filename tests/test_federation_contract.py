@@ -7,10 +7,14 @@ import time
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from zkfl.aggregator.fedavg import fedavg
 from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.prover.binding import binding_value
 from zkfl.prover.commit import commit
+from zkfl.prover.ezkl_backend import proof_with_instances, verify_step
+from zkfl.prover.quantize import FIELD_MODULUS
 
-from tests.conftest import ProvenStep, task_params
+from tests.conftest import ProvenStep, prove, task_params, test_binding
 from zkfl.errors import ChainError
 
 STAKE = 10**17
@@ -20,8 +24,9 @@ REWARD = 10**18
 def new_task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial, **kw) -> int:  # type: ignore[no-untyped-def]
     org, aggregator = accounts[0], accounts[1]
     task_id = federation.create_task(org, task_params(aggregator.address, verifier, initial, **kw), REWARD)
-    for participant in accounts[2:5]:
-        federation.join(participant, task_id, STAKE)
+    # Test wallets 2, 3, 4 register the fixed bindings their fixture proofs carry.
+    for seed, participant in enumerate(accounts[2:5], start=1):
+        federation.join(participant, task_id, STAKE, commit(test_binding(seed)))
     return task_id
 
 
@@ -145,3 +150,81 @@ def test_deadline_closes_the_task(federation, accounts, verifier_address, initia
     federation.settle(accounts[0], task_id)
     assert federation.task(task_id).settled
     time.sleep(0)  # deadlines are chain time, not wall time
+
+
+def test_proof_copied_by_another_wallet_is_rejected(federation, accounts, verifier_address, initial_model,
+                                                    step_a) -> None:  # type: ignore[no-untyped-def]
+    """Wallet 3 takes wallet 2's proof and update off the broker and signs them itself."""
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    result = submit(federation, accounts[1], accounts[3], task_id, 0, step_a)
+    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
+    # The owner can still submit its own work.
+    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
+
+
+def test_binding_commitments_are_owned_by_one_wallet(federation, accounts, verifier_address, initial_model) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    with pytest.raises(ChainError, match="binding already taken"):
+        federation.join(accounts[6], task_id, STAKE, commit(test_binding(1)))
+
+
+def test_proof_replayed_in_a_later_round_is_rejected(federation, accounts, verifier_address, initial_model,
+                                                      step_a) -> None:  # type: ignore[no-untyped-def]
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
+    federation.publish_global_model(accounts[1], task_id, 0, 777, b"\x55" * 32)
+    result = submit(federation, accounts[1], accounts[2], task_id, 1, step_a)
+    assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
+
+
+def test_proof_sent_to_another_task_is_rejected(federation, accounts, verifier_address, initial_model, artifacts,
+                                                quantizer) -> None:  # type: ignore[no-untyped-def]
+    """Real bindings (derived from the wallet's signature) differ per task."""
+    org, aggregator, wallet = accounts[0], accounts[1], accounts[5]
+    params = task_params(aggregator.address, verifier_address, initial_model)
+    first = federation.create_task(org, params, REWARD)
+    second = federation.create_task(org, params, REWARD)  # same circuit, same initial model
+    federation.join(wallet, first, STAKE)
+    federation.join(wallet, second, STAKE)
+    binding = binding_value(wallet, federation.w3.eth.chain_id, federation.address, first)
+    step = prove(artifacts, quantizer, 7, initial_model, binding)
+    result = submit(federation, aggregator, wallet, second, 0, step)
+    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
+    assert submit(federation, aggregator, wallet, first, 0, step).accepted
+
+
+def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, verifier_address,
+                                                                     initial_model, artifacts, quantizer,
+                                                                     step_a) -> None:  # type: ignore[no-untyped-def]
+    org, aggregator, wallet = accounts[0], accounts[1], accounts[2]
+    task_id = federation.create_task(org, task_params(aggregator.address, verifier_address, initial_model,
+                                                      pin_data=True), REWARD)
+    federation.join(wallet, task_id, STAKE, commit(test_binding(1)))
+    assert submit(federation, aggregator, wallet, task_id, 0, step_a).accepted
+    spec = artifacts.spec
+    next_model = fedavg([step_a.proof.update], [spec.batch], step_a.proof.update_scale, spec.scale)
+    federation.publish_global_model(aggregator, task_id, 0, commit(next_model), b"\x66" * 32)
+    # Same wallet and binding, right global model, but other data than in round 0.
+    other_data = prove(artifacts, quantizer, 5, next_model, test_binding(1))
+    result = submit(federation, aggregator, wallet, task_id, 1, other_data)
+    assert not result.accepted and result.reason == Reason.DATA_COMMITMENT_CHANGED
+
+
+def test_every_public_value_is_bound_by_the_proof(artifacts, step_a, verifier_address, w3) -> None:  # type: ignore[no-untyped-def]
+    """Changing any public value breaks verification, off chain and in the EVM verifier."""
+    from zkfl.contracts.solc import compile_contract
+
+    verifier = w3.eth.contract(address=verifier_address, abi=compile_contract(artifacts.verifier_sol,
+                                                                               "Halo2Verifier").abi)
+    proof_bytes, values = step_a.proof.proof_bytes, step_a.proof.instances
+    assert verifier.functions.verifyProof(proof_bytes, values).call() is True
+    for index in range(len(values)):
+        changed = list(values)
+        changed[index] = (changed[index] + 1) % FIELD_MODULUS
+        ok, _ = verify_step(artifacts, proof_with_instances(step_a.proof.proof, changed))
+        assert not ok, f"public value {index} is not bound"
+        try:
+            on_chain = verifier.functions.verifyProof(proof_bytes, changed).call()
+        except Exception:  # the generated verifier reverts on a bad proof
+            on_chain = False
+        assert on_chain is False, f"public value {index} is not bound on chain"

@@ -27,6 +27,7 @@ def test_public_values_are_the_commitments(step_a: ProvenStep) -> None:
     proof = step_a.proof
     assert proof.global_commitment == commit(step_a.global_model)
     assert proof.data_commitments == [commit(step_a.x), commit(step_a.y.reshape(-1))]
+    assert proof.binding_commitment == commit(step_a.binding)
     assert proof.update_commitment == commit(np.array(proof.update, dtype=np.int64))
 
 

@@ -144,6 +144,24 @@ def cmd_client_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from zkfl.middleware.bundle import UpdateBundle
+    from zkfl.verify import verify_bundle
+
+    checks = verify_bundle(_federation(args), args.task, args.wallet, UpdateBundle.load(args.dir))
+    failed = [c for c in checks if not c.ok]
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": [c.__dict__ for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}" + ("" if check.ok else f": {check.detail}"))
+    if failed:
+        print(f"zkfl: error: update rejected: {failed[0].name}: {failed[0].detail}", file=sys.stderr)
+        return 1
+    print("verified: the update is a proven step of this task, round and wallet")
+    return 0
+
+
 # ------------------------------------------------------------------ aggregator
 
 def cmd_aggregator_run(args: argparse.Namespace) -> int:
@@ -252,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
     p.add_argument("--round-timeout", type=float, default=600.0)
     p.set_defaults(func=cmd_aggregator_run)
+
+    p = sub.add_parser("verify", help="check a trained update (DIR) off chain, as the contract would")
+    _chain_args(p, key=False)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--wallet", required=True, help="the participant the update claims to be from")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("dir", type=Path)
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("dashboard", help="serve the dashboard (JSON API and page)")
     _chain_args(p, key=False)

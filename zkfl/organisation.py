@@ -18,7 +18,6 @@ from zkfl.datasets import load
 from zkfl.prover.commit import commit
 from zkfl.prover.evm import verifier_source
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, ensure_keys
-from zkfl.prover.srs import srs_path
 from zkfl.store import ContentStore, digest_of_cid
 
 
@@ -44,7 +43,7 @@ def publish_package(store: ContentStore, artifacts: CircuitArtifacts, dataset: s
         "settings": artifacts.settings,
         "compiled": artifacts.compiled,
         "vk": artifacts.vk,
-        "srs": srs_path(artifacts.logrows),
+        "srs": artifacts.srs,
         "verifier_sol": artifacts.verifier_sol,
     }
     cids = {role: store.put_file(path) for role, path in roles.items()}

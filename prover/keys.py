@@ -1,0 +1,69 @@
+"""Rebuild a task's circuit and keys from its published package, and check them.
+
+Proving keys are large (hundreds of MB for logistic regression, GB for MLPs), so they
+are never published. A participant fetches the compiled circuit, the settings, the
+SRS and the verifying key by CID, and runs setup itself. Setup is deterministic given
+the circuit and the SRS, so the rebuilt verifying key must equal the published one.
+The verifier contract regenerated from it must also equal, byte for byte, the code
+deployed at the task's verifier address. Only then does the participant prove:
+otherwise its proofs would be checked against keys it never saw.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from web3 import Web3
+from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.contracts.solc import compile_contract
+from zkfl.prover.evm import verifier_source
+from zkfl.prover.ezkl_backend import ensure_keys
+
+from zkfl.artifacts import TaskPackage
+from zkfl.errors import ZkflError
+from zkfl.paths import cache_dir
+from zkfl.store import ContentStore, cid_of
+
+
+def _fetch(store: ContentStore, cid: str, target: Path) -> None:
+    if not target.exists():
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(store.get(cid))  # store.get checks the bytes against the CID
+        tmp.replace(target)
+
+
+def artifacts_from_package(package: TaskPackage, store: ContentStore) -> CircuitArtifacts:
+    """The package's circuit with locally rebuilt keys, cached by the compiled circuit's CID."""
+    cids = package.artifacts
+    root = cache_dir("packages") / cids["compiled"]
+    srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
+    artifacts = CircuitArtifacts(package.spec, root, srs_file=srs)
+    root.mkdir(parents=True, exist_ok=True)
+    with _build_lock(root):
+        _fetch(store, cids["settings"], artifacts.settings)
+        _fetch(store, cids["compiled"], artifacts.compiled)
+        _fetch(store, cids["srs"], srs)
+    ensure_keys(artifacts)
+    if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
+        # A stale or corrupt local key: rebuild once before declaring a mismatch.
+        with _build_lock(root):
+            artifacts.vk.unlink(missing_ok=True)
+            artifacts.pk.unlink(missing_ok=True)
+        ensure_keys(artifacts)
+        if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
+            raise ZkflError("the verifying key rebuilt from the package differs from the published one")
+    return artifacts
+
+
+def check_verifier_on_chain(w3: Web3, verifier: str, artifacts: CircuitArtifacts) -> None:
+    """The contract at ``verifier`` is the one generated from these keys, byte for byte."""
+    expected = compile_contract(verifier_source(artifacts), "Halo2Verifier").runtime
+    deployed = "0x" + bytes(w3.eth.get_code(Web3.to_checksum_address(verifier))).hex()
+    if deployed.lower() != expected.lower():
+        raise ZkflError(f"the verifier at {verifier} was not generated from this task's verifying key")
+
+
+def drop_cached_keys(artifacts: CircuitArtifacts) -> None:
+    """Forget the rebuilt keys (to time a cold start)."""
+    shutil.rmtree(artifacts.root, ignore_errors=True)

@@ -1,0 +1,56 @@
+"""`zkfl verify`: check a trained update against the chain, off chain, as the contract would.
+
+It needs no trust in the client, the aggregator or the broker: the proof is verified
+with the task's published verifying key, and every public value is compared with
+what the chain says it must be for this task, round and wallet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zkfl.artifacts import TaskPackage
+from zkfl.contracts.federation import Federation
+from zkfl.middleware.bundle import UpdateBundle
+from zkfl.prover.commit import commit
+from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX, verify_step
+from zkfl.prover.keys import artifacts_from_package
+from zkfl.store import ContentStore, cid_from_digest
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBundle,
+                  store: ContentStore | None = None) -> list[Check]:
+    store = store or ContentStore()
+    task = fed.task(task_id)
+    package = TaskPackage.get(store, cid_from_digest(task.package_digest))
+    values = bundle.public_values
+    checks = [Check("task", bundle.task_id == task_id, f"bundle is for task {bundle.task_id}")]
+    if len(values) != len(STEP_PUBLIC_LAYOUT):
+        detail = f"{len(values)} public values, expected {len(STEP_PUBLIC_LAYOUT)}"
+        return [*checks, Check("public values", False, detail)]
+    round_state = fed.round(task_id, bundle.round)
+    participant = fed.participant(task_id, wallet)
+    checks += [
+        Check("global model", values[GLOBAL_INDEX] == round_state.global_commitment,
+              f"proof does not start from round {bundle.round}'s global model"),
+        Check("binding", participant.joined and values[BINDING_INDEX] == participant.binding,
+              f"proof is not bound to {wallet} in task {task_id}"),
+        Check("update", commit(np.array(bundle.update, dtype=np.int64)) == values[UPDATE_INDEX],
+              "update is not the proof's output"),
+    ]
+    data = bytes(fed.w3.keccak(b"".join(v.to_bytes(32, "big") for v in values[GLOBAL_INDEX + 1 : BINDING_INDEX])))
+    if task.pin_data and participant.data_commitment != b"\x00" * 32:
+        checks.append(Check("data", data == participant.data_commitment,
+                            "data commitment differs from the participant's earlier rounds"))
+    ok, reason = verify_step(artifacts_from_package(package, store), bundle.proof)
+    checks.append(Check("proof", ok, reason))
+    return checks
