@@ -91,7 +91,8 @@ def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
     unit = 2.0**-spec.scale
     theta = rng.uniform(-_CALIBRATION_WEIGHT_RANGE, _CALIBRATION_WEIGHT_RANGE, (1, spec.param_count))
     x = rng.uniform(-_CALIBRATION_FEATURE_RANGE, _CALIBRATION_FEATURE_RANGE, (spec.batch, spec.features))
-    y = rng.integers(0, 2, (spec.batch, 1)).astype(np.float64)
+    classes = rng.integers(0, 2 if spec.family == "logreg" else spec.classes, spec.batch)
+    y = family(spec.family).encode_labels(spec, classes.astype(np.float64))
     binding = rng.integers(0, 2**CHUNK_BITS, (1, BINDING_CHUNKS)) * unit
 
     def on_grid(a: np.ndarray) -> torch.Tensor:

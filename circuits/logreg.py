@@ -1,9 +1,4 @@
-"""One SGD step of binary logistic regression, written out as a torch module.
-
-The forward pass *is* the training step: ``(theta, X, y, b) -> theta'`` where
-``theta = [w_1..w_F, bias]`` and ``b`` is the participant's binding value (see
-:mod:`zkfl.prover.binding`). The backward pass is written by hand so the exported ONNX
-graph is a plain sequence of matrix products that ezkl can prove.
+"""Binary logistic regression: ``theta = [w (F x 1), bias]``, labels ``y`` in {0, 1}.
 
 The link is the hard sigmoid ``clamp(z/4 + 1/2, 0, 1)``, the piecewise-linear
 approximation of the logistic function that agrees with it to first order at 0. It
@@ -20,48 +15,53 @@ small factor out of the fixed-point products (less rounding error).
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import torch
+from zkfl.circuits.layers import (
+    FloatArray,
+    hard_sigmoid,
+    hard_sigmoid_np,
+    keep_binding,
+    pack,
+    pack_np,
+    unpack,
+    unpack_np,
+)
 from zkfl.circuits.spec import ModelSpec
 
 
 class LogRegStep(torch.nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        self.features = spec.features
+        self.spec = spec
         self.step_size = spec.learning_rate / spec.batch
 
     def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
-        weights = theta[:, : self.features]  # [1, F]
-        bias = theta[:, self.features :]  # [1, 1]
-        logits = x @ weights.t() + bias  # [B, 1]
-        residual = torch.clamp(0.25 * logits + 0.5, 0.0, 1.0) - y  # [B, 1]
-        grad = torch.cat([residual.t() @ x, residual.sum(dim=0, keepdim=True)], dim=1)
-        # The binding only needs to be an input (its hash is public); this keeps it in
-        # the exported graph without changing the step.
-        return theta - self.step_size * grad + 0.0 * binding.sum(dim=1, keepdim=True)
+        for _ in range(self.spec.local_steps):
+            [(weights, bias)] = unpack(self.spec, theta)
+            residual = hard_sigmoid(x @ weights + bias) - y  # [B, 1]
+            theta = theta - self.step_size * pack([(x.t() @ residual, residual.sum(dim=0, keepdim=True))])
+        return keep_binding(theta, binding)
 
 
-def predict_proba(theta: npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    features = x.shape[1]
-    logits = x @ theta[:features] + theta[features]
-    return np.clip(0.25 * logits + 0.5, 0.0, 1.0)
+def encode_labels(spec: ModelSpec, y: FloatArray) -> FloatArray:
+    return np.asarray(y, dtype=np.float64).reshape(-1, 1)
 
 
-def float_step(
-    spec: ModelSpec, theta: npt.NDArray[np.float64], x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
+def predict(spec: ModelSpec, theta: FloatArray, x: FloatArray) -> FloatArray:
+    [(weights, bias)] = unpack_np(spec, theta)
+    return hard_sigmoid_np(x @ weights + bias)
+
+
+def float_step(spec: ModelSpec, theta: FloatArray, x: FloatArray, labels: FloatArray) -> FloatArray:
     """The same step in float64: the reference the proven step is compared with."""
-    residual = predict_proba(theta, x) - y.ravel()
-    grad = np.concatenate([residual @ x, [residual.sum()]])
-    return theta - (spec.learning_rate / spec.batch) * grad
+    for _ in range(spec.local_steps):
+        residual = predict(spec, theta, x) - labels
+        theta = theta - (spec.learning_rate / spec.batch) * pack_np([(x.T @ residual, residual.sum(axis=0))])
+    return theta
 
 
-def loss_and_accuracy(
-    theta: npt.NDArray[np.float64], x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
-) -> tuple[float, float]:
-    p = np.clip(predict_proba(theta, x), 1e-6, 1 - 1e-6)
-    labels = y.ravel()
+def loss_and_accuracy(spec: ModelSpec, theta: FloatArray, x: FloatArray, y: FloatArray) -> tuple[float, float]:
+    p = np.clip(predict(spec, theta, x).ravel(), 1e-6, 1 - 1e-6)
+    labels = np.asarray(y).ravel()
     loss = float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
-    accuracy = float(np.mean((p >= 0.5) == (labels >= 0.5)))
-    return loss, accuracy
+    return loss, float(np.mean((p >= 0.5) == (labels >= 0.5)))

@@ -1,14 +1,15 @@
-"""Model families: the step module, the float reference and the metrics, by name."""
+"""Model families by name: step module, label encoding, float reference, metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from zkfl.circuits import logreg
+from zkfl.circuits import logreg, mlp, softmax
 from zkfl.circuits.spec import ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -18,13 +19,40 @@ FloatArray = npt.NDArray[np.float64]
 class ModelFamily:
     name: str
     step_module: Callable[[ModelSpec], torch.nn.Module]
+    encode_labels: Callable[[ModelSpec, FloatArray], FloatArray]
     float_step: Callable[[ModelSpec, FloatArray, FloatArray, FloatArray], FloatArray]
-    loss_and_accuracy: Callable[[FloatArray, FloatArray, FloatArray], tuple[float, float]]
+    loss_and_accuracy: Callable[[ModelSpec, FloatArray, FloatArray, FloatArray], tuple[float, float]]
+
+
+def _family(name: str, module: ModuleType, step: Callable[[ModelSpec], torch.nn.Module]) -> ModelFamily:
+    return ModelFamily(name, step, module.encode_labels, module.float_step, module.loss_and_accuracy)
 
 
 FAMILIES: dict[str, ModelFamily] = {
-    "logreg": ModelFamily("logreg", logreg.LogRegStep, logreg.float_step, logreg.loss_and_accuracy),
+    "logreg": _family("logreg", logreg, logreg.LogRegStep),
+    "softmax": _family("softmax", softmax, softmax.SoftmaxStep),
+    "mlp": _family("mlp", mlp, mlp.MlpStep),
 }
+
+#: The data set each model is demonstrated on, and the model's defaults there.
+DEFAULTS: dict[str, dict[str, object]] = {
+    "logreg": {"dataset": "breast_cancer", "batch": 16, "learning_rate": 0.5},
+    "softmax": {"dataset": "digits", "batch": 16, "learning_rate": 0.5},
+    "mlp": {"dataset": "digits", "batch": 16, "learning_rate": 0.5, "hidden": (16,)},
+}
+
+
+def initial_parameters(spec: ModelSpec, seed: int = 0) -> FloatArray:
+    """Zeros for the linear models; for an MLP, He-scaled random weights (zeros would
+    leave every hidden unit identical forever) and zero biases."""
+    if spec.family != "mlp":
+        return np.zeros(spec.param_count)
+    rng = np.random.default_rng(seed)
+    parts = []
+    sizes = spec.layer_sizes
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        parts += [rng.normal(0.0, np.sqrt(2.0 / fan_in), fan_in * fan_out), np.zeros(fan_out)]
+    return np.concatenate(parts)
 
 
 def family(name: str) -> ModelFamily:
@@ -34,7 +62,14 @@ def family(name: str) -> ModelFamily:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(FAMILIES))}") from None
 
 
-def default_spec(model: str, features: int) -> ModelSpec:
+def default_spec(model: str, features: int, classes: int = 2, *, batch: int | None = None,
+                 local_steps: int = 1, hidden: tuple[int, ...] | None = None) -> ModelSpec:
     family(model)
-    # batch 16 at scale 12 proves at 2**15 rows (about 7 s on 2 cores).
-    return ModelSpec(family=model, features=features, batch=16, scale=12, learning_rate=0.5)
+    defaults = DEFAULTS[model]
+    return ModelSpec(
+        family=model, features=features, classes=classes,
+        batch=int(batch if batch is not None else defaults["batch"]),  # type: ignore[call-overload]
+        scale=12, learning_rate=float(defaults["learning_rate"]),  # type: ignore[arg-type]
+        hidden=tuple(hidden if hidden is not None else defaults.get("hidden", ())),  # type: ignore[arg-type]
+        local_steps=local_steps,
+    )

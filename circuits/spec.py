@@ -1,4 +1,4 @@
-"""What a training step is: the model family, its shape, batch, scale and learning rate.
+"""What a training step is: model family and shape, batch, scale, learning rate, steps.
 
 The spec hash names a compiled circuit: two parties with the same spec build the same
 circuit, and a cached circuit is reused only for the spec it was built from. Bump
@@ -9,28 +9,42 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CIRCUIT_VERSION = 2  # 2: binding input
+CIRCUIT_VERSION = 3  # 2: binding input; 3: model families, local steps
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    family: str  # "logreg"
+    family: str  # "logreg", "softmax" or "mlp"
     features: int
     batch: int  # samples per proven step: the n_i of FedAvg
     scale: int  # fixed-point fractional bits
     learning_rate: float
+    classes: int = 2  # logreg is binary (one output); softmax and mlp have `classes` outputs
+    hidden: tuple[int, ...] = field(default=())  # mlp hidden layer widths (one or two)
+    local_steps: int = 1  # SGD steps on the batch inside one proof
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        outputs = 1 if self.family == "logreg" else self.classes
+        return [self.features, *self.hidden, outputs]
 
     @property
     def param_count(self) -> int:
-        if self.family == "logreg":
-            return self.features + 1  # weights, then bias
-        raise ValueError(f"unknown model family {self.family!r}")
+        """Weights then biases, layer by layer: theta = [W1 (in x out, row-major), b1, W2, b2, ...]."""
+        sizes = self.layer_sizes
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+    @property
+    def label_width(self) -> int:
+        return 1 if self.family == "logreg" else self.classes
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
@@ -40,6 +54,9 @@ class ModelSpec:
             batch=int(data["batch"]),
             scale=int(data["scale"]),
             learning_rate=float(data["learning_rate"]),
+            classes=int(data.get("classes", 2)),
+            hidden=tuple(int(h) for h in data.get("hidden", ())),
+            local_steps=int(data.get("local_steps", 1)),
         )
 
     def spec_hash(self) -> str:

@@ -139,11 +139,13 @@ class Client:
         model = self.global_model(round_)
         xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), round_,
                              self.spec.batch)
+        fam = family(self.spec.family)
         theta = self.quantizer.to_float(model.array())
-        loss, accuracy = family(self.spec.family).loss_and_accuracy(theta, np.asarray(x), np.asarray(y))
+        loss, accuracy = fam.loss_and_accuracy(self.spec, theta, np.asarray(x), np.asarray(y))
+        labels = fam.encode_labels(self.spec, yb)
         with progress(f"proving round {round_} for {self.address[:10]}", self.show_progress):
-            proof = prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb), self.quantizer.to_int(yb),
-                               self.binding)
+            proof = prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb),
+                               self.quantizer.to_int(labels), self.binding)
         if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
             raise ProofError("the proof does not start from the round's global model")
         return UpdateBundle(

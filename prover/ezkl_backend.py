@@ -98,10 +98,10 @@ def prove_step(
     spec = artifacts.spec
     if np.asarray(global_model).size != spec.param_count:
         raise ProofError(f"global model has {np.asarray(global_model).size} values, expected {spec.param_count}")
-    if np.asarray(x).shape != (spec.batch, spec.features) or np.asarray(y).size != spec.batch:
+    if np.asarray(x).shape != (spec.batch, spec.features) or np.asarray(y).size != spec.batch * spec.label_width:
         raise ProofError(
-            f"batch must be {spec.batch} x {spec.features} features with {spec.batch} labels, "
-            f"got {np.asarray(x).shape} and {np.asarray(y).size}"
+            f"batch must be {spec.batch} x {spec.features} features with {spec.batch} x {spec.label_width} "
+            f"labels, got {np.asarray(x).shape} and {np.asarray(y).size}"
         )
     if np.asarray(binding).size != BINDING_CHUNKS:
         raise ProofError(f"binding must have {BINDING_CHUNKS} chunks, got {np.asarray(binding).size}")
@@ -145,6 +145,18 @@ def prove_step(
         prove_seconds=timings["prove"],
         timings=timings,
     )
+
+
+def witness_step(artifacts: CircuitArtifacts, global_model: IntArray, x: IntArray, y: IntArray,
+                 binding: IntArray) -> list[int]:
+    """The circuit's output for these inputs, without a proof: exactly the update a proof
+    of the same inputs attests (for studies of the proven arithmetic at scale)."""
+    configure_ezkl_cache()
+    with tempfile.TemporaryDirectory(prefix="zkfl-witness-") as tmp:
+        data_path = Path(tmp) / "input.json"
+        data_path.write_text(json.dumps(_input_json((global_model, x, y, binding), artifacts.spec.scale)))
+        witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(Path(tmp) / "witness.json"))
+    return [int(v) for v in felts_to_ints(witness["outputs"][0])]
 
 
 def proof_with_instances(proof: dict[str, Any], instances: list[int]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from tests.conftest import ProvenStep
 def test_proven_step_matches_float_step(artifacts: CircuitArtifacts, quantizer: Quantizer, step_a: ProvenStep) -> None:
     spec = artifacts.spec
     expected = float_step(spec, quantizer.to_float(step_a.global_model), quantizer.to_float(step_a.x),
-                          quantizer.to_float(step_a.y))
+                          quantizer.to_float(step_a.y).reshape(-1, 1))
     proven = np.array(step_a.proof.update, dtype=np.float64) / 2.0**step_a.proof.update_scale
     # ezkl rescales the clamp's input back to the model scale: at most a couple of quanta
     # (2**-12 each) of difference, measured at about half a quantum.

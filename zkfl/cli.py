@@ -78,14 +78,21 @@ def cmd_task_create(args: argparse.Namespace) -> int:
 
     w3 = connect(args.rpc)
     account = account_from_key(args.key)
-    posted = post_task(w3, account, model=args.model, dataset=args.dataset, rounds=args.rounds,
+    posted = post_task(w3, account, model=args.model, dataset=_dataset(args), rounds=args.rounds,
                        reward_wei=args.reward, min_stake_wei=args.min_stake, deadline_seconds=args.deadline,
-                       aggregator=args.aggregator, federation=args.federation)
+                       aggregator=args.aggregator, federation=args.federation, local_steps=args.local_steps,
+                       pin_data=args.pin_data)
     if args.json:
         print(json.dumps(posted.__dict__))
     else:
         print(posted.task_id)
     return 0
+
+
+def _dataset(args: argparse.Namespace) -> str:
+    from zkfl.circuits.registry import DEFAULTS
+
+    return str(args.dataset or DEFAULTS[args.model]["dataset"])
 
 
 def cmd_task_status(args: argparse.Namespace) -> int:
@@ -201,7 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(DemoConfig(clients=args.clients, rounds=args.rounds, malicious=args.malicious, broker=args.broker,
                         report=args.report, round_timeout=args.round_timeout, model=args.model,
-                        dataset=args.dataset))
+                        dataset=_dataset(args), local_steps=args.local_steps))
     return 0
 
 
@@ -212,6 +219,13 @@ def _chain_args(p: argparse.ArgumentParser, key: bool = True) -> None:
     p.add_argument("--federation", help="Federation contract address (default: the one zkfl deployed on this chain)")
     if key:
         p.add_argument("--key", required=True, help="private key of the wallet (0x...)")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="logreg", choices=["logreg", "softmax", "mlp"])
+    p.add_argument("--dataset", choices=["breast_cancer", "digits"],
+                   help="default: breast_cancer for logreg, digits for softmax and mlp")
+    p.add_argument("--local-steps", type=_positive_int, default=1, help="SGD steps per round, in one proof")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     task = sub.add_parser("task", help="post and inspect tasks").add_subparsers(dest="action", required=True)
     p = task.add_parser("create", help="post a task (deploys the contracts on first use)")
     _chain_args(p)
-    p.add_argument("--model", default="logreg", choices=["logreg"])
-    p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer"])
+    _model_args(p)
+    p.add_argument("--pin-data", action="store_true", help="a participant's data commitment may not change")
     p.add_argument("--rounds", type=_positive_int, default=2)
     p.add_argument("--reward", type=_eth, required=True, help="reward pool in ETH")
     p.add_argument("--min-stake", type=_eth, default=_eth("0.1"), help="minimum stake in ETH")
@@ -289,8 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=_positive_int, default=3)
     p.add_argument("--rounds", type=_positive_int, default=2)
     p.add_argument("--malicious", type=int, default=1)
-    p.add_argument("--model", default="logreg", choices=["logreg"])
-    p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer"])
+    _model_args(p)
     p.add_argument("--broker", help="amqp:// URL (default: an in-process transport)")
     p.add_argument("--round-timeout", type=float, default=600.0)
     p.add_argument("--report", type=Path, help="write the run's report (JSON) here")

@@ -33,6 +33,10 @@ class Dataset:
     def features(self) -> int:
         return int(self.x_train.shape[1])
 
+    @property
+    def classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
 
 def _loader(name: str) -> Any:
     if name == "breast_cancer":

@@ -49,6 +49,7 @@ class DemoConfig:
     reward_eth: float = 1.0
     stake_eth: float = 0.1
     round_timeout: float = 600.0
+    local_steps: int = 1
     quiet: bool = False
 
 
@@ -95,7 +96,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         posted = post_task(
             w3, organisation, model=cfg.model, dataset=cfg.dataset, rounds=cfg.rounds,
             reward_wei=Web3.to_wei(cfg.reward_eth, "ether"), min_stake_wei=Web3.to_wei(cfg.stake_eth, "ether"),
-            deadline_seconds=3600, aggregator=aggregator_account.address, store=store)
+            deadline_seconds=3600, aggregator=aggregator_account.address, store=store, local_steps=cfg.local_steps)
         fed = Federation(w3, posted.federation)
         _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
                   f"package {posted.package_cid}")
@@ -116,7 +117,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         quantizer = Quantizer(spec.scale)
 
         def evaluate(values: list[int]) -> tuple[float, float]:
-            return fam.loss_and_accuracy(quantizer.to_float(values), data.x_test, data.y_test)
+            return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
 
         aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
                                 round_timeout=cfg.round_timeout, evaluator=evaluate,

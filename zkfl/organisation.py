@@ -11,13 +11,15 @@ from web3 import Web3
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.circuits.cache import CircuitArtifacts, build_circuit
-from zkfl.circuits.registry import default_spec
+from zkfl.circuits.registry import default_spec, initial_parameters
 from zkfl.circuits.spec import ModelSpec
 from zkfl.contracts.federation import Deployment, Federation, TaskParams, deploy_verifier
 from zkfl.datasets import load
+from zkfl.errors import ZkflError
 from zkfl.prover.commit import commit
 from zkfl.prover.evm import verifier_source
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, ensure_keys
+from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, digest_of_cid
 
 
@@ -81,12 +83,18 @@ def post_task(
     aggregator: str | None = None,
     store: ContentStore | None = None,
     federation: str | None = None,
+    local_steps: int = 1,
+    pin_data: bool = False,
 ) -> PostedTask:
     store = store or ContentStore()
-    spec = default_spec(model, load(dataset).features)
+    data = load(dataset)
+    if model == "logreg" and data.classes != 2:
+        raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
+    spec = default_spec(model, data.features, data.classes, local_steps=local_steps)
     artifacts = prepare_circuit(spec)
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
-    initial = ModelArtifact(spec.spec_hash(), spec.scale, [0] * spec.param_count)
+    initial_values = Quantizer(spec.scale).to_int(initial_parameters(spec))
+    initial = ModelArtifact(spec.spec_hash(), spec.scale, [int(v) for v in initial_values])
     initial_cid = initial.put(store)
     package_cid = publish_package(store, artifacts, dataset)
     params = TaskParams(
@@ -100,6 +108,7 @@ def post_task(
         global_commitment=commit(np.array(initial.values, dtype=np.int64)),
         model_digest=digest_of_cid(initial_cid),
         package_digest=digest_of_cid(package_cid),
+        pin_data=pin_data,
     )
     task_id = fed.create_task(account, params, reward_wei)
     return PostedTask(task_id, fed.address, verifier, package_cid, initial_cid)
