@@ -28,6 +28,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/prove.py
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/client.py
+	$(BIN)/python bench/gas.py
 
 lint: setup
 	$(BIN)/ruff check .

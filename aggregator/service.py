@@ -20,16 +20,16 @@ from dataclasses import asdict
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
+
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
+from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Status
+from zkfl.errors import ChainError, MessageError
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
 from zkfl.prover.commit import commit, commitment_hex
-
-from zkfl.artifacts import ModelArtifact, TaskPackage
-from zkfl.errors import ChainError, MessageError
 from zkfl.store import ContentStore, cid_from_digest, digest_of_cid
 
 log = logging.getLogger("zkfl.aggregator")

@@ -1,7 +1,8 @@
 """Proving benchmark: per model and batch, circuit size and setup/prove/verify costs.
 
-Writes bench/results/prove.json and prints a table. Medians over --repeats runs.
-Run with `make bench`.
+Each case runs in its own process, so peak RSS is that case's. Medians over
+--repeats proofs. Writes bench/results/prove.json and prints a table. `--full` adds
+the reference MLP 64-32-4 at batch 32 (about 10 GB and minutes per proof).
 """
 
 from __future__ import annotations
@@ -10,40 +11,48 @@ import argparse
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from zkfl.circuits.cache import build_circuit
-from zkfl.circuits.registry import family
-from zkfl.circuits.spec import ModelSpec
-from zkfl.prover.binding import binding_chunks
-from zkfl.prover.ezkl_backend import ensure_keys, prove_step, verify_step
-from zkfl.prover.quantize import Quantizer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prove.json"
-CASES = [("logreg", 30, 16), ("logreg", 30, 32)]
+# name: (family, features, classes, hidden, batch)
+CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
+    "logreg-30-b16": ("logreg", 30, 2, (), 16),
+    "logreg-30-b32": ("logreg", 30, 2, (), 32),
+    "softmax-64x10-b16": ("softmax", 64, 10, (), 16),
+    "mlp-64-16-10-b16": ("mlp", 64, 10, (16,), 16),
+}
+FULL_CASES = {"mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32)}
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def run_case(name: str, repeats: int) -> dict[str, object]:
+    from zkfl.circuits.cache import build_circuit
+    from zkfl.circuits.registry import family, initial_parameters
+    from zkfl.circuits.spec import ModelSpec
+    from zkfl.contracts.solc import compile_contract
+    from zkfl.prover.binding import binding_chunks
+    from zkfl.prover.evm import verifier_source
+    from zkfl.prover.ezkl_backend import ensure_keys, prove_step, verify_step
+    from zkfl.prover.quantize import Quantizer
 
-
-def bench_case(model: str, features: int, batch: int, repeats: int) -> dict[str, object]:
-    spec = ModelSpec(model, features, batch, 12, 0.5)
-    q = Quantizer(spec.scale)
+    fam_name, features, classes, hidden, batch = {**CASES, **FULL_CASES}[name]
+    spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes, hidden=hidden)
+    fam, q = family(fam_name), Quantizer(spec.scale)
     start = time.perf_counter()
     artifacts = build_circuit(spec)
     build_s = time.perf_counter() - start
-    setup_cached = artifacts.pk.exists()
     start = time.perf_counter()
     ensure_keys(artifacts)
     setup_s = time.perf_counter() - start
     rng = np.random.default_rng(0)
-    theta = q.to_int(rng.normal(0, 0.3, spec.param_count))
+    theta = q.to_int(initial_parameters(spec) + rng.normal(0, 0.1, spec.param_count))
     x = q.to_int(rng.uniform(-3, 3, (batch, features)))
-    y = q.to_int(rng.integers(0, 2, batch))
+    labels = fam.encode_labels(spec, rng.integers(0, classes, batch).astype(np.float64))
+    y = q.to_int(labels)
     binding = binding_chunks(bytes(range(32)))
     prove_times, verify_times, float_times = [], [], []
     proof_bytes = 0
@@ -52,33 +61,49 @@ def bench_case(model: str, features: int, batch: int, repeats: int) -> dict[str,
         prove_times.append(proof.prove_seconds)
         proof_bytes = len(proof.proof_bytes)
         start = time.perf_counter()
-        ok, _ = verify_step(artifacts, proof.proof)
+        ok, reason = verify_step(artifacts, proof.proof)
         verify_times.append((time.perf_counter() - start) * 1000)
-        assert ok
+        assert ok, reason
         start = time.perf_counter()
-        family(model).float_step(spec, q.to_float(theta), q.to_float(x), q.to_float(y))
+        fam.float_step(spec, q.to_float(theta), q.to_float(x), labels)
         float_times.append((time.perf_counter() - start) * 1000)
     settings = artifacts.settings_json()
+    verifier_bytes = compile_contract(verifier_source(artifacts), "Halo2Verifier").deployed_size
     return {
-        "model": model, "features": features, "batch": batch, "params": spec.param_count,
-        "rows": settings["num_rows"], "logrows": settings["run_args"]["logrows"],
-        "build_s": round(build_s, 2), "setup_s": round(setup_s, 2), "setup_cached": setup_cached,
+        "case": name, "model": fam_name, "features": features, "classes": classes, "hidden": list(hidden),
+        "batch": batch, "params": spec.param_count, "rows": settings["num_rows"],
+        "logrows": settings["run_args"]["logrows"], "build_s": round(build_s, 2), "setup_s": round(setup_s, 2),
         "prove_s": round(statistics.median(prove_times), 2), "verify_ms": round(statistics.median(verify_times), 1),
-        "proof_bytes": proof_bytes, "peak_rss_mb": round(peak_rss_mb()),
-        "float_step_ms": round(statistics.median(float_times), 3),
-        "repeats": repeats,
+        "proof_bytes": proof_bytes, "verifier_bytes": verifier_bytes,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "float_step_ms": round(statistics.median(float_times), 3), "repeats": repeats,
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--full", action="store_true", help="add the large reference MLP")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = parser.parse_args()
-    rows = [bench_case(m, f, b, args.repeats) for m, f, b in CASES]
+    if args.case:
+        print(json.dumps(run_case(args.case, args.repeats)))
+        return 0
+    names = list(CASES) + (list(FULL_CASES) if args.full else [])
+    rows = []
+    for name in names:
+        proc = subprocess.run([sys.executable, __file__, "--case", name, "--repeats", str(args.repeats)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(f"{name}: failed: {proc.stderr.strip()[-400:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": "2-core CPU", "ezkl": "23.0.5", "results": rows}, indent=2))
-    header = ["model", "features", "batch", "params", "rows", "logrows", "setup_s", "prove_s", "verify_ms",
-              "proof_bytes", "peak_rss_mb", "float_step_ms"]
+    RESULTS.write_text(json.dumps({"machine": "2-core CPU, 24 GB", "ezkl": "23.0.5", "scale": 12,
+                                   "note": "setup_s includes generating the local SRS when not cached",
+                                   "results": rows}, indent=2))
+    header = ["case", "params", "rows", "logrows", "setup_s", "prove_s", "verify_ms", "proof_bytes",
+              "verifier_bytes", "peak_rss_mb", "float_step_ms"]
     print(" | ".join(header))
     for row in rows:
         print(" | ".join(str(row[h]) for h in header))

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
+from zkfl.paths import cache_dir, configure_ezkl_cache
 from zkfl.prover.binding import BINDING_CHUNKS, CHUNK_BITS
 from zkfl.prover.ezkl_api import ezkl
-
-from zkfl.paths import cache_dir, configure_ezkl_cache
 
 # Calibration data spans what training reaches: standardized features clipped to
 # [-4, 4], weights up to +-4. Calibration only sets sizes here (the step has no lookup

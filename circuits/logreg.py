@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from zkfl.circuits.layers import (
     FloatArray,
     hard_sigmoid,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from zkfl.circuits.layers import (
     FloatArray,
     cross_entropy,

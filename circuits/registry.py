@@ -9,6 +9,7 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 import torch
+
 from zkfl.circuits import logreg, mlp, softmax
 from zkfl.circuits.spec import ModelSpec
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
@@ -14,9 +17,24 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 /// Otherwise the rejection is recorded with its reason and the submitter is slashed.
 /// Every submission carries the participant's EIP-712 signature, so relayers (the
 /// aggregator, anyone paying gas) can neither frame nor impersonate a participant.
+/// Tasks are funded in ETH or in an ERC-20 (stakes are in the same currency). Each
+/// task has its own roles (OpenZeppelin AccessControl): its organisation administers
+/// its aggregator role. Payouts are pulls.
 /// @dev Step public values follow one layout for every backend:
-/// [H(global model), data commitments..., H(update)].
-contract Federation is EIP712, ReentrancyGuard {
+/// [H(global model), data commitments..., H(binding), H(update)].
+contract Federation is EIP712, ReentrancyGuard, AccessControl {
+    using SafeERC20 for IERC20;
+
+    enum RewardRule {
+        ProRataSamples, // reward pool split pro rata to verified samples
+        EqualShares // split equally among participants with at least one verified update
+    }
+
+    enum SlashRule {
+        ToRewardPool, // slashed stakes are added to the rewards of the honest
+        ToOrganisation // slashed stakes go to the organisation
+    }
+
     enum Status {
         None,
         Accepted,
@@ -36,6 +54,10 @@ contract Federation is EIP712, ReentrancyGuard {
     struct TaskParams {
         address aggregator;
         address verifier;
+        address token; // address(0): ETH
+        RewardRule rewardRule;
+        SlashRule slashRule;
+        uint256 reward; // ERC-20 tasks: the amount pulled from the organisation (ETH: msg.value)
         uint64 deadline;
         uint32 rounds;
         uint32 samplesPerUpdate;
@@ -51,6 +73,12 @@ contract Federation is EIP712, ReentrancyGuard {
         address organisation;
         address aggregator;
         address verifier;
+        address token;
+        RewardRule rewardRule;
+        SlashRule slashRule;
+        bool cancelled;
+        uint32 joinedEver; // cancel is only possible while nobody has joined
+        uint32 contributors; // participants with a verified update, not slashed
         uint64 deadline;
         uint32 rounds;
         uint32 currentRound; // open round; equals `rounds` once the last model is published
@@ -81,6 +109,7 @@ contract Federation is EIP712, ReentrancyGuard {
         uint64 verifiedSamples;
         uint32 acceptedUpdates;
         bool joined;
+        bool submitted; // has a decision in some round: can no longer leave
         bool slashed;
         bool withdrawn;
     }
@@ -117,6 +146,14 @@ contract Federation is EIP712, ReentrancyGuard {
         bytes32 modelDigest,
         bytes32 packageDigest
     );
+    event TaskTerms(
+        uint256 indexed taskId,
+        address token,
+        RewardRule rewardRule,
+        SlashRule slashRule,
+        bool pinData,
+        uint32 publicValueCount
+    );
     event Joined(uint256 indexed taskId, address indexed participant, uint256 stake, uint256 binding);
     event UpdateAccepted(
         uint256 indexed taskId,
@@ -134,6 +171,9 @@ contract Federation is EIP712, ReentrancyGuard {
     event TaskSettled(uint256 indexed taskId, uint256 rewardTotal, uint256 verifiedSamples);
     event Withdrawn(uint256 indexed taskId, address indexed account, uint256 reward, uint256 stake);
     event Reclaimed(uint256 indexed taskId, address indexed organisation, uint256 amount);
+    event ToppedUp(uint256 indexed taskId, address indexed from, uint256 amount);
+    event Cancelled(uint256 indexed taskId, uint256 refund);
+    event Left(uint256 indexed taskId, address indexed participant, uint256 stake);
 
     error UnknownTask(uint256 taskId);
     error InvalidTask(string why);
@@ -144,8 +184,17 @@ contract Federation is EIP712, ReentrancyGuard {
 
     // ---------------------------------------------------------------- tasks
 
-    function createTask(TaskParams calldata p) external payable returns (uint256 taskId) {
-        if (msg.value == 0) revert InvalidTask("reward pool is empty");
+    function organisationRole(uint256 taskId) public pure returns (bytes32) {
+        return keccak256(abi.encode("zkfl.organisation", taskId));
+    }
+
+    function aggregatorRole(uint256 taskId) public pure returns (bytes32) {
+        return keccak256(abi.encode("zkfl.aggregator", taskId));
+    }
+
+    function createTask(TaskParams calldata p) external payable nonReentrant returns (uint256 taskId) {
+        uint256 funded = _pull(p.token, msg.sender, p.token == address(0) ? msg.value : p.reward);
+        if (funded == 0) revert InvalidTask("reward pool is empty");
         if (p.deadline <= block.timestamp) revert InvalidTask("deadline is in the past");
         if (p.rounds == 0) revert InvalidTask("zero rounds");
         if (p.samplesPerUpdate == 0) revert InvalidTask("zero samples per update");
@@ -165,16 +214,23 @@ contract Federation is EIP712, ReentrancyGuard {
         t.samplesPerUpdate = p.samplesPerUpdate;
         t.publicValueCount = p.publicValueCount;
         t.pinData = p.pinData;
-        t.rewardPool = msg.value;
+        t.token = p.token;
+        t.rewardRule = p.rewardRule;
+        t.slashRule = p.slashRule;
+        t.rewardPool = funded;
         t.minStake = p.minStake;
         t.packageDigest = p.packageDigest;
         _rounds[taskId][0] = Round(p.globalCommitment, p.modelDigest, 0, 0);
+        _grantRole(organisationRole(taskId), msg.sender);
+        _setRoleAdmin(organisationRole(taskId), organisationRole(taskId));
+        _setRoleAdmin(aggregatorRole(taskId), organisationRole(taskId));
+        _grantRole(aggregatorRole(taskId), p.aggregator);
         emit TaskCreated(
             taskId,
             msg.sender,
             p.aggregator,
             p.verifier,
-            msg.value,
+            funded,
             p.minStake,
             p.deadline,
             p.rounds,
@@ -183,26 +239,69 @@ contract Federation is EIP712, ReentrancyGuard {
             p.modelDigest,
             p.packageDigest
         );
+        emit TaskTerms(taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.publicValueCount);
     }
 
     /// @param binding H(b) for the participant's binding value b (derived from a signature
     /// only its key can make). Each binding belongs to one participant per task, so a
     /// proof, which carries H(b) as a public value, can only ever count for its owner.
-    function join(uint256 taskId, uint256 binding) external payable {
+    /// @param stake ERC-20 tasks: the stake pulled from the participant (ETH: msg.value).
+    function join(uint256 taskId, uint256 binding, uint256 stake) external payable nonReentrant {
         Task storage t = _task(taskId);
         if (t.settled || block.timestamp > t.deadline || t.currentRound >= t.rounds) {
             revert NotAllowed("task is closed");
         }
-        if (msg.value < t.minStake || msg.value == 0) revert NotAllowed("stake below the task's minimum");
         Participant storage p = _participants[taskId][msg.sender];
         if (p.joined) revert NotAllowed("already joined");
+        if (p.submitted) revert NotAllowed("cannot rejoin after submitting");
         if (binding == 0 || bindingOwner[taskId][binding] != address(0)) revert NotAllowed("binding already taken");
+        uint256 staked = _pull(t.token, msg.sender, t.token == address(0) ? msg.value : stake);
+        if (staked < t.minStake || staked == 0) revert NotAllowed("stake below the task's minimum");
         bindingOwner[taskId][binding] = msg.sender;
         p.joined = true;
-        p.stake = msg.value;
+        p.stake = staked;
         p.binding = binding;
         t.activeParticipants += 1;
-        emit Joined(taskId, msg.sender, msg.value, binding);
+        t.joinedEver += 1;
+        emit Joined(taskId, msg.sender, staked, binding);
+    }
+
+    /// @notice Leave before a first submission: the stake comes back.
+    function leave(uint256 taskId) external nonReentrant {
+        Task storage t = _task(taskId);
+        Participant storage p = _participants[taskId][msg.sender];
+        if (!p.joined) revert NotAllowed("not a participant");
+        if (p.submitted) revert NotAllowed("cannot leave after submitting");
+        if (t.settled) revert NotAllowed("task is settled: withdraw instead");
+        uint256 stake = p.stake;
+        delete bindingOwner[taskId][p.binding];
+        delete _participants[taskId][msg.sender];
+        t.activeParticipants -= 1;
+        emit Left(taskId, msg.sender, stake);
+        _push(t.token, msg.sender, stake);
+    }
+
+    /// @notice Add to the reward pool (the organisation, before settlement).
+    function topUp(uint256 taskId, uint256 amount) external payable nonReentrant onlyRole(organisationRole(taskId)) {
+        Task storage t = _task(taskId);
+        if (t.settled) revert NotAllowed("task is settled");
+        uint256 added = _pull(t.token, msg.sender, t.token == address(0) ? msg.value : amount);
+        if (added == 0) revert NotAllowed("nothing to add");
+        t.rewardPool += added;
+        emit ToppedUp(taskId, msg.sender, added);
+    }
+
+    /// @notice Cancel a task nobody has joined yet, and refund its pool.
+    function cancel(uint256 taskId) external nonReentrant onlyRole(organisationRole(taskId)) {
+        Task storage t = _task(taskId);
+        if (t.settled) revert NotAllowed("task is settled");
+        if (t.joinedEver != 0) revert NotAllowed("participants have joined");
+        uint256 refund = t.rewardPool;
+        t.settled = true;
+        t.cancelled = true;
+        t.reclaimed = true;
+        emit Cancelled(taskId, refund);
+        _push(t.token, msg.sender, refund);
     }
 
     // ---------------------------------------------------------------- rounds
@@ -226,6 +325,7 @@ contract Federation is EIP712, ReentrancyGuard {
         if (p.slashed) revert NotAllowed("participant was slashed");
         Submission storage s = _submissions[taskId][round][participant];
         if (s.status != Status.None) revert NotAllowed("already submitted this round");
+        p.submitted = true;
 
         bytes32 digest = submissionDigest(
             taskId, round, updateCommitment, keccak256(abi.encodePacked(publicValues)), keccak256(proof)
@@ -241,6 +341,7 @@ contract Federation is EIP712, ReentrancyGuard {
             s.status = Status.Accepted;
             s.dataCommitment = dataCommitment;
             r.accepted += 1;
+            if (p.acceptedUpdates == 0) t.contributors += 1;
             p.acceptedUpdates += 1;
             p.verifiedSamples += t.samplesPerUpdate;
             t.verifiedSamples += t.samplesPerUpdate;
@@ -298,6 +399,7 @@ contract Federation is EIP712, ReentrancyGuard {
         p.slashed = true;
         p.stake = 0;
         // A slashed participant forfeits its stake and any reward for earlier rounds.
+        if (p.acceptedUpdates > 0) t.contributors -= 1;
         t.verifiedSamples -= p.verifiedSamples;
         p.verifiedSamples = 0;
         t.activeParticipants -= 1;
@@ -310,7 +412,7 @@ contract Federation is EIP712, ReentrancyGuard {
         external
     {
         Task storage t = _task(taskId);
-        if (msg.sender != t.aggregator) revert NotAllowed("only the task's aggregator publishes");
+        if (!hasRole(aggregatorRole(taskId), msg.sender)) revert NotAllowed("only the task's aggregator publishes");
         if (t.settled) revert NotAllowed("task is settled");
         if (round != t.currentRound || round >= t.rounds) revert NotAllowed("round is not open");
         if (_rounds[taskId][round].accepted == 0) revert NotAllowed("no accepted update this round");
@@ -327,7 +429,14 @@ contract Federation is EIP712, ReentrancyGuard {
         if (t.settled) revert NotAllowed("already settled");
         if (t.currentRound < t.rounds && block.timestamp <= t.deadline) revert NotAllowed("task still running");
         t.settled = true;
-        emit TaskSettled(taskId, t.rewardPool + t.slashedPool, t.verifiedSamples);
+        emit TaskSettled(taskId, rewardTotal(taskId), t.verifiedSamples);
+    }
+
+    /// @notice The pool shared by verified contributors: rewards, plus slashed stakes
+    /// when the task's slash rule sends them to the pool.
+    function rewardTotal(uint256 taskId) public view returns (uint256) {
+        Task storage t = _tasks[taskId];
+        return t.rewardPool + (t.slashRule == SlashRule.ToRewardPool ? t.slashedPool : 0);
     }
 
     /// @notice What `account` can withdraw once the task is settled: (reward, stake).
@@ -336,10 +445,22 @@ contract Federation is EIP712, ReentrancyGuard {
         Participant storage p = _participants[taskId][account];
         if (!p.joined || p.withdrawn) return (0, 0);
         stake = p.stake; // zero once slashed
-        if (t.verifiedSamples > 0) {
-            // Pro rata to verified samples; rounding dust stays in the contract.
-            reward = ((t.rewardPool + t.slashedPool) * p.verifiedSamples) / t.verifiedSamples;
+        // Rounding dust (at most one wei per contributor) stays in the contract.
+        if (p.verifiedSamples == 0) return (0, stake);
+        if (t.rewardRule == RewardRule.EqualShares) {
+            reward = rewardTotal(taskId) / t.contributors;
+        } else {
+            reward = (rewardTotal(taskId) * p.verifiedSamples) / t.verifiedSamples;
         }
+    }
+
+    /// @notice What the organisation can reclaim once the task is settled: the pool if
+    /// nobody contributed, plus slashed stakes when the slash rule sends them to it.
+    function reclaimable(uint256 taskId) public view returns (uint256 amount) {
+        Task storage t = _tasks[taskId];
+        if (t.reclaimed) return 0;
+        if (t.slashRule == SlashRule.ToOrganisation) amount += t.slashedPool;
+        if (t.verifiedSamples == 0) amount += rewardTotal(taskId);
     }
 
     /// @notice Pull payment of a participant's reward and returned stake.
@@ -352,21 +473,36 @@ contract Federation is EIP712, ReentrancyGuard {
         (uint256 reward, uint256 stake) = payoutOf(taskId, msg.sender);
         p.withdrawn = true; // effects before the transfer
         emit Withdrawn(taskId, msg.sender, reward, stake);
-        Address.sendValue(payable(msg.sender), reward + stake);
+        _push(t.token, msg.sender, reward + stake);
     }
 
-    /// @notice With no verified contributor, the organisation takes back the pool
-    /// (and any slashed stakes).
-    function reclaim(uint256 taskId) external nonReentrant {
+    /// @notice The organisation takes what the task leaves it (see `reclaimable`).
+    function reclaim(uint256 taskId) external nonReentrant onlyRole(organisationRole(taskId)) {
         Task storage t = _task(taskId);
-        if (msg.sender != t.organisation) revert NotAllowed("only the organisation reclaims");
         if (!t.settled) revert NotAllowed("task is not settled");
-        if (t.verifiedSamples != 0) revert NotAllowed("rewards belong to verified contributors");
-        if (t.reclaimed) revert NotAllowed("already reclaimed");
+        uint256 amount = reclaimable(taskId);
+        if (amount == 0) revert NotAllowed("nothing to reclaim");
         t.reclaimed = true;
-        uint256 amount = t.rewardPool + t.slashedPool;
         emit Reclaimed(taskId, msg.sender, amount);
-        Address.sendValue(payable(msg.sender), amount);
+        _push(t.token, msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- transfers
+
+    /// @dev Pull ETH (already sent as msg.value) or ERC-20 (by allowance). Returns what
+    /// arrived: the balance difference, so a fee-on-transfer token cannot overstate it.
+    function _pull(address token, address from, uint256 amount) private returns (uint256) {
+        if (token == address(0)) return msg.value;
+        if (msg.value != 0) revert NotAllowed("this task is paid in tokens, not ETH");
+        uint256 before = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(from, address(this), amount);
+        return IERC20(token).balanceOf(address(this)) - before;
+    }
+
+    function _push(address token, address to, uint256 amount) private {
+        if (amount == 0) return;
+        if (token == address(0)) Address.sendValue(payable(to), amount);
+        else IERC20(token).safeTransfer(to, amount);
     }
 
     // ---------------------------------------------------------------- views

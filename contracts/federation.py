@@ -13,9 +13,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
+
 from zkfl.contracts.chain import chain_key, send
 from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract
-
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
 
@@ -50,6 +50,27 @@ class Reason(IntEnum):
         }[self]
 
 
+class RewardRule(IntEnum):
+    PRO_RATA_SAMPLES = 0
+    EQUAL_SHARES = 1
+
+
+class SlashRule(IntEnum):
+    TO_REWARD_POOL = 0
+    TO_ORGANISATION = 1
+
+
+ETH = "0x0000000000000000000000000000000000000000"
+
+ERC20_ABI: list[dict[str, Any]] = [
+    {"type": "function", "name": "approve", "stateMutability": "nonpayable",
+     "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "account", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+]
+
+
 @dataclass(frozen=True)
 class TaskParams:
     aggregator: str
@@ -63,9 +84,13 @@ class TaskParams:
     model_digest: bytes
     package_digest: bytes
     pin_data: bool = False
+    token: str = ETH  # ETH, or an ERC-20's address (stakes are in the same currency)
+    reward_rule: RewardRule = RewardRule.PRO_RATA_SAMPLES
+    slash_rule: SlashRule = SlashRule.TO_REWARD_POOL
 
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (self.aggregator, self.verifier, self.deadline, self.rounds, self.samples_per_update,
+    def as_tuple(self, reward: int) -> tuple[Any, ...]:
+        return (self.aggregator, self.verifier, self.token, int(self.reward_rule), int(self.slash_rule),
+                0 if self.token == ETH else reward, self.deadline, self.rounds, self.samples_per_update,
                 self.public_value_count, self.pin_data, self.min_stake, self.global_commitment,
                 self.model_digest, self.package_digest)
 
@@ -76,6 +101,12 @@ class TaskState:
     organisation: str
     aggregator: str
     verifier: str
+    token: str
+    reward_rule: int
+    slash_rule: int
+    cancelled: bool
+    joined_ever: int
+    contributors: int
     deadline: int
     rounds: int
     current_round: int
@@ -112,6 +143,7 @@ class ParticipantState:
     verified_samples: int
     accepted_updates: int
     joined: bool
+    submitted: bool
     slashed: bool
     withdrawn: bool
 
@@ -179,8 +211,20 @@ class Federation:
 
     # -------------------------------------------------------------- writes
 
+    def _approve(self, account: LocalAccount, token: str, amount: int) -> None:
+        erc20 = self.w3.eth.contract(address=Web3.to_checksum_address(token), abi=ERC20_ABI)
+        send(self.w3, account, erc20.functions.approve(self.address, amount))
+
+    def _value(self, account: LocalAccount, token: str, amount: int) -> int:
+        """ETH goes as msg.value; an ERC-20 amount is approved for the contract to pull."""
+        if token == ETH:
+            return amount
+        self._approve(account, token, amount)
+        return 0
+
     def create_task(self, account: LocalAccount, params: TaskParams, reward: int) -> int:
-        receipt = send(self.w3, account, self.contract.functions.createTask(params.as_tuple()), value=reward)
+        value = self._value(account, params.token, reward)
+        receipt = send(self.w3, account, self.contract.functions.createTask(params.as_tuple(reward)), value=value)
         events = self.contract.events.TaskCreated().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["taskId"])
 
@@ -190,8 +234,23 @@ class Federation:
             from zkfl.prover.binding import binding_commitment, binding_value
 
             binding = binding_commitment(binding_value(account, self.w3.eth.chain_id, self.address, task_id))
-        send(self.w3, account, self.contract.functions.join(task_id, binding), value=stake)
+        value = self._value(account, self.task(task_id).token, stake)
+        send(self.w3, account, self.contract.functions.join(task_id, binding, stake), value=value)
         return binding
+
+    def leave(self, account: LocalAccount, task_id: int) -> None:
+        send(self.w3, account, self.contract.functions.leave(task_id))
+
+    def top_up(self, account: LocalAccount, task_id: int, amount: int) -> None:
+        value = self._value(account, self.task(task_id).token, amount)
+        send(self.w3, account, self.contract.functions.topUp(task_id, amount), value=value)
+
+    def cancel(self, account: LocalAccount, task_id: int) -> None:
+        send(self.w3, account, self.contract.functions.cancel(task_id))
+
+    def reclaim(self, account: LocalAccount, task_id: int) -> int:
+        receipt = send(self.w3, account, self.contract.functions.reclaim(task_id))
+        return int(self.contract.events.Reclaimed().process_receipt(receipt, errors=DISCARD)[0]["args"]["amount"])
 
     def sign_submission(self, account: LocalAccount, task_id: int, round_: int, update_commitment: int,
                         public_values: list[int], proof: bytes) -> bytes:

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
+
 from zkfl.contracts.chain import connect
 from zkfl.contracts.federation import Federation, resolve_federation
-
 from zkfl.errors import ZkflError
 from zkfl.status import task_status
 

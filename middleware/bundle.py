@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zkfl.middleware.messages import ClientMetrics
-
 from zkfl.errors import ZkflError
+from zkfl.middleware.messages import ClientMetrics
 
 
 @dataclass

@@ -14,10 +14,15 @@ from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
+
+from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.registry import family
+from zkfl.console import progress
 from zkfl.contracts.chain import account_from_key, chain_key, connect
-from zkfl.contracts.federation import Federation, Status, TaskState, resolve_federation
+from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, TaskState, resolve_federation
+from zkfl.datasets import round_batch
+from zkfl.errors import ProofError, ZkflError
 from zkfl.middleware.bundle import UpdateBundle
 from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
 from zkfl.middleware.transport.base import Transport, task_key
@@ -27,11 +32,6 @@ from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.ezkl_backend import prove_step
 from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
 from zkfl.prover.quantize import Quantizer
-
-from zkfl.artifacts import ModelArtifact, TaskPackage
-from zkfl.console import progress
-from zkfl.datasets import round_batch
-from zkfl.errors import ProofError, ZkflError
 from zkfl.store import ContentStore, cid_from_digest
 
 FloatArray = npt.NDArray[np.float64]
@@ -91,9 +91,14 @@ class Client:
     def join(self, stake_wei: int | None = None) -> None:
         task = self.task()
         stake = task.min_stake if stake_wei is None else stake_wei
-        balance = self.w3.eth.get_balance(self.account.address)
+        if task.token == ETH:
+            balance = self.w3.eth.get_balance(self.account.address)
+        else:
+            token = self.w3.eth.contract(address=task.token, abi=ERC20_ABI)
+            balance = int(token.functions.balanceOf(self.account.address).call())
         if balance < stake:
-            raise ZkflError(f"wallet {self.address} holds {balance} wei, less than the stake of {stake} wei")
+            raise ZkflError(f"wallet {self.address} holds {balance}, less than the stake of {stake} "
+                            "(wei, or token units for an ERC-20 task)")
         self.federation.join(self.account, self.task_id, stake, binding_commitment(self.binding))
 
     def rounds(self, poll_seconds: float = 0.5, timeout: float | None = None) -> Iterator[int]:

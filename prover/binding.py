@@ -18,6 +18,7 @@ import numpy as np
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+
 from zkfl.prover.commit import commit
 from zkfl.prover.quantize import IntArray
 

@@ -13,6 +13,7 @@ not hide it.
 from __future__ import annotations
 
 import numpy as np
+
 from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.quantize import IntArray, felt_to_uint, ints_to_felts
 

@@ -11,11 +11,10 @@ import asyncio
 from pathlib import Path
 
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
-from zkfl.prover.ezkl_api import ezkl
-from zkfl.prover.ezkl_backend import ensure_keys
-
 from zkfl.errors import ProofError
 from zkfl.paths import configure_ezkl_cache
+from zkfl.prover.ezkl_api import ezkl
+from zkfl.prover.ezkl_backend import ensure_keys
 
 
 async def _create(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:

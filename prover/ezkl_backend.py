@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.errors import ProofError
+from zkfl.paths import configure_ezkl_cache
 from zkfl.prover.binding import BINDING_CHUNKS
 from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_felt
-
-from zkfl.errors import ProofError
-from zkfl.paths import configure_ezkl_cache
 
 #: The order of a step proof's public values. The contract, the aggregator and the
 #: auditor all read them by these positions.

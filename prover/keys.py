@@ -15,14 +15,14 @@ import shutil
 from pathlib import Path
 
 from web3 import Web3
-from zkfl.circuits.cache import CircuitArtifacts, _build_lock
-from zkfl.contracts.solc import compile_contract
-from zkfl.prover.evm import verifier_source
-from zkfl.prover.ezkl_backend import ensure_keys
 
 from zkfl.artifacts import TaskPackage
+from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ZkflError
 from zkfl.paths import cache_dir
+from zkfl.prover.evm import verifier_source
+from zkfl.prover.ezkl_backend import ensure_keys
 from zkfl.store import ContentStore, cid_of
 
 
@@ -33,10 +33,14 @@ def _fetch(store: ContentStore, cid: str, target: Path) -> None:
         tmp.replace(target)
 
 
+def package_root(package: TaskPackage) -> Path:
+    return cache_dir("packages") / package.artifacts["compiled"]
+
+
 def artifacts_from_package(package: TaskPackage, store: ContentStore) -> CircuitArtifacts:
     """The package's circuit with locally rebuilt keys, cached by the compiled circuit's CID."""
     cids = package.artifacts
-    root = cache_dir("packages") / cids["compiled"]
+    root = package_root(package)
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
     artifacts = CircuitArtifacts(package.spec, root, srs_file=srs)
     root.mkdir(parents=True, exist_ok=True)
@@ -64,6 +68,6 @@ def check_verifier_on_chain(w3: Web3, verifier: str, artifacts: CircuitArtifacts
         raise ZkflError(f"the verifier at {verifier} was not generated from this task's verifying key")
 
 
-def drop_cached_keys(artifacts: CircuitArtifacts) -> None:
-    """Forget the rebuilt keys (to time a cold start)."""
-    shutil.rmtree(artifacts.root, ignore_errors=True)
+def drop_cached_keys(package: TaskPackage) -> None:
+    """Forget the circuit and keys rebuilt from this package (to time a cold start)."""
+    shutil.rmtree(package_root(package), ignore_errors=True)

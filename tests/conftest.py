@@ -22,16 +22,16 @@ os.environ.setdefault("ZKFL_HOME", str(REPO / ".zkfl" / "test-home"))
 import numpy as np  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import Web3  # noqa: E402
+
 from zkfl.circuits.cache import CircuitArtifacts  # noqa: E402
 from zkfl.circuits.registry import default_spec  # noqa: E402
 from zkfl.contracts.chain import AnvilProcess, account_from_key, connect, dev_keys, start_anvil  # noqa: E402
 from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
+from zkfl.organisation import prepare_circuit  # noqa: E402
 from zkfl.prover.binding import binding_chunks  # noqa: E402
 from zkfl.prover.commit import commit  # noqa: E402
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, StepProof, prove_step  # noqa: E402
 from zkfl.prover.quantize import Quantizer  # noqa: E402
-
-from zkfl.organisation import prepare_circuit  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -91,6 +91,22 @@ def step_b(artifacts: CircuitArtifacts, quantizer: Quantizer, initial_model: np.
 
 
 @pytest.fixture(scope="session")
+def next_model(artifacts: CircuitArtifacts, step_a: ProvenStep) -> np.ndarray:
+    """G1 = FedAvg of wallet 2's round-0 update alone (what a test aggregator publishes)."""
+    from zkfl.aggregator.fedavg import fedavg
+
+    spec = artifacts.spec
+    return np.array(fedavg([step_a.proof.update], [spec.batch], step_a.proof.update_scale, spec.scale),
+                    dtype=np.int64)
+
+
+@pytest.fixture(scope="session")
+def step_a_next(artifacts: CircuitArtifacts, quantizer: Quantizer, next_model: np.ndarray) -> ProvenStep:
+    """Wallet 2's round-1 step from G1, on the same data as its round-0 step."""
+    return prove(artifacts, quantizer, 1, next_model)
+
+
+@pytest.fixture(scope="session")
 def anvil() -> Iterator[AnvilProcess]:
     with start_anvil() as process:
         yield process
@@ -119,12 +135,12 @@ def verifier_address(w3: Web3, accounts: list[LocalAccount], artifacts: CircuitA
 
 def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds: int = 2,
                 deadline_in: int = 3600, min_stake: int = 10**17, samples: int = 16,
-                pin_data: bool = False) -> TaskParams:
+                pin_data: bool = False, now: int | None = None, **terms: object) -> TaskParams:
     return TaskParams(
-        aggregator=aggregator, verifier=verifier, deadline=int(time.time()) + deadline_in, rounds=rounds,
+        aggregator=aggregator, verifier=verifier, deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
         samples_per_update=samples, public_value_count=len(STEP_PUBLIC_LAYOUT), min_stake=min_stake,
         global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
-        pin_data=pin_data)
+        pin_data=pin_data, **terms)  # type: ignore[arg-type]
 
 
 @pytest.fixture()

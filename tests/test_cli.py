@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 
 KEYS = dev_keys()

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from zkfl.dashboard.app import create_app
 
 from tests.test_federation_contract import new_task
+from zkfl.dashboard.app import create_app
 
 
 def test_dashboard_serves_tasks_from_the_chain(anvil, federation, accounts, verifier_address, initial_model) -> None:  # type: ignore[no-untyped-def]

@@ -7,15 +7,15 @@ import time
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+
+from tests.conftest import ProvenStep, prove, task_params, test_binding
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.errors import ChainError
 from zkfl.prover.binding import binding_value
 from zkfl.prover.commit import commit
 from zkfl.prover.ezkl_backend import proof_with_instances, verify_step
 from zkfl.prover.quantize import FIELD_MODULUS
-
-from tests.conftest import ProvenStep, prove, task_params, test_binding
-from zkfl.errors import ChainError
 
 STAKE = 10**17
 REWARD = 10**18
@@ -204,6 +204,8 @@ def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation,
     spec = artifacts.spec
     next_model = fedavg([step_a.proof.update], [spec.batch], step_a.proof.update_scale, spec.scale)
     federation.publish_global_model(aggregator, task_id, 0, commit(next_model), b"\x66" * 32)
+    # The same data again is fine ...
+    assert federation.contract.functions.getSubmission(task_id, 0, wallet.address).call()[0] == 1
     # Same wallet and binding, right global model, but other data than in round 0.
     other_data = prove(artifacts, quantizer, 5, next_model, test_binding(1))
     result = submit(federation, aggregator, wallet, task_id, 1, other_data)

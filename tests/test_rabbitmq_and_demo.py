@@ -6,9 +6,8 @@ import json
 import uuid
 from pathlib import Path
 
-from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
-
 from zkfl.demo import DemoConfig, run_demo
+from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
 
 
 def test_confirmed_publish_ack_and_dead_letter_with_reason(rabbitmq_url: str) -> None:

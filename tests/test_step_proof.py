@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+
+from tests.conftest import ProvenStep
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.logreg import float_step
 from zkfl.prover.commit import commit
 from zkfl.prover.ezkl_backend import proof_with_instances, verify_step
 from zkfl.prover.quantize import Quantizer
-
-from tests.conftest import ProvenStep
 
 
 def test_proven_step_matches_float_step(artifacts: CircuitArtifacts, quantizer: Quantizer, step_a: ProvenStep) -> None:

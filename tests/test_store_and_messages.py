@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
 
 from zkfl.errors import MessageError, ZkflError
+from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
 from zkfl.store import ContentStore, cid_from_digest, cid_of, digest_of_cid
 
 

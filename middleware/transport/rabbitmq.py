@@ -16,9 +16,9 @@ from urllib.parse import urlparse
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
-from zkfl.middleware.transport.base import DeadLetter, Delivery, Transport
 
 from zkfl.errors import BrokerError
+from zkfl.middleware.transport.base import DeadLetter, Delivery, Transport
 
 SUBMISSION_KEY = "submission"
 DEAD_KEY = "dead"
