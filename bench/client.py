@@ -1,6 +1,6 @@
 """Cold and warm `client train`: what a participant waits for, end to end.
 
-Cold: no local keys. The client fetches the package's circuit and SRS, rebuilds the
+`--all` adds softmax (minutes per proof). Cold: no local keys. The client fetches the package's circuit and SRS, rebuilds the
 proving key (setup), regenerates the verifier and checks it against the chain, then
 proves. Warm: the keys are cached, so it only proves. Runs on its own anvil; writes
 bench/results/client.json.
@@ -30,7 +30,7 @@ def main() -> int:
     rows = []
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
-        for model in ("logreg", "softmax"):
+        for model in ("logreg", "softmax") if "--all" in sys.argv else ("logreg",):
             dataset = "breast_cancer" if model == "logreg" else "digits"
             posted = post_task(w3, account_from_key(keys[0]), model=model, dataset=dataset, rounds=1,
                                reward_wei=Web3.to_wei(1, "ether"), min_stake_wei=Web3.to_wei(0.1, "ether"),
