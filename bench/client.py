@@ -1,9 +1,9 @@
 """Cold and warm `client train`: what a participant waits for, end to end.
 
-`--all` adds softmax (minutes per proof). Cold: no local keys. The client fetches the package's circuit and SRS, rebuilds the
-proving key (setup), regenerates the verifier and checks it against the chain, then
-proves. Warm: the keys are cached, so it only proves. Runs on its own anvil; writes
-bench/results/client.json.
+`--all` adds softmax (minutes per proof). Cold: no local keys. The client fetches the
+package's circuit and SRS, rebuilds the proving key (setup), regenerates the verifier
+and checks it against the chain, then proves. Warm: the keys are cached, so it only
+proves. Runs on its own anvil; writes bench/results/client.json.
 """
 
 from __future__ import annotations

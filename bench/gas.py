@@ -1,6 +1,9 @@
-"""Gas of every Federation operation on anvil, with real ezkl proofs (logreg step).
+"""Gas of every Federation operation on anvil, with real ezkl proofs.
 
-Writes bench/results/gas.json and prints a table.
+Per model: the verifier it deploys with (ezkl's per-circuit verifier when it fits the
+24,576-byte limit, else the adapter over ezkl's reusable verifier), the gas of proof
+verification alone, and of each Federation operation. `--all` adds softmax (its proof
+takes minutes). Writes bench/results/gas.json and prints a table.
 """
 
 from __future__ import annotations
@@ -17,46 +20,64 @@ RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
 STAKE, REWARD = 10**17, 10**18
 
 
-def main() -> int:
-    from zkfl.circuits.registry import default_spec
+def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
+    from zkfl.circuits.registry import default_spec, family
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
-    from zkfl.contracts.federation import EIP170_LIMIT, Federation, TaskParams, deploy, deploy_verifier
+    from zkfl.contracts.federation import (
+        Federation,
+        TaskParams,
+        adapter_contract,
+        deploy,
+        deploy_reusable_adapter,
+        deploy_verifier,
+    )
     from zkfl.contracts.solc import compile_contract, federation_contract
-    from zkfl.organisation import prepare_circuit
+    from zkfl.datasets import load
+    from zkfl.organisation import prepare_circuit, uses_reusable_verifier
     from zkfl.prover.binding import binding_chunks
     from zkfl.prover.commit import commit
+    from zkfl.prover.evm import reusable_verifier_source, vka_words
     from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, prove_step
     from zkfl.prover.quantize import Quantizer
 
-    artifacts = prepare_circuit(default_spec("logreg", 30))
-    spec, q = artifacts.spec, Quantizer(12)
+    data = load("breast_cancer" if model == "logreg" else "digits")
+    artifacts = prepare_circuit(default_spec(model, data.features, data.classes))
+    spec, q, fam = artifacts.spec, Quantizer(12), family(model)
     rng = np.random.default_rng(0)
     initial = np.zeros(spec.param_count, dtype=np.int64)
     proofs = []
     for seed in (1, 2):
-        x = q.to_int(rng.uniform(-3, 3, (spec.batch, spec.features)))
-        y = q.to_int(rng.integers(0, 2, (spec.batch, 1)))
-        proofs.append(prove_step(artifacts, initial, x, y, binding_chunks(bytes([seed]) * 32)))
-    gas: dict[str, Any] = {}
+        rows = rng.choice(len(data.x_train), spec.batch, replace=False)
+        labels = fam.encode_labels(spec, data.y_train[rows])
+        proofs.append(prove_step(artifacts, initial, q.to_int(data.x_train[rows]), q.to_int(labels),
+                                 binding_chunks(bytes([seed]) * 32)))
+    reusable = force_reusable or uses_reusable_verifier(artifacts)
+    gas: dict[str, Any] = {"model": model, "params": spec.param_count,
+                           "verifier": "reusable adapter" if reusable else "per-circuit"}
     keys = [account_from_key(k) for k in dev_keys()]
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
         fed_address, gas["deploy_federation"] = deploy(w3, keys[0], federation_contract())
         fed = Federation(w3, fed_address)
-        verifier, gas["deploy_verifier_logreg"] = deploy_verifier(w3, keys[0], artifacts.verifier_sol)
-        verifier_abi = compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi
-        contract = w3.eth.contract(address=verifier, abi=verifier_abi)
+        if reusable:
+            verifier, reusable_address, gas["deploy_verifier"] = deploy_reusable_adapter(
+                w3, keys[0], reusable_verifier_source(artifacts), vka_words(artifacts))
+            gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
+            abi = adapter_contract().abi
+        else:
+            verifier, gas["deploy_verifier"] = deploy_verifier(w3, keys[0], artifacts.verifier_sol)
+            abi = compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi
+        contract = w3.eth.contract(address=verifier, abi=abi)
         gas["verify_proof_only"] = int(contract.functions.verifyProof(proofs[0].proof_bytes, proofs[0].instances)
                                        .estimate_gas()) - 21_000
         params = TaskParams(keys[1].address, verifier, int(time.time()) + 3600, 1, spec.batch,
                             len(STEP_PUBLIC_LAYOUT), STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32)
-        before = w3.eth.block_number
         task_id = fed.create_task(keys[0], params, REWARD)
-        gas["create_task"] = int(w3.eth.get_block(before + 1, full_transactions=False)["gasUsed"])
 
         def last_gas() -> int:
             return int(w3.eth.get_block("latest")["gasUsed"])
 
+        gas["create_task"] = last_gas()
         for seed, wallet in ((1, keys[2]), (2, keys[3])):
             fed.join(wallet, task_id, STAKE, commit(binding_chunks(bytes([seed]) * 32)))
         gas["join"] = last_gas()
@@ -64,7 +85,7 @@ def main() -> int:
         signature = fed.sign_submission(keys[2], task_id, 0, good.update_commitment, good.instances, good.proof_bytes)
         result = fed.submit_update(keys[1], task_id, 0, keys[2].address, good.update_commitment, good.proof_bytes,
                                    good.instances, signature)
-        assert result.accepted
+        assert result.accepted, result
         gas["submit_accepted"] = result.gas_used
         signature = fed.sign_submission(keys[3], task_id, 0, 12345, bad.instances, bad.proof_bytes)
         result = fed.submit_update(keys[1], task_id, 0, keys[3].address, 12345, bad.proof_bytes, bad.instances,
@@ -76,17 +97,27 @@ def main() -> int:
         gas["settle"] = last_gas()
         fed.withdraw(keys[2], task_id)
         gas["withdraw"] = last_gas()
-        sizes = {"federation_bytes": federation_contract().deployed_size,
-                 "verifier_logreg_bytes": compile_contract(artifacts.verifier_sol, "Halo2Verifier").deployed_size,
-                 "limit_bytes": EIP170_LIMIT}
+        gas["federation_bytes"] = federation_contract().deployed_size
+        gas["verifier_bytes"] = (adapter_contract() if reusable else
+                                 compile_contract(artifacts.verifier_sol, "Halo2Verifier")).deployed_size
+        if reusable:
+            gas["reusable_verifier_bytes"] = compile_contract(reusable_verifier_source(artifacts),
+                                                              "Halo2VerifierReusable").deployed_size
+            del reusable_address
+    return gas
+
+
+def main() -> int:
+    cases = [("logreg", False), ("logreg", True)] + ([("softmax", False)] if "--all" in sys.argv else [])
+    rows = [measure(model, force) for model, force in cases]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"chain": "anvil 1.7.1", "verifier": "ezkl 23.0.5 (logreg, 5 public values)",
-                                   "gas": gas, "sizes": sizes}, indent=2))
-    print("operation | gas")
-    for name, value in gas.items():
-        print(f"{name} | {value:,}")
-    for name, value in sizes.items():
-        print(f"{name} | {value:,}")
+    RESULTS.write_text(json.dumps({"chain": "anvil 1.7.1", "prover": "ezkl 23.0.5", "size_limit_bytes": 24_576,
+                                   "results": rows}, indent=2))
+    keys = [k for k in rows[0] if k not in ("model", "deploy_verifier_note")]
+    print("operation | " + " | ".join(f"{r['model']} ({r['verifier']})" for r in rows))
+    for key in keys:
+        print(f"{key} | " + " | ".join(f"{r.get(key, '-'):,}" if isinstance(r.get(key), int) else str(r.get(key, "-"))
+                                      for r in rows))
     print(f"written to {RESULTS}", file=sys.stderr)
     return 0
 

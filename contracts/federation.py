@@ -162,6 +162,7 @@ class Deployment:
 
     federation: str | None = None
     verifiers: dict[str, str] = field(default_factory=dict)
+    reusable: str | None = None  # ezkl's reusable verifier, shared by adapters
 
     @staticmethod
     def path_for(w3: Web3) -> Path:
@@ -175,10 +176,12 @@ class Deployment:
         if not path.exists():
             return cls()
         data = json.loads(path.read_text())
-        return cls(federation=data.get("federation"), verifiers=dict(data.get("verifiers", {})))
+        return cls(federation=data.get("federation"), verifiers=dict(data.get("verifiers", {})),
+                   reusable=data.get("reusable"))
 
     def save(self, w3: Web3) -> None:
-        self.path_for(w3).write_text(json.dumps({"federation": self.federation, "verifiers": self.verifiers}))
+        self.path_for(w3).write_text(json.dumps({"federation": self.federation, "verifiers": self.verifiers,
+                                                 "reusable": self.reusable}))
 
 
 def deploy(w3: Web3, account: LocalAccount, compiled: CompiledContract, *args: Any) -> tuple[str, int]:
@@ -194,6 +197,23 @@ def deploy(w3: Web3, account: LocalAccount, compiled: CompiledContract, *args: A
 
 def deploy_verifier(w3: Web3, account: LocalAccount, verifier_sol: Path) -> tuple[str, int]:
     return deploy(w3, account, compile_contract(verifier_sol, "Halo2Verifier"))
+
+
+def adapter_contract() -> CompiledContract:
+    from zkfl.contracts.solc import CONTRACTS_DIR
+
+    return compile_contract(CONTRACTS_DIR / "EzklReusableAdapter.sol", "EzklReusableAdapter")
+
+
+def deploy_reusable_adapter(w3: Web3, account: LocalAccount, reusable_sol: Path, vka: list[bytes],
+                            reusable: str | None = None) -> tuple[str, str, int]:
+    """A circuit's verifier on ezkl's reusable verifier: (adapter, reusable, adapter gas).
+
+    Deploys the reusable verifier too when ``reusable`` is None (once per chain)."""
+    if reusable is None or len(w3.eth.get_code(Web3.to_checksum_address(reusable))) == 0:
+        reusable, _ = deploy(w3, account, compile_contract(reusable_sol, "Halo2VerifierReusable"))
+    adapter, gas = deploy(w3, account, adapter_contract(), reusable, vka)
+    return adapter, reusable, gas
 
 
 class Federation:

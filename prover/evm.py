@@ -8,11 +8,12 @@ with the pinned solc-js (see :mod:`zkfl.contracts.solc`).
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
 from zkfl.errors import ProofError
-from zkfl.paths import configure_ezkl_cache
+from zkfl.paths import cache_dir, configure_ezkl_cache
 from zkfl.prover.ezkl_api import ezkl
 from zkfl.prover.ezkl_backend import ensure_keys
 
@@ -42,3 +43,47 @@ def verifier_source(artifacts: CircuitArtifacts) -> Path:
                 raise ProofError(f"ezkl could not generate the verifier contract: {exc}") from exc
         tmp.replace(artifacts.verifier_sol)
     return artifacts.verifier_sol
+
+
+async def _create_reusable(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:
+    await ezkl.create_evm_verifier(
+        str(artifacts.vk), str(artifacts.settings), str(sol), str(abi),
+        srs_path=str(artifacts.srs), reusable=True,
+    )
+
+
+async def _create_vka(artifacts: CircuitArtifacts, path: Path) -> None:
+    await ezkl.create_evm_vka(str(artifacts.vk), str(artifacts.settings), str(path), srs_path=str(artifacts.srs))
+
+
+def reusable_verifier_source(artifacts: CircuitArtifacts) -> Path:
+    """ezkl's reusable verifier (the same source for every circuit; one per chain)."""
+    ensure_keys(artifacts)
+    path = cache_dir("reusable") / "Halo2VerifierReusable.sol"
+    if path.exists():
+        return path
+    configure_ezkl_cache()
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    try:
+        asyncio.run(_create_reusable(artifacts, tmp, path.with_suffix(".abi")))
+    except RuntimeError as exc:  # expected offline: the source is written first
+        if not tmp.exists() or "contract Halo2VerifierReusable" not in tmp.read_text():
+            raise ProofError(f"ezkl could not generate the reusable verifier: {exc}") from exc
+    tmp.replace(path)
+    return path
+
+
+def vka_words(artifacts: CircuitArtifacts) -> list[bytes]:
+    """The circuit's verifying-key artifact for the reusable verifier, as 32-byte words."""
+    ensure_keys(artifacts)
+    path = artifacts.root / "vka.bytes"
+    if not path.exists():
+        configure_ezkl_cache()
+        tmp = artifacts.root / "vka.bytes.tmp"
+        asyncio.run(_create_vka(artifacts, tmp))
+        tmp.replace(path)
+    data = path.read_bytes()
+    count = int.from_bytes(data[:8], "little")  # ezkl writes a u64 word count, then the words
+    if len(data) != 8 + 32 * count:
+        raise ProofError(f"unexpected VKA layout in {path}: {len(data)} bytes for {count} words")
+    return [data[8 + 32 * i : 40 + 32 * i] for i in range(count)]

@@ -13,11 +13,19 @@ from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.circuits.cache import CircuitArtifacts, build_circuit
 from zkfl.circuits.registry import default_spec, initial_parameters
 from zkfl.circuits.spec import ModelSpec
-from zkfl.contracts.federation import Deployment, Federation, TaskParams, deploy_verifier
+from zkfl.contracts.federation import (
+    EIP170_LIMIT,
+    Deployment,
+    Federation,
+    TaskParams,
+    deploy_reusable_adapter,
+    deploy_verifier,
+)
+from zkfl.contracts.solc import compile_contract
 from zkfl.datasets import load
 from zkfl.errors import ZkflError
 from zkfl.prover.commit import commit
-from zkfl.prover.evm import verifier_source
+from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, ensure_keys
 from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, digest_of_cid
@@ -53,6 +61,12 @@ def publish_package(store: ContentStore, artifacts: CircuitArtifacts, dataset: s
     return package.put(store)
 
 
+def uses_reusable_verifier(artifacts: CircuitArtifacts) -> bool:
+    """Circuits whose own verifier exceeds the contract size limit go through ezkl's
+    reusable verifier (softmax and MLP: their lookup tables make it about 37 KB)."""
+    return compile_contract(artifacts.verifier_sol, "Halo2Verifier").deployed_size > EIP170_LIMIT
+
+
 def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: CircuitArtifacts,
                       federation: str | None = None) -> tuple[Federation, str]:
     """The Federation and this circuit's verifier on this chain, deploying what is missing."""
@@ -64,7 +78,11 @@ def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: CircuitArtifac
     key = artifacts.spec.spec_hash()
     verifier = deployment.verifiers.get(key)
     if verifier is None or len(w3.eth.get_code(verifier)) == 0:
-        verifier, _ = deploy_verifier(w3, account, artifacts.verifier_sol)
+        if uses_reusable_verifier(artifacts):
+            verifier, deployment.reusable, _ = deploy_reusable_adapter(
+                w3, account, reusable_verifier_source(artifacts), vka_words(artifacts), deployment.reusable)
+        else:
+            verifier, _ = deploy_verifier(w3, account, artifacts.verifier_sol)
         deployment.verifiers[key] = verifier
     deployment.save(w3)
     return Federation(w3, deployment.federation), verifier
