@@ -15,6 +15,9 @@ interface IHalo2VerifierReusable {
 /// @dev State lives in storage, not immutables, so every adapter has the same runtime
 /// code and a participant can check it byte for byte.
 contract EzklReusableAdapter {
+    /// Same selector as the Federation's: it reverts (never slashes) on this error.
+    error VerifierOutOfGas();
+
     address public reusable;
     address public vkaData;
 
@@ -45,9 +48,11 @@ contract EzklReusableAdapter {
 
     /// @notice True only when the reusable verifier accepts the proof for this circuit.
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external view returns (bool) {
-        (bool ok, bytes memory ret) = reusable.staticcall(
-            abi.encodeWithSignature("verifyProof(bytes,uint256[],bytes32[])", proof, instances, vka())
-        );
+        bytes memory call = abi.encodeWithSignature("verifyProof(bytes,uint256[],bytes32[])", proof, instances, vka());
+        uint256 budget = gasleft();
+        (bool ok, bytes memory ret) = reusable.staticcall(call);
+        // Out of gas is not a verdict: revert, so the caller cannot mistake it for a bad proof.
+        if (!ok && gasleft() < budget / 64) revert VerifierOutOfGas();
         if (!ok || ret.length < 32) return false;
         return abi.decode(ret, (uint256)) == 1;
     }

@@ -179,6 +179,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     error InvalidTask(string why);
     error NotAllowed(string why);
     error BadSignature();
+    error VerifierOutOfGas();
 
     constructor() EIP712("zkfl Federation", "1") {}
 
@@ -385,13 +386,24 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (t.pinData && p.dataCommitment != bytes32(0) && p.dataCommitment != _dataCommitment(publicValues)) {
             return (Reason.DataCommitmentChanged, "data commitment differs from the participant's earlier rounds");
         }
+        uint256 budget = gasleft();
         (bool ok, bytes memory ret) =
             t.verifier.staticcall(abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues));
+        // A call starved of gas fails like a bad proof would. A relayer could use that to
+        // get an honest participant slashed, so a failure that left less than 1/64 of the
+        // budget (EIP-150: the callee got 63/64 and used it all) reverts instead.
+        // A verifier that itself forwards the call (the reusable adapter) reports starvation
+        // with the same VerifierOutOfGas error, since its own leftover gas hides it from us.
+        if (!ok && (gasleft() < budget / 64 || _isOutOfGas(ret))) revert VerifierOutOfGas();
         // Exactly `true`: a revert, empty return data or anything else is a rejection.
         if (!ok || ret.length != 32 || abi.decode(ret, (uint256)) != 1) {
             return (Reason.InvalidProof, "proof does not verify");
         }
         return (Reason.None, "");
+    }
+
+    function _isOutOfGas(bytes memory ret) private pure returns (bool) {
+        return ret.length == 4 && bytes4(ret) == VerifierOutOfGas.selector;
     }
 
     function _slash(Task storage t, uint256 taskId, address participant, Participant storage p) private {

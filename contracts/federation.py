@@ -307,11 +307,11 @@ class Federation:
 
     def submit_update(self, relayer: LocalAccount, task_id: int, round_: int, participant: str,
                       update_commitment: int, proof: bytes, public_values: list[int],
-                      signature: bytes) -> SubmitResult:
+                      signature: bytes, gas: int | None = None) -> SubmitResult:
         call = self.contract.functions.submitUpdate(
             task_id, round_, Web3.to_checksum_address(participant), update_commitment, proof,
             public_values, signature)
-        receipt = send(self.w3, relayer, call)
+        receipt = send(self.w3, relayer, call, gas=gas)
         accepted = self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)
         rejected = self.contract.events.UpdateRejected().process_receipt(receipt, errors=DISCARD)
         reason = Reason(int(rejected[0]["args"]["reason"])) if rejected else Reason.NONE

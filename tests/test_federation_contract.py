@@ -230,3 +230,30 @@ def test_every_public_value_is_bound_by_the_proof(artifacts, step_a, verifier_ad
         except Exception:  # the generated verifier reverts on a bad proof
             on_chain = False
         assert on_chain is False, f"public value {index} is not bound on chain"
+
+
+def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
+                                                                          step_a) -> None:
+    """A verifier far costlier than the contract's own bookkeeping: with too little gas the
+    verifier call starves while the outer call could still record a slash. It must revert."""
+    from pathlib import Path
+
+    from zkfl.contracts.federation import adapter_contract, deploy
+    from zkfl.contracts.solc import compile_contract
+
+    hungry = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    direct, _ = deploy(federation.w3, accounts[0], hungry, 8_000_000)
+    reusable, _ = deploy(federation.w3, accounts[0], hungry, 8_000_000)
+    adapter, _ = deploy(federation.w3, accounts[0], adapter_contract(), reusable, [b"\x01" * 32])
+    for verifier in (direct, adapter):
+        task_id = new_task(federation, accounts, verifier, initial_model)
+        honest = accounts[2]
+        signature = federation.sign_submission(honest, task_id, 0, step_a.proof.update_commitment,
+                                               step_a.proof.instances, step_a.proof.proof_bytes)
+        args = (accounts[1], task_id, 0, honest.address, step_a.proof.update_commitment, step_a.proof.proof_bytes,
+                step_a.proof.instances, signature)
+        with pytest.raises(ChainError):
+            federation.submit_update(*args, gas=7_000_000)  # verifier starves; bookkeeping would fit
+        assert federation.submission_status(task_id, 0, honest.address) == (Status.NONE, Reason.NONE)
+        assert not federation.participant(task_id, honest.address).slashed
+        assert federation.submit_update(*args, gas=12_000_000).accepted

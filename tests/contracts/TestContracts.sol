@@ -82,3 +82,36 @@ contract ReentrantParticipant {
         else federation.withdraw(taskId);
     }
 }
+
+/// A verifier (and reusable verifier) that burns a fixed amount of gas, then says yes:
+/// for testing what the Federation does when a relayer starves the verification.
+contract GasHungryVerifier {
+    uint256 public immutable burn;
+
+    constructor(uint256 burn_) {
+        burn = burn_;
+    }
+
+    function registerVka(bytes32[] memory) external pure returns (bytes32) {
+        return bytes32(0);
+    }
+
+    function verifyProof(bytes calldata, uint256[] calldata) external view returns (bool) {
+        _burn();
+        return true;
+    }
+
+    function verifyProof(bytes calldata, uint256[] calldata, bytes32[] memory)
+        external
+        view
+        returns (bool, bytes32, int256[] memory)
+    {
+        _burn();
+        return (true, bytes32(0), new int256[](0));
+    }
+
+    function _burn() private view {
+        uint256 start = gasleft();
+        while (start - gasleft() < burn) {}
+    }
+}
