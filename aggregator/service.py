@@ -5,9 +5,12 @@ Round life cycle: open -> collecting -> aggregating -> published. A round closes
 every active participant has a decision on chain (accepted, or rejected and slashed),
 or when ``round_timeout`` has passed with at least one accepted update.
 
-A message is acked only after its effect is on chain (or it is dead-lettered with its
-reason), so a crash never loses a submission: the broker redelivers it, and a
-redelivered submission that already has a decision on chain is acked with no effect.
+A message is acked only after its decision is on chain *and* in the aggregator's
+SQLite state (or it is dead-lettered with its reason). A crash therefore never loses a
+submission: the broker redelivers it, and a redelivered submission that the chain has
+already decided is adopted from the message (its update must match the commitment the
+chain accepted) with no second effect. A round caught mid-aggregation is recomputed
+from the stored updates, so a restart publishes the model a clean run publishes.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from dataclasses import asdict
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
+from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
-from zkfl.contracts.federation import Federation, Status
+from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.errors import ChainError, MessageError
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
@@ -50,6 +55,9 @@ class Aggregator:
         round_timeout: float = 600.0,
         evaluator: Evaluator | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
+        state: AggregatorState | None = None,
+        pause_after_relay: float = 0.0,
+        pause_before_publish: float = 0.0,
     ) -> None:
         self.federation = federation
         self.task_id = task_id
@@ -59,25 +67,35 @@ class Aggregator:
         self.round_timeout = round_timeout
         self.evaluator = evaluator
         self.on_round = on_round
+        # Test hooks: hold still at a crash point long enough to be SIGKILLed there.
+        self.pause_after_relay = pause_after_relay
+        self.pause_before_publish = pause_before_publish
         task = federation.task(task_id)
-        if task.aggregator.lower() != account.address.lower():
-            raise ChainError(f"{account.address} is not the aggregator of task {task_id} ({task.aggregator})")
+        role = federation.contract.functions.aggregatorRole(task_id).call()
+        if not federation.contract.functions.hasRole(role, account.address).call():
+            raise ChainError(f"{account.address} is not an aggregator of task {task_id}")
         self.package = TaskPackage.get(self.store, cid_from_digest(task.package_digest))
         self.chain_id = federation.w3.eth.chain_id
-        self.history: list[RoundRecord] = []
         self.queue_key = task_key(chain_key(federation.w3), federation.address, task_id)
-        self._updates: dict[str, tuple[list[int], int]] = {}  # wallet -> (update, samples), open round
+        self.state = state or AggregatorState(default_path(self.queue_key))
+        self.history: list[RoundRecord] = []
         self._round_opened = time.monotonic()
         self._metrics_path = metrics_path(self.chain_id, federation.address, task_id)
-        self._open_record(task.current_round)
+        self._sync_published(task.current_round)
 
     # ------------------------------------------------------------- rounds
 
-    def _open_record(self, round_: int) -> None:
-        start = self.federation.round(self.task_id, round_).global_commitment
-        self.current = RoundRecord(round=round_, start_commitment=commitment_hex(start))
-        self._updates = {}
-        self._round_opened = time.monotonic()
+    def _sync_published(self, current_round: int) -> None:
+        """Rounds the chain has published are published here too (a crash may have hit
+        between the publish transaction and the state update)."""
+        events = {int(e["args"]["round"]): e for e in self.federation.events("GlobalModelPublished", self.task_id)}
+        for round_ in range(current_round):
+            saved = self.state.round_state(round_)
+            if saved is None or saved["state"] != "published":
+                event = events.get(round_ + 1)
+                commitment = commitment_hex(int(event["args"]["globalCommitment"])) if event else None
+                cid = cid_from_digest(bytes(event["args"]["modelDigest"])) if event else None
+                self.state.set_round(round_, "published", global_commitment=commitment, model_cid=cid)
 
     def run(self, stop: threading.Event | None = None, poll: float = 0.5) -> list[RoundRecord]:
         """Serve the task until its last round is published (or ``stop`` is set)."""
@@ -95,41 +113,70 @@ class Aggregator:
         task = self.federation.task(self.task_id)
         if task.finished:
             return False
-        state = self.federation.round(self.task_id, task.current_round)
-        everyone_decided = state.accepted >= task.active_participants and state.accepted > 0
-        timed_out = time.monotonic() - self._round_opened > self.round_timeout and state.accepted > 0
-        if not (everyone_decided or timed_out):
+        round_ = task.current_round
+        on_chain = self.federation.round(self.task_id, round_)
+        saved = self.state.round_state(round_)
+        resuming = saved is not None and saved["state"] == "aggregating"
+        everyone_decided = on_chain.accepted >= task.active_participants and on_chain.accepted > 0
+        timed_out = time.monotonic() - self._round_opened > self.round_timeout and on_chain.accepted > 0
+        if not (resuming or everyone_decided or timed_out):
             return False
-        self.aggregate_and_publish(task.current_round)
+        held = len(self.state.accepted(round_))
+        if held < on_chain.accepted:
+            # Accepted on chain but not yet stored here: the message is unacked and will
+            # be redelivered. Never aggregate without it.
+            log.info("round %d: waiting for %d accepted update(s) to be redelivered", round_, on_chain.accepted - held)
+            return False
+        self.aggregate_and_publish(round_)
         return True
 
     def aggregate_and_publish(self, round_: int) -> RoundRecord:
-        accepted = self.current.accepted
-        missing = [w for w in accepted if w not in self._updates]
-        if missing:
-            raise ChainError(f"accepted updates of {missing} are not held by this aggregator")
-        updates = [self._updates[w][0] for w in accepted]
-        samples = [self._updates[w][1] for w in accepted]
+        self.state.set_round(round_, "aggregating")
+        accepted = self.state.accepted(round_)
         spec = self.package.spec
-        values = fedavg(updates, samples, self.package.update_scale, spec.scale)
+        values = fedavg([d.update_values or [] for d in accepted], [d.num_samples for d in accepted],
+                        self.package.update_scale, spec.scale)
         model = ModelArtifact(spec.spec_hash(), spec.scale, values)
         cid = model.put(self.store)
         commitment = commit(np.array(values, dtype=np.int64))
+        if self.pause_before_publish:
+            time.sleep(self.pause_before_publish)
         gas = self.federation.publish_global_model(self.account, self.task_id, round_, commitment,
                                                     digest_of_cid(cid))
-        record = self.current
-        record.global_commitment = commitment_hex(commitment)
-        record.model_cid = cid
-        record.publish_gas = gas
-        if self.evaluator is not None:
-            record.loss, record.accuracy = self.evaluator(values)
+        loss, accuracy = self.evaluator(values) if self.evaluator is not None else (None, None)
+        self.state.set_round(round_, "published", global_commitment=commitment_hex(commitment), model_cid=cid,
+                             publish_gas=gas, accuracy=accuracy, loss=loss)
+        record = self.round_record(round_)
         self.history.append(record)
-        save_rounds(self._metrics_path, self.history)
+        save_rounds(self._metrics_path, [self.round_record(r) for r in range(round_ + 1)])
         log.info("round %d published: %s", round_, record.global_commitment)
         if self.on_round is not None:
             self.on_round(record)
-        if round_ + 1 < self.federation.task(self.task_id).rounds:
-            self._open_record(round_ + 1)
+        self._round_opened = time.monotonic()
+        return record
+
+    def round_record(self, round_: int) -> RoundRecord:
+        """The round as the aggregator saw it, rebuilt from its state."""
+        start = self.federation.round(self.task_id, round_).global_commitment
+        record = RoundRecord(round=round_, start_commitment=commitment_hex(start))
+        for d in self.state.decisions(round_):
+            wallet = Web3.to_checksum_address(d.wallet)
+            if d.status == "accepted":
+                record.accepted.append(wallet)
+            else:
+                record.rejected.append(Rejection(wallet, d.reason, on_chain=True))
+            if d.gas is not None:
+                record.verify_gas.append(d.gas)
+            if d.metrics.get("prove_seconds") is not None:
+                record.prove_seconds.append(float(d.metrics["prove_seconds"]))
+            record.client_metrics[wallet] = d.metrics
+        for _, wallet, reason in self.state.refusals(round_):
+            record.rejected.append(Rejection(wallet or "unknown", reason, on_chain=False))
+        saved = self.state.round_state(round_) or {}
+        record.global_commitment = saved.get("global_commitment")
+        record.model_cid = saved.get("model_cid")
+        record.publish_gas = saved.get("publish_gas")
+        record.accuracy, record.loss = saved.get("accuracy"), saved.get("loss")
         return record
 
     # ------------------------------------------------------------- messages
@@ -139,16 +186,16 @@ class Aggregator:
             submission = decode_submission(delivery.body)
             self._check_header(submission)
         except MessageError as exc:
-            self._refuse(delivery, None, exc.reason)
+            self._refuse(delivery, None, None, exc.reason)
             return
-        status, _ = self.federation.submission_status(self.task_id, submission.round, submission.wallet)
+        status, reason = self.federation.submission_status(self.task_id, submission.round, submission.wallet)
         if status != Status.NONE:
-            delivery.ack()  # a redelivery or a re-send: its effect is already on chain
+            self._adopt(delivery, submission, status, reason)
             return
         try:
             self._check_payload(submission)
         except MessageError as exc:
-            self._refuse(delivery, submission.wallet, exc.reason)
+            self._refuse(delivery, submission.round, submission.wallet, exc.reason)
             return
         try:
             result = self.federation.submit_update(
@@ -156,24 +203,40 @@ class Aggregator:
                 submission.update_commitment_int, submission.proof_bytes, submission.public_value_ints,
                 submission.signature_bytes)
         except ChainError as exc:
-            self._refuse(delivery, submission.wallet, f"chain refused the submission: {exc}")
+            self._refuse(delivery, submission.round, submission.wallet, f"chain refused the submission: {exc}")
             return
-        record = self.current
-        record.verify_gas.append(result.gas_used)
-        if submission.metrics.prove_seconds is not None:
-            record.prove_seconds.append(submission.metrics.prove_seconds)
-        record.client_metrics[submission.wallet] = asdict(submission.metrics)
-        if result.accepted:
-            ModelArtifact(self.package.spec.spec_hash(), submission.update_scale, submission.update).put(self.store)
-            self._updates[submission.wallet] = (submission.update, submission.num_samples)
-            record.accepted.append(submission.wallet)
-        else:
-            record.rejected.append(Rejection(submission.wallet, result.reason.text, on_chain=True))
+        if self.pause_after_relay:
+            time.sleep(self.pause_after_relay)
+        self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text, result.gas_used)
         delivery.ack()
 
-    def _refuse(self, delivery: Delivery, wallet: str | None, reason: str) -> None:
+    def _record(self, s: UpdateSubmission, status: str, reason: str, gas: int | None) -> None:
+        accepted = status == "accepted"
+        if accepted:
+            ModelArtifact(self.package.spec.spec_hash(), s.update_scale, s.update).put(self.store)
+        self.state.record_decision(Decision(
+            round=s.round, wallet=s.wallet, status=status, reason=reason, update_commitment=s.update_commitment,
+            update_scale=s.update_scale, update_values=s.update if accepted else None, num_samples=s.num_samples,
+            gas=gas, metrics=asdict(s.metrics)))
+
+    def _adopt(self, delivery: Delivery, s: UpdateSubmission, status: Status, reason: Reason) -> None:
+        """A submission the chain has already decided: a redelivery after a crash, or a re-send."""
+        if any(d.wallet == s.wallet.lower() for d in self.state.decisions(s.round)):
+            delivery.ack()  # already stored: no second effect
+            return
+        on_chain = self.federation.contract.functions.getSubmission(self.task_id, s.round, s.wallet).call()
+        if status == Status.ACCEPTED:
+            if commit(np.array(s.update, dtype=np.int64)) != int(on_chain[2]):
+                self._refuse(delivery, s.round, s.wallet, "update does not match the commitment accepted on chain")
+                return
+            self._record(s, "accepted", "", None)
+        else:
+            self._record(s, "rejected", reason.text, None)
+        delivery.ack()
+
+    def _refuse(self, delivery: Delivery, round_: int | None, wallet: str | None, reason: str) -> None:
         log.warning("refused a submission from %s: %s", wallet or "unknown", reason)
-        self.current.rejected.append(Rejection(wallet or "unknown", reason, on_chain=False))
+        self.state.record_refusal(round_, wallet, reason)
         delivery.reject(reason)
 
     def _check_header(self, s: UpdateSubmission) -> None:

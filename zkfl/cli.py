@@ -179,8 +179,11 @@ def cmd_aggregator_run(args: argparse.Namespace) -> int:
     fed = _federation(args)
     transport = open_transport(args.broker)
     try:
+        # ZKFL_TEST_PAUSE_*: hold at a crash point so fault tests can SIGKILL the process there.
         aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport,
                                 round_timeout=args.round_timeout,
+                                pause_after_relay=float(os.environ.get("ZKFL_TEST_PAUSE_AFTER_RELAY", 0)),
+                                pause_before_publish=float(os.environ.get("ZKFL_TEST_PAUSE_BEFORE_PUBLISH", 0)),
                                 on_round=lambda r: print(f"round {r.round} published: {r.global_commitment} "
                                                          f"(accepted {len(r.accepted)}, rejected {len(r.rejected)})",
                                                          flush=True))
