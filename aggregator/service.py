@@ -31,7 +31,7 @@ from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason, Status
-from zkfl.errors import ChainError, MessageError
+from zkfl.errors import BrokerError, ChainError, MessageError
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
 from zkfl.prover.commit import commit, commitment_hex
@@ -150,6 +150,10 @@ class Aggregator:
         self.history.append(record)
         save_rounds(self._metrics_path, [self.round_record(r) for r in range(round_ + 1)])
         log.info("round %d published: %s", round_, record.global_commitment)
+        try:
+            self.transport.publish_event(self.queue_key, {"type": "round_published", **record.to_json()})
+        except BrokerError as exc:  # the chain and the state hold the truth; the fan-out is a convenience
+            log.warning("could not fan out round %d: %s", round_, exc)
         if self.on_round is not None:
             self.on_round(record)
         self._round_opened = time.monotonic()
@@ -259,6 +263,10 @@ class Aggregator:
             raise MessageError(f"update has {len(s.update)} values, the model has {spec.param_count}")
         if s.update_scale != self.package.update_scale:
             raise MessageError(f"update scale {s.update_scale} is not the circuit's {self.package.update_scale}")
+        expected = self.package.proof_bytes
+        if expected is not None and len(s.proof_bytes) != expected:
+            raise MessageError(f"truncated or padded proof: {len(s.proof_bytes)} bytes, this circuit's proofs are "
+                               f"{expected}")
         if s.num_samples != spec.batch:
             raise MessageError(f"num_samples {s.num_samples} is not the task's {spec.batch} per step")
         if commit(np.array(s.update, dtype=np.int64)) != s.update_commitment_int:

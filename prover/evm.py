@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 
 from zkfl.circuits.cache import CircuitArtifacts, _build_lock
@@ -43,6 +44,14 @@ def verifier_source(artifacts: CircuitArtifacts) -> Path:
                 raise ProofError(f"ezkl could not generate the verifier contract: {exc}") from exc
         tmp.replace(artifacts.verifier_sol)
     return artifacts.verifier_sol
+
+
+def proof_length(artifacts: CircuitArtifacts) -> int:
+    """The exact proof length the circuit's verifier checks (``eq(LEN, proof.length)``)."""
+    match = re.search(r"eq\((0x[0-9a-fA-F]+), proof\.length\)", verifier_source(artifacts).read_text())
+    if match is None:
+        raise ProofError("could not find the proof length in the generated verifier")
+    return int(match.group(1), 16)
 
 
 async def _create_reusable(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:

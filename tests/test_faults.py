@@ -93,3 +93,59 @@ def test_aggregator_survives_sigkill_mid_relay_and_mid_aggregation(anvil: AnvilP
     assert all(d.status == "accepted" for d in decisions)
     assert fed.round(posted.task_id, 0).accepted == 2
     assert (state.round_state(0) or {})["global_commitment"] == commitment_hex(published)
+
+
+def restart_broker() -> None:
+    """Stop and start the RabbitMQ application (its quorum queues survive on disk)."""
+    for action in ("stop_app", "start_app"):
+        subprocess.run(["rabbitmqctl", "-q", action], check=True, capture_output=True, timeout=120)
+    subprocess.run(["rabbitmqctl", "-q", "await_startup"], check=True, capture_output=True, timeout=120)
+
+
+def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilProcess, w3: Web3,
+                                                                   rabbitmq_url: str) -> None:
+    import threading
+
+    from zkfl.aggregator.service import Aggregator
+    from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
+
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    data = load("breast_cancer")
+    clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], rabbitmq_url, federation=posted.federation,
+                      show_progress=False) for k in (5, 6)]
+    bundles = []
+    for index, client in enumerate(clients):
+        client.join()
+        bundles.append(client.train(*shard(data, index + 1, 2)))
+    transport = RabbitMQTransport(rabbitmq_url)
+    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            aggregator.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    clients[0].submit(bundles[0])
+    deadline = time.monotonic() + 120
+    while fed.submission_status(posted.task_id, 0, clients[0].address)[0] != Status.ACCEPTED:
+        assert time.monotonic() < deadline and not failure, failure
+        time.sleep(0.2)
+    restart_broker()  # both the aggregator's and the client's connections die here
+    clients[1].submit(bundles[1])  # reconnects, publishes, waits for the confirm
+    clients[0].submit(bundles[0])  # a re-send of an already decided submission: no second effect
+    thread.join(timeout=180)
+    assert not failure, failure
+    assert not thread.is_alive(), "the aggregator did not finish the round"
+    assert fed.round(posted.task_id, 0).accepted == 2
+    assert fed.task(posted.task_id).current_round == 1
+    decisions = aggregator.state.decisions(0)
+    assert sorted(d.wallet for d in decisions) == sorted(c.address.lower() for c in clients)
+    assert aggregator.state.refusals(0) == []
+    transport.close()

@@ -57,6 +57,7 @@ class TaskPackage:
     backend: str
     update_scale: int
     artifacts: dict[str, str]  # role (settings, compiled, vk, srs, verifier_sol) -> CID
+    proof_bytes: int | None = None  # every proof of this circuit has exactly this length
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,14 +68,17 @@ class TaskPackage:
             "backend": self.backend,
             "update_scale": self.update_scale,
             "artifacts": dict(sorted(self.artifacts.items())),
+            "proof_bytes": self.proof_bytes,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskPackage:
         if data.get("schema") != PACKAGE_SCHEMA:
             raise ZkflError(f"not a zkfl task package (schema {data.get('schema')!r})")
+        proof_bytes = data.get("proof_bytes")
         return cls(ModelSpec.from_dict(data["model"]), str(data["dataset"]), str(data["backend"]),
-                   int(data["update_scale"]), dict(data["artifacts"]))
+                   int(data["update_scale"]), dict(data["artifacts"]),
+                   int(proof_bytes) if proof_bytes is not None else None)
 
     def put(self, store: ContentStore) -> str:
         return store.put_json(self.to_json())

@@ -25,7 +25,7 @@ from zkfl.contracts.solc import compile_contract
 from zkfl.datasets import load
 from zkfl.errors import ZkflError
 from zkfl.prover.commit import commit
-from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
+from zkfl.prover.evm import proof_length, reusable_verifier_source, verifier_source, vka_words
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, ensure_keys
 from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, digest_of_cid
@@ -57,7 +57,7 @@ def publish_package(store: ContentStore, artifacts: CircuitArtifacts, dataset: s
         "verifier_sol": artifacts.verifier_sol,
     }
     cids = {role: store.put_file(path) for role, path in roles.items()}
-    package = TaskPackage(artifacts.spec, dataset, "ezkl", artifacts.update_scale, cids)
+    package = TaskPackage(artifacts.spec, dataset, "ezkl", artifacts.update_scale, cids, proof_length(artifacts))
     return package.put(store)
 
 

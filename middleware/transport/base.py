@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Transport(ABC):
     @abstractmethod
     def receive_submission(self, task: str, timeout: float) -> Delivery | None:
         """The next submission for the task, or None after ``timeout`` seconds."""
+
+    def publish_event(self, task: str, event: dict[str, Any]) -> None:  # noqa: B027 - optional fan-out
+        """Fan out a round's result to listeners (dashboards); transports may drop it."""
 
     @abstractmethod
     def dead_letters(self, task: str) -> list[DeadLetter]:
