@@ -130,8 +130,19 @@ class Client:
             raise ZkflError(f"global model of round {round_} does not match its commitment on chain")
         return model
 
-    def train(self, x: FloatArray, y: FloatArray, round_: int | None = None) -> UpdateBundle:
-        """One proven training step from this round's global model on a batch of (x, y)."""
+    def train(self, data: FloatArray | tuple[FloatArray, FloatArray], y: FloatArray | None = None,
+              round_: int | None = None) -> UpdateBundle:
+        """One proven training step from this round's global model on the client's data.
+
+        ``data`` is ``(features, labels)``, or the features with ``y`` the labels. The
+        round's batch is taken from the data in order (see :func:`zkfl.datasets.round_batch`).
+        """
+        if y is None:
+            if not isinstance(data, tuple) or len(data) != 2:
+                raise ZkflError("train() takes (features, labels), or features and labels")
+            x, y = data
+        else:
+            x = data  # type: ignore[assignment]
         task = self.task()
         round_ = task.current_round if round_ is None else round_
         if task.finished:
