@@ -56,12 +56,16 @@ class Aggregator:
         evaluator: Evaluator | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         state: AggregatorState | None = None,
+        relayer: LocalAccount | None = None,
         pause_after_relay: float = 0.0,
         pause_before_publish: float = 0.0,
     ) -> None:
         self.federation = federation
         self.task_id = task_id
         self.account = account
+        # Submissions are relayed by `relayer` (anyone may relay: the participant's
+        # signature decides whose they are). Workers sharing a queue use their own.
+        self.relayer = relayer or account
         self.transport = transport
         self.store = store or ContentStore()
         self.round_timeout = round_timeout
@@ -141,8 +145,13 @@ class Aggregator:
         commitment = commit(np.array(values, dtype=np.int64))
         if self.pause_before_publish:
             time.sleep(self.pause_before_publish)
-        gas = self.federation.publish_global_model(self.account, self.task_id, round_, commitment,
-                                                    digest_of_cid(cid))
+        try:
+            gas: int | None = self.federation.publish_global_model(self.account, self.task_id, round_, commitment,
+                                                                   digest_of_cid(cid))
+        except ChainError:
+            if self.federation.task(self.task_id).current_round <= round_:
+                raise
+            gas = None  # another aggregator worker published this round first
         loss, accuracy = self.evaluator(values) if self.evaluator is not None else (None, None)
         self.state.set_round(round_, "published", global_commitment=commitment_hex(commitment), model_cid=cid,
                              publish_gas=gas, accuracy=accuracy, loss=loss)
@@ -196,6 +205,11 @@ class Aggregator:
         if status != Status.NONE:
             self._adopt(delivery, submission, status, reason)
             return
+        current = self.federation.task(self.task_id).current_round
+        if submission.round != current:
+            self._refuse(delivery, submission.round, submission.wallet,
+                         f"submission is for round {submission.round}, but round {current} is open")
+            return
         try:
             self._check_payload(submission)
         except MessageError as exc:
@@ -203,10 +217,14 @@ class Aggregator:
             return
         try:
             result = self.federation.submit_update(
-                self.account, self.task_id, submission.round, submission.wallet,
+                self.relayer, self.task_id, submission.round, submission.wallet,
                 submission.update_commitment_int, submission.proof_bytes, submission.public_value_ints,
                 submission.signature_bytes)
         except ChainError as exc:
+            status, reason = self.federation.submission_status(self.task_id, submission.round, submission.wallet)
+            if status != Status.NONE:  # another worker relayed a copy first
+                self._adopt(delivery, submission, status, reason)
+                return
             self._refuse(delivery, submission.round, submission.wallet, f"chain refused the submission: {exc}")
             return
         if self.pause_after_relay:
@@ -224,19 +242,18 @@ class Aggregator:
             gas=gas, metrics=asdict(s.metrics)))
 
     def _adopt(self, delivery: Delivery, s: UpdateSubmission, status: Status, reason: Reason) -> None:
-        """A submission the chain has already decided: a redelivery after a crash, or a re-send."""
-        if any(d.wallet == s.wallet.lower() for d in self.state.decisions(s.round)):
-            delivery.ack()  # already stored: no second effect
+        """A submission the chain has already decided: a redelivery after a crash, or a re-send.
+
+        Only the very submission that was decided is adopted (its update must hash to the
+        commitment on chain); anything else for that round and wallet is refused."""
+        on_chain = int(self.federation.contract.functions.getSubmission(self.task_id, s.round, s.wallet).call()[2])
+        if s.update_commitment_int != on_chain or commit(np.array(s.update, dtype=np.int64)) != on_chain:
+            self._refuse(delivery, s.round, s.wallet,
+                         f"round {s.round} already has a decided submission from this wallet, and this is not it")
             return
-        on_chain = self.federation.contract.functions.getSubmission(self.task_id, s.round, s.wallet).call()
-        if status == Status.ACCEPTED:
-            if commit(np.array(s.update, dtype=np.int64)) != int(on_chain[2]):
-                self._refuse(delivery, s.round, s.wallet, "update does not match the commitment accepted on chain")
-                return
-            self._record(s, "accepted", "", None)
-        else:
-            self._record(s, "rejected", reason.text, None)
-        delivery.ack()
+        if not any(d.wallet == s.wallet.lower() for d in self.state.decisions(s.round)):
+            self._record(s, "accepted" if status == Status.ACCEPTED else "rejected", reason.text, None)
+        delivery.ack()  # stored now or before: no second effect
 
     def _refuse(self, delivery: Delivery, round_: int | None, wallet: str | None, reason: str) -> None:
         log.warning("refused a submission from %s: %s", wallet or "unknown", reason)
@@ -250,9 +267,6 @@ class Aggregator:
                                f"not task {self.task_id} on {self.federation.address}")
         if s.backend != self.package.backend:
             raise MessageError(f"backend {s.backend!r} does not match the task's {self.package.backend!r}")
-        current = self.federation.task(self.task_id).current_round
-        if s.round != current:
-            raise MessageError(f"submission is for round {s.round}, but round {current} is open")
         participant = self.federation.participant(self.task_id, s.wallet)
         if not participant.joined:
             raise MessageError(f"unknown wallet {s.wallet}: it has not joined task {self.task_id}")

@@ -151,11 +151,29 @@ def revert_reason(exc: Exception) -> str:
     return message.removeprefix("execution reverted: ")
 
 
+_NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction underpriced")
+
+
 def send(w3: Web3, account: LocalAccount, call: ContractFunction, value: int = 0,
-         gas: int | None = None) -> TxReceipt:
-    """Sign and send a contract call from ``account``; raise ChainError with the reason."""
+         gas: int | None = None, attempts: int = 5) -> TxReceipt:
+    """Sign and send a contract call from ``account``; raise ChainError with the reason.
+
+    A nonce taken by a concurrent sender from the same account (several workers, one
+    key) is retried with a fresh nonce rather than reported as a failure."""
+    for attempt in range(attempts):
+        try:
+            return _send_once(w3, account, call, value, gas)
+        except Web3RPCError as exc:
+            if attempt == attempts - 1 or not any(e in str(exc).lower() for e in _NONCE_ERRORS):
+                raise ChainError(f"chain refused the transaction: {str(exc)[:300]}") from exc
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _send_once(w3: Web3, account: LocalAccount, call: ContractFunction, value: int,
+               gas: int | None) -> TxReceipt:
     tx: Any = {"from": account.address, "value": value,
-                          "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+               "nonce": w3.eth.get_transaction_count(account.address, "pending")}
     try:
         probe: Any = {"from": account.address, "value": value}
         tx["gas"] = gas or int(call.estimate_gas(probe) * 1.2) + 20_000
@@ -166,6 +184,8 @@ def send(w3: Web3, account: LocalAccount, call: ContractFunction, value: int = 0
         message = str(exc)
         if "insufficient funds" in message.lower():
             raise ChainError(f"account {account.address} cannot pay for this transaction (insufficient funds)") from exc
+        if any(e in message.lower() for e in _NONCE_ERRORS):
+            raise  # retried by send()
         raise ChainError(f"chain refused the transaction: {message[:300]}") from exc
     signed = account.sign_transaction(built)  # type: ignore[arg-type]
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
