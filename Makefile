@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/client.py
 	$(BIN)/python bench/gas.py
+	$(BIN)/python bench/broker.py
 
 lint: setup
 	$(BIN)/ruff check .

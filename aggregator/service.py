@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
@@ -31,7 +31,7 @@ from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason, Status
-from zkfl.errors import BrokerError, ChainError, MessageError
+from zkfl.errors import BrokerError, ChainError, MessageError, ZkflError
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
 from zkfl.prover.commit import commit, commitment_hex
@@ -196,7 +196,7 @@ class Aggregator:
 
     def handle(self, delivery: Delivery) -> None:
         try:
-            submission = decode_submission(delivery.body)
+            submission = self._resolve_update(decode_submission(delivery.body))
             self._check_header(submission)
         except MessageError as exc:
             self._refuse(delivery, None, None, exc.reason)
@@ -231,6 +231,18 @@ class Aggregator:
             time.sleep(self.pause_after_relay)
         self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text, result.gas_used)
         delivery.ack()
+
+    def _resolve_update(self, s: UpdateSubmission) -> UpdateSubmission:
+        """Fetch an update sent by CID from the content store (checked against its CID)."""
+        if s.update_cid is None:
+            return s
+        try:
+            artifact = ModelArtifact.get(self.store, s.update_cid)
+        except ZkflError as exc:
+            raise MessageError(f"update {s.update_cid} cannot be fetched: {exc}") from None
+        if artifact.scale != s.update_scale:
+            raise MessageError(f"update {s.update_cid} has scale {artifact.scale}, the message says {s.update_scale}")
+        return replace(s, update=artifact.values)
 
     def _record(self, s: UpdateSubmission, status: str, reason: str, gas: int | None) -> None:
         accepted = status == "accepted"

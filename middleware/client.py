@@ -24,7 +24,12 @@ from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, TaskSt
 from zkfl.datasets import round_batch
 from zkfl.errors import ProofError, ZkflError
 from zkfl.middleware.bundle import UpdateBundle
-from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
+from zkfl.middleware.messages import (
+    MAX_INLINE_UPDATE_VALUES,
+    MAX_MESSAGE_BYTES,
+    ClientMetrics,
+    UpdateSubmission,
+)
 from zkfl.middleware.transport.base import Transport, task_key
 from zkfl.middleware.transport.rabbitmq import open_transport
 from zkfl.prover.binding import binding_commitment, binding_value
@@ -49,6 +54,8 @@ class Client:
         store: ContentStore | None = None,
         transport: Transport | None = None,
         show_progress: bool = True,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        inline_update_values: int = MAX_INLINE_UPDATE_VALUES,
     ) -> None:
         self.w3 = connect(rpc_url)
         self.account = account_from_key(key)
@@ -58,6 +65,8 @@ class Client:
         self._broker_url = broker_url
         self._transport = transport
         self.show_progress = show_progress
+        self.max_message_bytes = max_message_bytes
+        self.inline_update_values = inline_update_values
         task = self.task()
         self.package = TaskPackage.get(self.store, cid_from_digest(task.package_digest))
         self.spec = self.package.spec
@@ -178,10 +187,14 @@ class Client:
         signature = self.federation.sign_submission(
             self.account, self.task_id, bundle.round, update_commitment, bundle.public_values,
             bundle.proof_bytes)
+        update, update_cid = bundle.update, None
+        if len(update) > self.inline_update_values:  # too big to inline: send it by CID
+            artifact = ModelArtifact(self.spec.spec_hash(), bundle.update_scale, bundle.update)
+            update, update_cid = [], artifact.put(self.store)
         return UpdateSubmission(
             task_id=self.task_id, round=bundle.round, wallet=self.address, chain_id=self.w3.eth.chain_id,
             federation=self.federation.address, backend="ezkl", num_samples=bundle.num_samples,
-            update_scale=bundle.update_scale, update=bundle.update,
+            update_scale=bundle.update_scale, update=update, update_cid=update_cid,
             update_commitment=commitment_hex(update_commitment),
             public_values=[commitment_hex(v) for v in bundle.public_values],
             proof="0x" + bundle.proof_bytes.hex(), signature="0x" + signature.hex(), metrics=bundle.metrics,
@@ -189,7 +202,7 @@ class Client:
 
     def submit(self, bundle: UpdateBundle) -> UpdateSubmission:
         submission = self.build_submission(bundle)
-        self.transport.publish_submission(self.queue_key, submission.encode())
+        self.transport.publish_submission(self.queue_key, submission.encode(self.max_message_bytes))
         return submission
 
     def close(self) -> None:

@@ -21,9 +21,12 @@ SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_PROOF_BYTES = 256 * 1024
 MAX_UPDATE_VALUES = 1_000_000
+#: Updates with more values than this travel through the content store, by CID.
+MAX_INLINE_UPDATE_VALUES = 100_000
 
 _HEX = re.compile(r"^0x[0-9a-fA-F]*$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_CID = re.compile(r"^bafkrei[a-z2-7]{52}$")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class UpdateSubmission:
     proof: str  # 0x hex
     signature: str  # 0x hex, 65 bytes: the participant's EIP-712 signature
     metrics: ClientMetrics = field(default_factory=ClientMetrics)
+    update_cid: str | None = None  # set (and `update` empty) when the update is in the content store
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -74,11 +78,11 @@ class UpdateSubmission:
     def update_commitment_int(self) -> int:
         return int(self.update_commitment, 16)
 
-    def encode(self) -> bytes:
+    def encode(self, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
         body = json.dumps(asdict(self), separators=(",", ":")).encode()
-        if len(body) > MAX_MESSAGE_BYTES:
+        if len(body) > max_bytes:
             raise MessageError(
-                f"submission is {len(body)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit; "
+                f"submission is {len(body)} bytes, over the {max_bytes}-byte limit; "
                 "publish large artifacts to the content store and send their CID"
             )
         return body
@@ -138,6 +142,11 @@ def decode_submission(body: bytes) -> UpdateSubmission:
     if not isinstance(metrics_raw, dict):
         raise MessageError("field 'metrics' is not an object")
     metrics = ClientMetrics(**{k: _finite_or_none(metrics_raw.get(k)) for k in ("loss", "accuracy", "prove_seconds")})
+    update_cid = data.get("update_cid")
+    if update_cid is not None and (not isinstance(update_cid, str) or not _CID.match(update_cid)):
+        raise MessageError("field 'update_cid' is not a CIDv1 (base32, raw, sha2-256)")
+    if update_cid is not None and update:
+        raise MessageError("a submission carries its update inline or by CID, not both")
     submission = UpdateSubmission(
         task_id=_require(data, "task_id", int),
         round=_require(data, "round", int),
@@ -153,6 +162,7 @@ def decode_submission(body: bytes) -> UpdateSubmission:
         proof=_hex(data, "proof", max_bytes=MAX_PROOF_BYTES),
         signature=_hex(data, "signature", nbytes=65),
         metrics=metrics,
+        update_cid=update_cid,
     )
     if submission.task_id < 1 or submission.round < 0 or submission.num_samples < 1:
         raise MessageError("task_id, round or num_samples out of range")

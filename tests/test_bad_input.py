@@ -14,6 +14,7 @@ from web3 import Web3
 
 from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState
+from zkfl.artifacts import ModelArtifact
 from zkfl.contracts.chain import account_from_key, dev_keys
 from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
@@ -142,3 +143,28 @@ def test_the_spare_submission_is_still_accepted_after_the_fuzzing(scene) -> None
     assert spare.wallet.lower() in {d.wallet for d in aggregator.state.accepted(0)}
     unchanged = replace(spare)
     assert unchanged == spare
+
+
+def test_large_updates_travel_by_cid_and_oversized_messages_are_refused_at_the_client(scene) -> None:  # type: ignore[no-untyped-def]
+    from zkfl.errors import MessageError
+    from zkfl.middleware.messages import decode_submission
+
+    aggregator, (good_a, _, _) = scene
+    client = Client(aggregator.federation.w3.provider.endpoint_uri, aggregator.task_id, KEYS[3],
+                    federation=aggregator.federation.address, transport=InProcessTransport(), show_progress=False,
+                    inline_update_values=10, max_message_bytes=2_000)
+    # Rebuild client A's submission with a tiny inline limit: the update goes by CID.
+    bundle_update = good_a.update
+    assert len(bundle_update) > 10
+    by_cid = replace(good_a, update=[], update_cid=ModelArtifact(client.spec.spec_hash(), good_a.update_scale,
+                                                                   bundle_update).put(client.store))
+    decoded = decode_submission(by_cid.encode())
+    assert decoded.update == [] and decoded.update_cid == by_cid.update_cid
+    delivery = Recorded(by_cid.encode())
+    aggregator.handle(delivery)
+    assert delivery.outcome == "ack"  # resolved from the store; A was already accepted: no second effect
+    missing = Recorded(replace(good_a, update=[], update_cid="bafkrei" + "a" * 52).encode())
+    aggregator.handle(missing)
+    assert missing.outcome is not None and "cannot be fetched" in missing.outcome
+    with pytest.raises(MessageError, match="over the 2000-byte limit"):
+        client.submit(client.train(*shard(load("breast_cancer"), 1, 3)))

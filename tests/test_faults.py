@@ -149,3 +149,50 @@ def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilPr
     assert sorted(d.wallet for d in decisions) == sorted(c.address.lower() for c in clients)
     assert aggregator.state.refusals(0) == []
     transport.close()
+
+
+def test_connection_dropped_between_publish_and_confirm_then_retried_has_one_effect(
+        anvil: AnvilProcess, w3: Web3, rabbitmq_url: str) -> None:
+    import socket
+    import threading
+
+    import pika
+
+    from zkfl.aggregator.service import Aggregator
+    from zkfl.middleware.transport.rabbitmq import SUBMISSION_KEY, RabbitMQTransport, exchange_name
+
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    client = Client(anvil.rpc_url, posted.task_id, KEYS[4], rabbitmq_url, federation=posted.federation,
+                    show_progress=False)
+    client.join()
+    bundle = client.train(*shard(load("breast_cancer"), 1, 2))
+    body = client.build_submission(bundle).encode()
+    RabbitMQTransport(rabbitmq_url)._declare(client.queue_key)  # the topology exists, as in any live task
+
+    # The first attempt: published, then the TCP connection is cut before a confirm could
+    # come back. The client cannot know whether the broker has the message.
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    channel = connection.channel()
+    channel.basic_publish(exchange_name(client.queue_key), SUBMISSION_KEY, body,
+                          properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
+    raw = connection._impl._transport._sock  # pika's socket: cut it as a network failure would
+    raw.shutdown(socket.SHUT_RDWR)
+    raw.close()
+    # So it retries, this time with a confirm.
+    client.submit(bundle)
+
+    transport = RabbitMQTransport(rabbitmq_url)
+    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
+    thread = threading.Thread(target=aggregator.run, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    while (delivery := transport.receive_submission(client.queue_key, timeout=1.0)) is not None:
+        aggregator.handle(delivery)  # whatever copies remain
+    transport.close()
+    assert fed.round(posted.task_id, 0).accepted == 1
+    assert [d.wallet for d in aggregator.state.decisions(0)] == [client.address.lower()]
+    assert aggregator.state.refusals(0) == []
+    assert fed.task(posted.task_id).current_round == 1
