@@ -135,6 +135,8 @@ def decode_submission(body: bytes) -> UpdateSubmission:
             raise MessageError("update contains NaN or infinite values")
         if isinstance(value, bool) or not isinstance(value, int):
             raise MessageError("update values must be integers (fixed point)")
+        if not -(2**63) <= value < 2**63:
+            raise MessageError("update values must fit in 64 bits")
     public_values = _require(data, "public_values", list)
     for i, _ in enumerate(public_values):
         _hex({"v": public_values[i]}, "v", nbytes=32)
