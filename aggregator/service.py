@@ -28,7 +28,7 @@ from web3 import Web3
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
-from zkfl.artifacts import ModelArtifact, TaskPackage
+from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.errors import BrokerError, ChainError, MessageError, ZkflError
@@ -143,11 +143,17 @@ class Aggregator:
         model = ModelArtifact(spec.spec_hash(), spec.scale, values)
         cid = model.put(self.store)
         commitment = commit(np.array(values, dtype=np.int64))
+        entries = []
+        for d in accepted:
+            update = ModelArtifact(spec.spec_hash(), d.update_scale, d.update_values or [])
+            entries.append(ManifestEntry(d.wallet, update.put(self.store), d.update_commitment, d.num_samples))
+        manifest = AggregationManifest(round_, cid, entries)
+        manifest_cid = manifest.put(self.store)
         if self.pause_before_publish:
             time.sleep(self.pause_before_publish)
         try:
-            gas: int | None = self.federation.publish_global_model(self.account, self.task_id, round_, commitment,
-                                                                   digest_of_cid(cid))
+            gas: int | None = self.federation.publish_global_model(
+                self.account, self.task_id, round_, commitment, digest_of_cid(cid), digest_of_cid(manifest_cid))
         except ChainError:
             if self.federation.task(self.task_id).current_round <= round_:
                 raise

@@ -167,7 +167,11 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256 indexed taskId, uint256 indexed round, address indexed participant, Reason reason, string detail
     );
     event Slashed(uint256 indexed taskId, address indexed participant, uint256 amount);
-    event GlobalModelPublished(uint256 indexed taskId, uint256 indexed round, uint256 globalCommitment, bytes32 modelDigest);
+    /// @param manifestDigest sha2-256 digest of the aggregation manifest (CIDv1, raw): which
+    /// update artifacts, with which sample counts, were averaged into this model.
+    event GlobalModelPublished(
+        uint256 indexed taskId, uint256 indexed round, uint256 globalCommitment, bytes32 modelDigest, bytes32 manifestDigest
+    );
     event TaskSettled(uint256 indexed taskId, uint256 rewardTotal, uint256 verifiedSamples);
     event Withdrawn(uint256 indexed taskId, address indexed account, uint256 reward, uint256 stake);
     event Reclaimed(uint256 indexed taskId, address indexed organisation, uint256 amount);
@@ -420,9 +424,13 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     }
 
     /// @notice The aggregator publishes G_{r+1}, which opens round r+1.
-    function publishGlobalModel(uint256 taskId, uint256 round, uint256 globalCommitment, bytes32 modelDigest)
-        external
-    {
+    function publishGlobalModel(
+        uint256 taskId,
+        uint256 round,
+        uint256 globalCommitment,
+        bytes32 modelDigest,
+        bytes32 manifestDigest
+    ) external {
         Task storage t = _task(taskId);
         if (!hasRole(aggregatorRole(taskId), msg.sender)) revert NotAllowed("only the task's aggregator publishes");
         if (t.settled) revert NotAllowed("task is settled");
@@ -430,7 +438,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (_rounds[taskId][round].accepted == 0) revert NotAllowed("no accepted update this round");
         t.currentRound = uint32(round + 1);
         _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, 0, 0);
-        emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelDigest);
+        emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelDigest, manifestDigest);
     }
 
     // ---------------------------------------------------------------- money

@@ -319,9 +319,9 @@ class Federation:
                             tx_hash="0x" + receipt["transactionHash"].hex().removeprefix("0x"))
 
     def publish_global_model(self, account: LocalAccount, task_id: int, round_: int, commitment: int,
-                             model_digest: bytes) -> int:
-        receipt = send(self.w3, account,
-                       self.contract.functions.publishGlobalModel(task_id, round_, commitment, model_digest))
+                             model_digest: bytes, manifest_digest: bytes = b"\x00" * 32) -> int:
+        receipt = send(self.w3, account, self.contract.functions.publishGlobalModel(
+            task_id, round_, commitment, model_digest, manifest_digest))
         return int(receipt["gasUsed"])
 
     def settle(self, account: LocalAccount, task_id: int) -> None:

@@ -13,6 +13,7 @@ from zkfl.prover.quantize import IntArray
 from zkfl.store import ContentStore
 
 PACKAGE_SCHEMA = "zkfl.task-package/1"
+MANIFEST_SCHEMA = "zkfl.aggregation/1"
 MODEL_SCHEMA = "zkfl.model/1"
 
 
@@ -85,4 +86,43 @@ class TaskPackage:
 
     @classmethod
     def get(cls, store: ContentStore, cid: str) -> TaskPackage:
+        return cls.from_json(store.get_json(cid))
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    wallet: str
+    update_cid: str
+    update_commitment: str
+    samples: int
+
+
+@dataclass(frozen=True)
+class AggregationManifest:
+    """Which updates, with which weights, made a published global model.
+
+    Its digest goes on chain with the model, so an auditor can fetch the updates by CID
+    and recompute the average without asking the aggregator anything."""
+
+    round: int
+    model_cid: str
+    entries: list[ManifestEntry]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": MANIFEST_SCHEMA, "round": self.round, "model_cid": self.model_cid,
+                "updates": [e.__dict__ for e in sorted(self.entries, key=lambda e: e.wallet)]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AggregationManifest:
+        if data.get("schema") != MANIFEST_SCHEMA:
+            raise ZkflError(f"not a zkfl aggregation manifest (schema {data.get('schema')!r})")
+        return cls(int(data["round"]), str(data["model_cid"]),
+                   [ManifestEntry(str(e["wallet"]), str(e["update_cid"]), str(e["update_commitment"]),
+                                  int(e["samples"])) for e in data["updates"]])
+
+    def put(self, store: ContentStore) -> str:
+        return store.put_json(self.to_json())
+
+    @classmethod
+    def get(cls, store: ContentStore, cid: str) -> AggregationManifest:
         return cls.from_json(store.get_json(cid))

@@ -169,6 +169,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from zkfl.audit import audit_task
+
+    report = audit_task(_federation(args), args.task)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for round_, ok in sorted(report.rounds().items()):
+            print(f"round {round_}: {'ok' if ok else 'FAILED'}")
+        for finding in report.failures:
+            where = " ".join(x for x in (f"round {finding.round}" if finding.round is not None else "",
+                                         finding.wallet or "") if x)
+            print(f"  FAILED {where}: {finding.check}: {finding.detail}")
+        print(f"{len(report.findings)} checks, {len(report.failures)} failed")
+    if not report.ok:
+        first = report.failures[0]
+        where = f"round {first.round}" if first.round is not None else "payouts"
+        print(f"zkfl: error: audit failed at {where}{', ' + first.wallet if first.wallet else ''}: "
+              f"{first.check}: {first.detail}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ------------------------------------------------------------------ aggregator
 
 def cmd_aggregator_run(args: argparse.Namespace) -> int:
@@ -295,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("audit", help="re-check a task from the chain and the artifacts alone")
+    _chain_args(p, key=False)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("dashboard", help="serve the dashboard (JSON API and page)")
     _chain_args(p, key=False)

@@ -1,0 +1,92 @@
+"""`zkfl audit` re-checks tasks from the chain and the artifacts: an honest task passes,
+and a global model that is not the average of the accepted updates is caught."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from zkfl.aggregator.fedavg import fedavg
+from zkfl.aggregator.service import Aggregator
+from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact
+from zkfl.audit import audit_task
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
+from zkfl.contracts.federation import Federation
+from zkfl.datasets import load, shard
+from zkfl.middleware.client import Client
+from zkfl.middleware.transport.inprocess import InProcessTransport
+from zkfl.organisation import post_task
+from zkfl.prover.commit import commit
+from zkfl.store import ContentStore, digest_of_cid
+
+KEYS = dev_keys()
+
+
+def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-untyped-def]
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    transport = InProcessTransport()
+    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
+    clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], federation=posted.federation, transport=transport,
+                      show_progress=False) for k in (2, 3)]
+    bundles = []
+    for index, client in enumerate(clients):
+        client.join()
+        bundle = client.train(*shard(load("breast_cancer"), index + 1, 2))
+        bundles.append(bundle)
+        client.submit(bundle)
+        delivery = transport.receive_submission(client.queue_key, timeout=5)
+        assert delivery is not None
+        aggregator.handle(delivery)  # relayed and accepted on chain
+    if honest:
+        assert aggregator.maybe_close_round()
+    else:
+        # A dishonest aggregator: the right manifest, but the model is one quantum off the average.
+        spec, store = clients[0].spec, ContentStore()
+        average = fedavg([b.update for b in bundles], [spec.batch] * 2, bundles[0].update_scale, spec.scale)
+        average[0] += 1
+        model_cid = ModelArtifact(spec.spec_hash(), spec.scale, average).put(store)
+        entries = []
+        for client, bundle in zip(clients, bundles, strict=True):
+            update_cid = ModelArtifact(spec.spec_hash(), bundle.update_scale, bundle.update).put(store)
+            entries.append(ManifestEntry(client.address.lower(), update_cid,
+                                         "0x" + commit(np.array(bundle.update)).to_bytes(32, "big").hex(), spec.batch))
+        manifest_cid = AggregationManifest(0, model_cid, entries).put(store)
+        fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(average)),
+                                 digest_of_cid(model_cid), digest_of_cid(manifest_cid))
+    fed.settle(account_from_key(KEYS[0]), posted.task_id)
+    for client in clients:
+        fed.withdraw(client.account, posted.task_id)
+    return fed, posted.task_id
+
+
+def zkfl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "zkfl.cli", *args], capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+def test_audit_passes_an_honest_task_and_catches_a_dishonest_aggregate(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    fed, task_id = federation_round(anvil, w3, honest=True)
+    report = audit_task(fed, task_id)
+    assert report.ok, report.failures
+    names = {f.check for f in report.findings}
+    assert {"proof verifies off chain", "global model is the FedAvg of the accepted updates",
+            "manifest lists exactly the accepted updates", "payout follows the reward rule"} <= names
+    result = zkfl("audit", "--rpc", anvil.rpc_url, "--federation", fed.address, "--task", str(task_id), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rounds"] == {"0": "ok"}
+
+    fed, task_id = federation_round(anvil, w3, honest=False)
+    report = audit_task(fed, task_id)
+    assert not report.ok
+    [failure] = report.failures
+    assert failure.round == 0 and failure.check == "global model is the FedAvg of the accepted updates"
+    result = zkfl("audit", "--rpc", anvil.rpc_url, "--federation", fed.address, "--task", str(task_id))
+    assert result.returncode == 1
+    assert "round 0: FAILED" in result.stdout
+    assert "audit failed at round 0" in result.stderr and "FedAvg" in result.stderr

@@ -1,0 +1,178 @@
+"""`zkfl audit`: re-check a task from the chain and the content-addressed artifacts alone.
+
+For every accepted update, the proof and public values are taken from the
+`submitUpdate` transaction's calldata and verified off chain with the task's published
+verifying key. The checks: the proof starts from that round's global model, carries the
+participant's registered binding, and outputs the accepted update commitment. For every
+published round, the model and its aggregation manifest are fetched by the CIDs on
+chain; the manifest must list exactly the round's accepted updates; each update must
+hash to its accepted commitment; and their FedAvg must be the published model.
+Payouts are checked against the task's reward rule. Nothing is taken from the
+aggregator's word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from zkfl.aggregator.fedavg import fedavg
+from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
+from zkfl.contracts.federation import Federation, RewardRule, SlashRule
+from zkfl.errors import ZkflError
+from zkfl.prover.commit import commit, commitment_hex
+from zkfl.prover.ezkl_backend import verify_step
+from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.quantize import uint_to_felt
+from zkfl.store import ContentStore, cid_from_digest
+
+
+@dataclass(frozen=True)
+class Finding:
+    round: int | None
+    wallet: str | None
+    check: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class AuditReport:
+    task_id: int
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    def rounds(self) -> dict[int, bool]:
+        verdicts: dict[int, bool] = {}
+        for f in self.findings:
+            if f.round is not None:
+                verdicts[f.round] = verdicts.get(f.round, True) and f.ok
+        return verdicts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "ok": self.ok,
+                "rounds": {str(r): ("ok" if v else "FAILED") for r, v in sorted(self.rounds().items())},
+                "findings": [asdict(f) for f in self.findings]}
+
+
+def _proof_json(proof: bytes, public_values: list[int]) -> dict[str, Any]:
+    """ezkl's proof.json, rebuilt from what the chain saw."""
+    return {"protocol": None, "instances": [[uint_to_felt(v) for v in public_values]], "proof": list(proof),
+            "hex_proof": "0x" + proof.hex(), "split": None, "pretty_public_inputs": None, "timestamp": None,
+            "version": None}
+
+
+def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None) -> AuditReport:
+    store = store or ContentStore()
+    findings: list[Finding] = []
+
+    def check(round_: int | None, wallet: str | None, name: str, ok: bool, detail: str = "") -> None:
+        findings.append(Finding(round_, wallet, name, bool(ok), "" if ok else detail))
+
+    task = fed.task(task_id)
+    try:
+        package = TaskPackage.get(store, cid_from_digest(task.package_digest))
+    except ZkflError as exc:
+        check(None, None, "task package", False, str(exc))
+        return AuditReport(task_id, findings)
+    spec = package.spec
+    artifacts = artifacts_from_package(package, store)
+    created = fed.events("TaskCreated", task_id)[0]["args"]
+    terms = fed.events("TaskTerms", task_id)[0]["args"]
+    bindings = {e["args"]["participant"]: int(e["args"]["binding"]) for e in fed.events("Joined", task_id)}
+    for e in fed.events("Left", task_id):
+        bindings.pop(e["args"]["participant"], None)
+    published = {int(e["args"]["round"]): e["args"] for e in fed.events("GlobalModelPublished", task_id)}
+    start = {0: int(created["globalCommitment"])}
+    start.update({r: int(a["globalCommitment"]) for r, a in published.items()})
+    accepted: dict[int, dict[str, int]] = {}
+
+    # ---- every accepted update: its proof, re-verified from the calldata
+    for event in fed.events("UpdateAccepted", task_id):
+        args = event["args"]
+        round_, wallet, commitment = int(args["round"]), str(args["participant"]), int(args["updateCommitment"])
+        accepted.setdefault(round_, {})[wallet] = commitment
+        tx = fed.w3.eth.get_transaction(event["transactionHash"])
+        function, call = fed.contract.decode_function_input(tx["input"])
+        if function.fn_name != "submitUpdate" or int(call["round"]) != round_ or call["participant"] != wallet:
+            check(round_, wallet, "calldata", False, "the accepting transaction is not this submission")
+            continue
+        values = [int(v) for v in call["publicValues"]]
+        check(round_, wallet, "starts from the round's global model", values[0] == start.get(round_),
+              "the proof's global model is not the round's")
+        check(round_, wallet, "bound to the participant", values[-2] == bindings.get(wallet),
+              "the proof carries another participant's binding")
+        check(round_, wallet, "outputs the accepted update", values[-1] == commitment,
+              "the proof's output is not the accepted update")
+        ok, reason = verify_step(artifacts, _proof_json(bytes(call["proof"]), values))
+        check(round_, wallet, "proof verifies off chain", ok, reason)
+
+    # ---- every published round: model, manifest, FedAvg
+    for round_ in range(task.rounds):
+        event = published.get(round_ + 1)
+        if event is None:
+            continue
+        commitment = int(event["globalCommitment"])
+        try:
+            model = ModelArtifact.get(store, cid_from_digest(bytes(event["modelDigest"])))
+            manifest = AggregationManifest.get(store, cid_from_digest(bytes(event["manifestDigest"])))
+        except ZkflError as exc:
+            check(round_, None, "artifacts", False, str(exc))
+            continue
+        check(round_, None, "published model matches its commitment", commit(model.array()) == commitment,
+              "the model artifact does not hash to the published commitment")
+        listed = {e.wallet.lower(): int(e.update_commitment, 16) for e in manifest.entries}
+        on_chain = {w.lower(): c for w, c in accepted.get(round_, {}).items()}
+        check(round_, None, "manifest lists exactly the accepted updates", listed == on_chain,
+              f"manifest lists {sorted(listed)}, the chain accepted {sorted(on_chain)}")
+        updates, samples = [], []
+        for entry in manifest.entries:
+            update = ModelArtifact.get(store, entry.update_cid)
+            check(round_, entry.wallet, "update artifact matches its accepted commitment",
+                  commit(update.array()) == on_chain.get(entry.wallet.lower()),
+                  "the update artifact does not hash to the accepted commitment")
+            check(round_, entry.wallet, "weight is the task's samples per update",
+                  entry.samples == task.samples_per_update, f"weighted {entry.samples}, the task says "
+                  f"{task.samples_per_update}")
+            updates.append(update.values)
+            samples.append(task.samples_per_update)
+        if updates:
+            average = fedavg(updates, samples, package.update_scale, spec.scale)
+            check(round_, None, "global model is the FedAvg of the accepted updates",
+                  commit(np.array(average, dtype=np.int64)) == commitment,
+                  f"published {commitment_hex(commitment)}, FedAvg of the accepted updates is "
+                  f"{commitment_hex(commit(np.array(average, dtype=np.int64)))}")
+
+    # ---- payouts follow the reward rule
+    if task.settled:
+        slashed = {str(e["args"]["participant"]) for e in fed.events("Slashed", task_id)}
+        samples_by: dict[str, int] = {}
+        for event in fed.events("UpdateAccepted", task_id):
+            wallet = str(event["args"]["participant"])
+            if wallet not in slashed:
+                samples_by[wallet] = samples_by.get(wallet, 0) + int(event["args"]["samples"])
+        pool = int(created["rewardPool"]) + sum(int(e["args"]["amount"]) for e in fed.events("ToppedUp", task_id))
+        if SlashRule(int(terms["slashRule"])) == SlashRule.TO_REWARD_POOL:
+            pool += sum(int(e["args"]["amount"]) for e in fed.events("Slashed", task_id))
+        total = sum(samples_by.values())
+        for event in fed.events("Withdrawn", task_id):
+            wallet, reward = str(event["args"]["account"]), int(event["args"]["reward"])
+            mine = samples_by.get(wallet, 0)
+            if mine == 0 or total == 0:
+                expected = 0
+            elif RewardRule(int(terms["rewardRule"])) == RewardRule.EQUAL_SHARES:
+                expected = pool // len(samples_by)
+            else:
+                expected = pool * mine // total
+            check(None, wallet, "payout follows the reward rule", reward == expected,
+                  f"paid {reward} wei, the rule gives {expected}")
+    return AuditReport(task_id, findings)
