@@ -150,3 +150,14 @@ def rabbitmq_url() -> str:
 
     RabbitMQTransport(BROKER_URL).close()
     return BROKER_URL
+
+
+def post_logreg_task(w3: Web3, rounds: int = 1, min_stake: int = 10**17):  # type: ignore[no-untyped-def]
+    """A real task (package, verifier, Federation) on breast_cancer, posted by dev account 0
+    with dev account 1 as its aggregator: the set-up the end-to-end tests share."""
+    from zkfl.organisation import post_task
+
+    keys = dev_keys()
+    return post_task(w3, account_from_key(keys[0]), model="logreg", dataset="breast_cancer", rounds=rounds,
+                     reward_wei=10**18, min_stake_wei=min_stake, deadline_seconds=3600,
+                     aggregator=account_from_key(keys[1]).address)

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 
+from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact
@@ -18,7 +19,6 @@ from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.inprocess import InProcessTransport
-from zkfl.organisation import post_task
 from zkfl.prover.commit import commit
 from zkfl.store import ContentStore, digest_of_cid
 
@@ -26,9 +26,7 @@ KEYS = dev_keys()
 
 
 def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-untyped-def]
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3)
     fed = Federation(w3, posted.federation)
     transport = InProcessTransport()
     aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)

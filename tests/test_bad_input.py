@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from tests.conftest import post_logreg_task
 from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState
 from zkfl.artifacts import ModelArtifact
@@ -22,7 +23,6 @@ from zkfl.middleware.client import Client
 from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission
 from zkfl.middleware.transport.base import Delivery
 from zkfl.middleware.transport.inprocess import InProcessTransport
-from zkfl.organisation import post_task
 
 KEYS = dev_keys()
 
@@ -45,9 +45,7 @@ class Recorded(Delivery):
 
 @pytest.fixture(scope="module")
 def scene(anvil, w3, tmp_path_factory):  # type: ignore[no-untyped-def]
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3)
     fed = Federation(w3, posted.federation)
     transport = InProcessTransport()
     clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], federation=posted.federation, transport=transport,

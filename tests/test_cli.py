@@ -103,3 +103,37 @@ def test_errors_are_one_clear_line(anvil: AnvilProcess, cli_task: int, tmp_path:
     assert_one_line_error(zkfl("task", "status", "--rpc", "http://127.0.0.1:1", "--task", "1"), "no chain answers")
     assert_one_line_error(zkfl("client", "join", "--rpc", rpc, "--task", str(cli_task), "--key", "nothex"),
                           "invalid private key")
+
+
+def test_demo_keep_running_serves_the_dashboard_until_interrupted(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    from zkfl.contracts.chain import free_port
+
+    port, report = free_port(), tmp_path / "report.json"
+    process = subprocess.Popen([sys.executable, "-m", "zkfl.cli", "demo", "--clients", "2", "--rounds", "1",
+                                "--malicious", "0", "--keep-running", "--dashboard-port", str(port),
+                                "--report", str(report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 300
+        while not any("dashboard_url:" in line for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+            lines.append(process.stdout.readline())  # type: ignore[union-attr]
+        data = json.loads(report.read_text())
+        assert data["rpc_url"].startswith("http://127.0.0.1:") and data["dashboard_url"] == f"http://127.0.0.1:{port}/"
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tasks/{data['task_id']}", timeout=5) as r:
+                    task = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert task["rounds"][0]["accepted"] and task["settled"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import numpy as np
 from web3 import Web3
 
+from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.state import AggregatorState, default_path
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation, Status
 from zkfl.datasets import load, shard
 from zkfl.middleware.client import Client
-from zkfl.organisation import post_task
 from zkfl.prover.commit import commit, commitment_hex
 
 KEYS = dev_keys()
@@ -47,9 +47,7 @@ def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen
 
 def test_aggregator_survives_sigkill_mid_relay_and_mid_aggregation(anvil: AnvilProcess, w3: Web3,
                                                                     rabbitmq_url: str) -> None:
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3)
     fed = Federation(w3, posted.federation)
     data = load("breast_cancer")
     clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], rabbitmq_url, federation=posted.federation,
@@ -109,9 +107,7 @@ def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilPr
     from zkfl.aggregator.service import Aggregator
     from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
 
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3)
     fed = Federation(w3, posted.federation)
     data = load("breast_cancer")
     clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], rabbitmq_url, federation=posted.federation,
@@ -161,9 +157,7 @@ def test_connection_dropped_between_publish_and_confirm_then_retried_has_one_eff
     from zkfl.aggregator.service import Aggregator
     from zkfl.middleware.transport.rabbitmq import SUBMISSION_KEY, RabbitMQTransport, exchange_name
 
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3)
     fed = Federation(w3, posted.federation)
     client = Client(anvil.rpc_url, posted.task_id, KEYS[4], rabbitmq_url, federation=posted.federation,
                     show_progress=False)

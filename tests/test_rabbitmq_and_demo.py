@@ -60,3 +60,4 @@ def test_demo_over_rabbitmq_rejects_and_slashes_the_cheater(rabbitmq_url: str, t
     assert all(len(r["verify_gas"]) == len(r["accepted"]) + len(r["rejected"]) for r in rounds)
     for key in ("chain_id", "contracts", "task_id"):
         assert key in report
+    assert report["audit"]["ok"] and report["audit"]["rounds"] == {"0": "ok", "1": "ok"}

@@ -6,11 +6,11 @@ import re
 import threading
 from pathlib import Path
 
+from tests.conftest import post_logreg_task
 from zkfl.aggregator.service import Aggregator
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
-from zkfl.organisation import post_task
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,9 +24,7 @@ def sdk_example() -> str:
 
 def test_readme_sdk_example_runs_as_written(anvil: AnvilProcess, w3, rabbitmq_url: str) -> None:  # type: ignore[no-untyped-def]
     keys = dev_keys()
-    posted = post_task(w3, account_from_key(keys[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(keys[1]).address)
+    posted = post_logreg_task(w3)
     fed = Federation(w3, posted.federation)
     transport = RabbitMQTransport(rabbitmq_url)
     aggregator = Aggregator(fed, posted.task_id, account_from_key(keys[1]), transport)

@@ -234,7 +234,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(DemoConfig(clients=args.clients, rounds=args.rounds, malicious=args.malicious, broker=args.broker,
                         report=args.report, round_timeout=args.round_timeout, model=args.model,
-                        dataset=_dataset(args), local_steps=args.local_steps))
+                        dataset=_dataset(args), local_steps=args.local_steps, keep_running=args.keep_running,
+                        dashboard_port=args.dashboard_port))
     return 0
 
 
@@ -339,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", help="amqp:// URL (default: an in-process transport)")
     p.add_argument("--round-timeout", type=float, default=600.0)
     p.add_argument("--report", type=Path, help="write the run's report (JSON) here")
+    p.add_argument("--keep-running", action="store_true",
+                   help="leave the chain and the dashboard up until Ctrl-C (prints the URLs)")
+    p.add_argument("--dashboard-port", type=_positive_int, default=8000)
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -21,6 +21,7 @@ from web3 import Web3
 
 from zkfl.aggregator.records import RoundRecord
 from zkfl.aggregator.service import Aggregator
+from zkfl.audit import audit_task
 from zkfl.circuits.registry import family
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
 from zkfl.contracts.federation import Federation
@@ -50,6 +51,8 @@ class DemoConfig:
     stake_eth: float = 0.1
     round_timeout: float = 600.0
     local_steps: int = 1
+    keep_running: bool = False
+    dashboard_port: int = 8000
     quiet: bool = False
 
 
@@ -161,13 +164,46 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         report = _report(w3, posted, status, aggregator.history, anvil.rpc_url)
         for transport in {id(t): t for t in (client_transport, aggregator_transport)}.values():
             transport.close()
-    _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
-                                              for w, v in report["rewards"].items()))
-    _say(cfg, f"slashed: {', '.join(report['slashed']) or 'nobody'}")
-    if cfg.report is not None:
-        cfg.report.write_text(json.dumps(report, indent=2))
-        _say(cfg, f"report written to {cfg.report}")
+        _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
+                                                  for w, v in report["rewards"].items()))
+        _say(cfg, f"slashed: {', '.join(report['slashed']) or 'nobody'}")
+        audit = audit_task(fed, posted.task_id, store)
+        report["audit"] = audit.to_json()
+        _say(cfg, "audit (chain + artifacts only): " + ", ".join(
+            f"round {r} {'ok' if ok else 'FAILED'}" for r, ok in sorted(audit.rounds().items()))
+            + f"; {len(audit.findings)} checks, {len(audit.failures)} failed")
+        if cfg.keep_running:
+            report["rpc_url"] = anvil.rpc_url
+            report["dashboard_url"] = f"http://127.0.0.1:{cfg.dashboard_port}/"
+        if cfg.report is not None:
+            cfg.report.write_text(json.dumps(report, indent=2))
+            _say(cfg, f"report written to {cfg.report}")
+        if cfg.keep_running:
+            _keep_running(cfg, anvil.rpc_url, posted.federation, posted.task_id)
     return report
+
+
+def _keep_running(cfg: DemoConfig, rpc_url: str, federation: str, task_id: int) -> None:
+    """Leave the chain and the dashboard up until Ctrl-C, for browsing and auditing."""
+    import uvicorn
+
+    from zkfl.dashboard.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(rpc_url, federation), host="127.0.0.1",
+                                           port=cfg.dashboard_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    print(f"\nkept running (Ctrl-C to stop):\n  rpc_url:       {rpc_url}\n  task id:       {task_id}\n"
+          f"  federation:    {federation}\n  dashboard_url: http://127.0.0.1:{cfg.dashboard_port}/\n"
+          f"  audit it:      zkfl audit --rpc {rpc_url} --federation {federation} --task {task_id}", flush=True)
+    try:
+        while thread.is_alive():
+            thread.join(timeout=1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _wait_for_round(fed: Federation, task_id: int, target: int, thread: threading.Thread,
