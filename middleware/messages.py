@@ -149,6 +149,8 @@ def decode_submission(body: bytes) -> UpdateSubmission:
         raise MessageError("field 'update_cid' is not a CIDv1 (base32, raw, sha2-256)")
     if update_cid is not None and update:
         raise MessageError("a submission carries its update inline or by CID, not both")
+    if update_cid is None and not update:
+        raise MessageError("update is empty (and no update_cid is given)")
     submission = UpdateSubmission(
         task_id=_require(data, "task_id", int),
         round=_require(data, "round", int),

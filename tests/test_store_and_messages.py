@@ -55,6 +55,7 @@ def test_valid_submission_roundtrips() -> None:
         (mutated(update=[1.5, 2]), "integers"),
         (mutated(update="nope"), "wrong type"),
         (mutated(update=[2**70]), "64 bits"),
+        (mutated(update=[]), "update is empty"),
         (mutated(proof="0x"), "proof is empty"),
         (mutated(proof="0xabc"), "hex"),
         (mutated(signature="0x" + "11" * 10), "65 bytes"),
