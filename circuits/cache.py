@@ -129,7 +129,7 @@ def quiet_stdout() -> Iterator[None]:
 
 
 @contextmanager
-def _build_lock(root: Path) -> Iterator[None]:
+def build_lock(root: Path) -> Iterator[None]:
     """One builder per circuit at a time: parallel tests and clients share the cache."""
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{root.name}.lock", "w") as lock:
@@ -143,7 +143,7 @@ def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
     artifacts = CircuitArtifacts(spec, root)
     if artifacts.compiled.exists():
         return artifacts
-    with _build_lock(root):
+    with build_lock(root):
         if artifacts.compiled.exists():
             return artifacts
         staging = root.with_name(root.name + ".staging")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -73,3 +75,37 @@ def keep_binding(theta: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy(p: FloatArray, onehot: FloatArray) -> float:
     return float(-np.mean(np.sum(onehot * np.log(np.clip(p, 1e-6, 1.0)), axis=1)))
+
+
+class StepModule(torch.nn.Module):
+    """A training step as a module: ``forward(theta, x, y, binding) -> theta'``."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        # lr/B is applied after the products: the small factor stays out of fixed point.
+        self.step_size = spec.learning_rate / spec.batch
+
+
+class GlmStep(StepModule):
+    """A generalised linear model's SGD step: ``p = link(XW + b)``, gradient ``X^T (p - Y)``."""
+
+    def __init__(self, spec: ModelSpec, link: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__(spec)
+        self.link = link
+
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
+        for _ in range(self.spec.local_steps):
+            [(weights, bias)] = unpack(self.spec, theta)
+            residual = self.link(x @ weights + bias) - y  # [B, outputs]
+            theta = theta - self.step_size * pack([(x.t() @ residual, residual.sum(dim=0, keepdim=True))])
+        return keep_binding(theta, binding)
+
+
+def glm_float_step(spec: ModelSpec, theta: FloatArray, x: FloatArray, labels: FloatArray,
+                   predict: Callable[[ModelSpec, FloatArray, FloatArray], FloatArray]) -> FloatArray:
+    """The GLM step in float64: the reference the proven step is compared with."""
+    for _ in range(spec.local_steps):
+        residual = predict(spec, theta, x) - labels
+        theta = theta - (spec.learning_rate / spec.batch) * pack_np([(x.T @ residual, residual.sum(axis=0))])
+    return theta

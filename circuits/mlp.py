@@ -12,6 +12,7 @@ import torch
 
 from zkfl.circuits.layers import (
     FloatArray,
+    StepModule,
     cross_entropy,
     keep_binding,
     pack,
@@ -27,12 +28,7 @@ from zkfl.circuits.spec import ModelSpec
 __all__ = ["MlpStep", "encode_labels", "float_step", "loss_and_accuracy", "predict"]
 
 
-class MlpStep(torch.nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        self.step_size = spec.learning_rate / spec.batch
-
+class MlpStep(StepModule):
     def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
         for _ in range(self.spec.local_steps):
             layers = unpack(self.spec, theta)

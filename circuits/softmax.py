@@ -9,34 +9,14 @@ only for predictions already at 1 - 1e-7 confidence.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from zkfl.circuits.layers import (
-    FloatArray,
-    cross_entropy,
-    keep_binding,
-    pack,
-    pack_np,
-    softmax,
-    softmax_np,
-    unpack,
-    unpack_np,
-)
+from zkfl.circuits.layers import FloatArray, GlmStep, cross_entropy, glm_float_step, softmax, softmax_np, unpack_np
 from zkfl.circuits.spec import ModelSpec
 
 
-class SoftmaxStep(torch.nn.Module):
+class SoftmaxStep(GlmStep):
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        self.step_size = spec.learning_rate / spec.batch
-
-    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
-        for _ in range(self.spec.local_steps):
-            [(weights, bias)] = unpack(self.spec, theta)
-            residual = softmax(x @ weights + bias) - y  # [B, C]
-            theta = theta - self.step_size * pack([(x.t() @ residual, residual.sum(dim=0, keepdim=True))])
-        return keep_binding(theta, binding)
+        super().__init__(spec, softmax)
 
 
 def encode_labels(spec: ModelSpec, y: FloatArray) -> FloatArray:
@@ -49,10 +29,7 @@ def predict(spec: ModelSpec, theta: FloatArray, x: FloatArray) -> FloatArray:
 
 
 def float_step(spec: ModelSpec, theta: FloatArray, x: FloatArray, labels: FloatArray) -> FloatArray:
-    for _ in range(spec.local_steps):
-        residual = predict(spec, theta, x) - labels
-        theta = theta - (spec.learning_rate / spec.batch) * pack_np([(x.T @ residual, residual.sum(axis=0))])
-    return theta
+    return glm_float_step(spec, theta, x, labels, predict)
 
 
 def loss_and_accuracy(spec: ModelSpec, theta: FloatArray, x: FloatArray, y: FloatArray) -> tuple[float, float]:
