@@ -31,7 +31,6 @@ class RoundRecord:
     verify_gas: list[int] = field(default_factory=list)
     client_metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
     publish_gas: int | None = None
-    publish_tx: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS rounds (
     state TEXT NOT NULL CHECK (state IN ('collecting', 'aggregating', 'published')),
     global_commitment TEXT,
     model_cid TEXT,
-    publish_tx TEXT,
     publish_gas INTEGER,
     accuracy REAL,
     loss REAL

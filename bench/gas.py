@@ -60,7 +60,7 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
         fed_address, gas["deploy_federation"] = deploy(w3, keys[0], federation_contract())
         fed = Federation(w3, fed_address)
         if reusable:
-            verifier, reusable_address, gas["deploy_verifier"] = deploy_reusable_adapter(
+            verifier, _, gas["deploy_verifier"] = deploy_reusable_adapter(
                 w3, keys[0], reusable_verifier_source(artifacts), vka_words(artifacts))
             gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
             abi = adapter_contract().abi
@@ -103,7 +103,6 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
         if reusable:
             gas["reusable_verifier_bytes"] = compile_contract(reusable_verifier_source(artifacts),
                                                               "Halo2VerifierReusable").deployed_size
-            del reusable_address
     return gas
 
 

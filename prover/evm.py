@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.circuits.cache import CircuitArtifacts, build_lock
 from zkfl.errors import ProofError
 from zkfl.paths import cache_dir, configure_ezkl_cache
 from zkfl.prover.ezkl_api import ezkl
@@ -32,7 +32,7 @@ def verifier_source(artifacts: CircuitArtifacts) -> Path:
     if artifacts.verifier_sol.exists():
         return artifacts.verifier_sol
     configure_ezkl_cache()
-    with _build_lock(artifacts.root):
+    with build_lock(artifacts.root):
         if artifacts.verifier_sol.exists():
             return artifacts.verifier_sol
         tmp = artifacts.root / "Verifier.sol.tmp"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.circuits.cache import CircuitArtifacts, build_lock
 from zkfl.errors import ProofError
 from zkfl.paths import configure_ezkl_cache
 from zkfl.prover.binding import BINDING_CHUNKS
@@ -70,7 +70,7 @@ def ensure_keys(artifacts: CircuitArtifacts) -> None:
     configure_ezkl_cache()
     if artifacts.vk.exists() and artifacts.pk.exists():
         return
-    with _build_lock(artifacts.root):
+    with build_lock(artifacts.root):
         if artifacts.vk.exists() and artifacts.pk.exists():
             return
         srs = artifacts.srs

@@ -17,7 +17,7 @@ from pathlib import Path
 from web3 import Web3
 
 from zkfl.artifacts import TaskPackage
-from zkfl.circuits.cache import CircuitArtifacts, _build_lock
+from zkfl.circuits.cache import CircuitArtifacts, build_lock
 from zkfl.contracts.federation import adapter_contract
 from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ZkflError
@@ -45,14 +45,14 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore) -> Circuit
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
     artifacts = CircuitArtifacts(package.spec, root, srs_file=srs)
     root.mkdir(parents=True, exist_ok=True)
-    with _build_lock(root):
+    with build_lock(root):
         _fetch(store, cids["settings"], artifacts.settings)
         _fetch(store, cids["compiled"], artifacts.compiled)
         _fetch(store, cids["srs"], srs)
     ensure_keys(artifacts)
     if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
         # A stale or corrupt local key: rebuild once before declaring a mismatch.
-        with _build_lock(root):
+        with build_lock(root):
             artifacts.vk.unlink(missing_ok=True)
             artifacts.pk.unlink(missing_ok=True)
         ensure_keys(artifacts)

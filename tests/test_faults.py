@@ -45,17 +45,22 @@ def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen
         time.sleep(0.2)
 
 
-def test_aggregator_survives_sigkill_mid_relay_and_mid_aggregation(anvil: AnvilProcess, w3: Web3,
-                                                                    rabbitmq_url: str) -> None:
+def trained_clients(anvil: AnvilProcess, w3: Web3, broker: str, keys: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    """A fresh one-round task, and clients (dev keys ``keys``) that joined and trained on it."""
     posted = post_logreg_task(w3)
-    fed = Federation(w3, posted.federation)
     data = load("breast_cancer")
-    clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], rabbitmq_url, federation=posted.federation,
-                      show_progress=False) for k in (7, 8)]
+    clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], broker, federation=posted.federation,
+                      show_progress=False) for k in keys]
     bundles = []
     for index, client in enumerate(clients):
         client.join()
         bundles.append(client.train(*shard(data, index + 1, 2)))
+    return posted, Federation(w3, posted.federation), clients, bundles
+
+
+def test_aggregator_survives_sigkill_mid_relay_and_mid_aggregation(anvil: AnvilProcess, w3: Web3,
+                                                                    rabbitmq_url: str) -> None:
+    posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (7, 8))
     state_path = default_path(clients[0].queue_key)
 
     # 1. Killed right after relaying the first submission: accepted on chain, not yet
@@ -107,15 +112,7 @@ def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilPr
     from zkfl.aggregator.service import Aggregator
     from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
 
-    posted = post_logreg_task(w3)
-    fed = Federation(w3, posted.federation)
-    data = load("breast_cancer")
-    clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], rabbitmq_url, federation=posted.federation,
-                      show_progress=False) for k in (5, 6)]
-    bundles = []
-    for index, client in enumerate(clients):
-        client.join()
-        bundles.append(client.train(*shard(data, index + 1, 2)))
+    posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (5, 6))
     transport = RabbitMQTransport(rabbitmq_url)
     aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
     failure: list[BaseException] = []
@@ -157,12 +154,7 @@ def test_connection_dropped_between_publish_and_confirm_then_retried_has_one_eff
     from zkfl.aggregator.service import Aggregator
     from zkfl.middleware.transport.rabbitmq import SUBMISSION_KEY, RabbitMQTransport, exchange_name
 
-    posted = post_logreg_task(w3)
-    fed = Federation(w3, posted.federation)
-    client = Client(anvil.rpc_url, posted.task_id, KEYS[4], rabbitmq_url, federation=posted.federation,
-                    show_progress=False)
-    client.join()
-    bundle = client.train(*shard(load("breast_cancer"), 1, 2))
+    posted, fed, [client], [bundle] = trained_clients(anvil, w3, rabbitmq_url, (4,))
     body = client.build_submission(bundle).encode()
     RabbitMQTransport(rabbitmq_url)._declare(client.queue_key)  # the topology exists, as in any live task
 

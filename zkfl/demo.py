@@ -161,7 +161,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                 continue
             fed.withdraw(client.account, posted.task_id)
         status = task_status(fed, posted.task_id)
-        report = _report(w3, posted, status, aggregator.history, anvil.rpc_url)
+        report = _report(w3, posted, status, aggregator.history)
         for transport in {id(t): t for t in (client_transport, aggregator_transport)}.values():
             transport.close()
         _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
@@ -219,7 +219,7 @@ def _wait_for_round(fed: Federation, task_id: int, target: int, thread: threadin
         time.sleep(0.2)
 
 
-def _report(w3: Web3, posted: Any, status: dict[str, Any], history: list[RoundRecord], rpc_url: str) -> dict[str, Any]:
+def _report(w3: Web3, posted: Any, status: dict[str, Any], history: list[RoundRecord]) -> dict[str, Any]:
     by_round = {r.round: r for r in history}
     rounds = []
     for row in status["rounds"]:

@@ -8,7 +8,6 @@ an IPFS node can serve the same artifacts; none is required.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -88,6 +87,3 @@ class ContentStore:
         """A path to the verified artifact, for tools that read files (ezkl)."""
         self.get(cid)
         return self._path(cid)
-
-    def digest(self, data: bytes) -> bytes:
-        return hashlib.sha256(data).digest()

@@ -14,13 +14,11 @@ class _InProcessDelivery(Delivery):
         self.body = body
         self._transport = transport
         self._task = task
-        self._settled = False
 
     def ack(self) -> None:
-        self._settled = True
+        """Nothing to do: an in-process message is gone once received."""
 
     def reject(self, reason: str) -> None:
-        self._settled = True
         with self._transport._lock:
             self._transport._dead[self._task].append(DeadLetter(self.body, reason))
 
