@@ -24,6 +24,7 @@ demo: setup
 
 test: setup
 	bash scripts/ensure-rabbitmq.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 bench: setup

@@ -36,10 +36,12 @@ class RoundRecord:
         return asdict(self)
 
 
-def metrics_path(chain_id: int, federation: str, task_id: int) -> Path:
+def metrics_path(task_key: str) -> Path:
+    """Keyed like the aggregator's state (chain instance, federation, task): a restarted
+    anvil reuses addresses and task ids, and must not show an earlier chain's figures."""
     folder = zkfl_home() / "metrics"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{chain_id}-{federation.lower()}-{task_id}.json"
+    return folder / f"{task_key}.json"
 
 
 def save_rounds(path: Path, rounds: list[RoundRecord]) -> None:

@@ -84,7 +84,7 @@ class Aggregator:
         self.state = state or AggregatorState(default_path(self.queue_key))
         self.history: list[RoundRecord] = []
         self._round_opened = time.monotonic()
-        self._metrics_path = metrics_path(self.chain_id, federation.address, task_id)
+        self._metrics_path = metrics_path(self.queue_key)
         self._sync_published(task.current_round)
 
     # ------------------------------------------------------------- rounds

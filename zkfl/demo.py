@@ -103,6 +103,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         fed = Federation(w3, posted.federation)
         _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
                   f"package {posted.package_cid}")
+        # With --keep-running the dashboard is up from the start, so the rounds can be watched live.
+        dashboard = _start_dashboard(cfg, anvil.rpc_url, posted.federation) if cfg.keep_running else None
 
         shared: Transport | None = None if cfg.broker else open_transport(None)
         client_transport = shared or open_transport(cfg.broker)
@@ -178,21 +180,33 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         if cfg.report is not None:
             cfg.report.write_text(json.dumps(report, indent=2))
             _say(cfg, f"report written to {cfg.report}")
-        if cfg.keep_running:
-            _keep_running(cfg, anvil.rpc_url, posted.federation, posted.task_id)
+        if dashboard is not None:
+            _keep_running(cfg, anvil.rpc_url, posted.federation, posted.task_id, dashboard)
     return report
 
 
-def _keep_running(cfg: DemoConfig, rpc_url: str, federation: str, task_id: int) -> None:
-    """Leave the chain and the dashboard up until Ctrl-C, for browsing and auditing."""
+def _start_dashboard(cfg: DemoConfig, rpc_url: str, federation: str) -> tuple[Any, threading.Thread]:
     import uvicorn
 
     from zkfl.dashboard.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(rpc_url, federation), host="127.0.0.1",
                                            port=cfg.dashboard_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # announce the URL only once it answers
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ZkflError(f"the dashboard did not start on port {cfg.dashboard_port}")
+        time.sleep(0.05)
+    _say(cfg, f"dashboard (live): http://127.0.0.1:{cfg.dashboard_port}/")
+    return server, thread
+
+
+def _keep_running(cfg: DemoConfig, rpc_url: str, federation: str, task_id: int,
+                  dashboard: tuple[Any, threading.Thread]) -> None:
+    """Leave the chain and the dashboard up until Ctrl-C, for browsing and auditing."""
+    server, thread = dashboard
     print(f"\nkept running (Ctrl-C to stop):\n  rpc_url:       {rpc_url}\n  task id:       {task_id}\n"
           f"  federation:    {federation}\n  dashboard_url: http://127.0.0.1:{cfg.dashboard_port}/\n"
           f"  audit it:      zkfl audit --rpc {rpc_url} --federation {federation} --task {task_id}", flush=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from zkfl.aggregator.records import load_rounds, metrics_path
+from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason
+from zkfl.middleware.transport.base import task_key
 from zkfl.prover.commit import commitment_hex
 from zkfl.store import cid_from_digest
 
@@ -22,7 +24,7 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
     published = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
     accepted_events = fed.events("UpdateAccepted", task_id)
     rejected_events = fed.events("UpdateRejected", task_id)
-    metrics = {r["round"]: r for r in load_rounds(metrics_path(fed.w3.eth.chain_id, fed.address, task_id))}
+    metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain_key(fed.w3), fed.address, task_id)))}
     rounds: list[dict[str, Any]] = []
     for r in range(task.rounds):
         start = published[r]["args"]["globalCommitment"] if r in published else created["globalCommitment"]

@@ -1,0 +1,37 @@
+"""Organisations' private notes on their tasks: off chain, on the dashboard's machine.
+
+Keyed by the task's key (chain instance, federation address, task id), so neither
+another chain nor a restarted anvil, which reuses addresses and ids, sees them.
+Everything on chain stays public; only these notes are gated by sign-in.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+MAX_NOTES_CHARS = 20_000
+
+
+class NotesStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS task_notes (task_key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+            "author TEXT NOT NULL)"
+        )
+        self._lock = threading.Lock()
+
+    def get(self, task_key: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT text FROM task_notes WHERE task_key=?", (task_key,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def put(self, task_key: str, text: str, author: str) -> None:
+        if len(text) > MAX_NOTES_CHARS:
+            raise ValueError(f"notes are limited to {MAX_NOTES_CHARS} characters")
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO task_notes VALUES (?, ?, ?)", (task_key, text, author))
