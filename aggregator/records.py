@@ -30,7 +30,9 @@ class RoundRecord:
     prove_seconds: list[float] = field(default_factory=list)
     verify_gas: list[int] = field(default_factory=list)
     client_metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    publish_gas: int | None = None
+    publish_gas: int | None = None  # publishGlobalModel, including the on-chain FedAvg proof check
+    publish_tx: str | None = None
+    aggregation_prove_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,12 +29,15 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
+from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.errors import BrokerError, ChainError, MessageError, ZkflError
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
+from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit, commitment_hex
+from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import ContentStore, cid_from_digest, digest_of_cid
 
 log = logging.getLogger("zkfl.aggregator")
@@ -85,6 +88,7 @@ class Aggregator:
         self.history: list[RoundRecord] = []
         self._round_opened = time.monotonic()
         self._metrics_path = metrics_path(self.queue_key)
+        self._aggregation: CircuitArtifacts | None = None
         self._sync_published(task.current_round)
 
     # ------------------------------------------------------------- rounds
@@ -134,9 +138,25 @@ class Aggregator:
         self.aggregate_and_publish(round_)
         return True
 
+    def aggregation_circuit(self) -> CircuitArtifacts:
+        """The package's FedAvg circuit, keys rebuilt here (checked against the published vk)."""
+        if self._aggregation is None:
+            self._aggregation = artifacts_from_package(self.package, self.store, "aggregation")
+        return self._aggregation
+
+    def accepted_in_chain_order(self, round_: int) -> list[Decision]:
+        """The round's accepted updates in the order the contract recorded them: slot k of
+        the FedAvg proof must hold the k-th accepted update."""
+        by_commitment = {int(d.update_commitment, 16): d for d in self.state.accepted(round_)}
+        order = self.federation.accepted_updates(self.task_id, round_)
+        missing = [c for c in order if c not in by_commitment]
+        if missing:
+            raise ZkflError(f"round {round_}: {len(missing)} accepted update(s) are not in the aggregator's state")
+        return [by_commitment[c] for c in order]
+
     def aggregate_and_publish(self, round_: int) -> RoundRecord:
         self.state.set_round(round_, "aggregating")
-        accepted = self.state.accepted(round_)
+        accepted = self.accepted_in_chain_order(round_)
         spec = self.package.spec
         values = fedavg([d.update_values or [] for d in accepted], [d.num_samples for d in accepted],
                         self.package.update_scale, spec.scale)
@@ -149,18 +169,25 @@ class Aggregator:
             entries.append(ManifestEntry(d.wallet, update.put(self.store), d.update_commitment, d.num_samples))
         manifest = AggregationManifest(round_, cid, entries)
         manifest_cid = manifest.put(self.store)
+        proof = prove_aggregation(self.aggregation_circuit(), [d.update_values or [] for d in accepted],
+                                  [d.num_samples for d in accepted], values)
         if self.pause_before_publish:
             time.sleep(self.pause_before_publish)
+        gas: int | None = None
+        tx: str | None = None
         try:
-            gas: int | None = self.federation.publish_global_model(
-                self.account, self.task_id, round_, commitment, digest_of_cid(cid), digest_of_cid(manifest_cid))
+            published = self.federation.publish_global_model(
+                self.account, self.task_id, round_, commitment, digest_of_cid(cid), digest_of_cid(manifest_cid),
+                proof.proof_bytes, proof.instances)
+            gas, tx = published.gas_used, published.tx_hash
         except ChainError:
             if self.federation.task(self.task_id).current_round <= round_:
                 raise
-            gas = None  # another aggregator worker published this round first
+            # another aggregator worker published this round first
         loss, accuracy = self.evaluator(values) if self.evaluator is not None else (None, None)
         self.state.set_round(round_, "published", global_commitment=commitment_hex(commitment), model_cid=cid,
-                             publish_gas=gas, accuracy=accuracy, loss=loss)
+                             publish_gas=gas, publish_tx=tx, aggregation_prove_seconds=proof.prove_seconds,
+                             accuracy=accuracy, loss=loss)
         record = self.round_record(round_)
         self.history.append(record)
         save_rounds(self._metrics_path, [self.round_record(r) for r in range(round_ + 1)])
@@ -195,6 +222,8 @@ class Aggregator:
         record.global_commitment = saved.get("global_commitment")
         record.model_cid = saved.get("model_cid")
         record.publish_gas = saved.get("publish_gas")
+        record.publish_tx = saved.get("publish_tx")
+        record.aggregation_prove_seconds = saved.get("aggregation_prove_seconds")
         record.accuracy, record.loss = saved.get("accuracy"), saved.get("loss")
         return record
 

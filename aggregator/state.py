@@ -9,6 +9,7 @@ any point leaves either the row or a redelivery; never neither.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -48,9 +49,14 @@ CREATE TABLE IF NOT EXISTS rounds (
     model_cid TEXT,
     publish_gas INTEGER,
     accuracy REAL,
-    loss REAL
+    loss REAL,
+    publish_tx TEXT,                 -- the publishGlobalModel transaction (it carries the FedAvg proof)
+    aggregation_prove_seconds REAL
 );
 """
+# Columns added after the first release, for state files written before them.
+MIGRATIONS = ("ALTER TABLE rounds ADD COLUMN publish_tx TEXT",
+              "ALTER TABLE rounds ADD COLUMN aggregation_prove_seconds REAL")
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,9 @@ class AggregatorState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a committed decision survives kill -9 and power loss
         self._db.executescript(SCHEMA)
+        for migration in MIGRATIONS:
+            with contextlib.suppress(sqlite3.OperationalError):  # the column is already there
+                self._db.execute(migration)
 
     def close(self) -> None:
         self._db.close()

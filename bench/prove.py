@@ -36,7 +36,7 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.contracts.solc import compile_contract
     from zkfl.prover.binding import binding_chunks
     from zkfl.prover.evm import verifier_source
-    from zkfl.prover.ezkl_backend import ensure_keys, prove_step, verify_step
+    from zkfl.prover.ezkl_backend import ensure_keys, prove_step, verify_proof
     from zkfl.prover.quantize import Quantizer
 
     fam_name, features, classes, hidden, batch = {**CASES, **FULL_CASES}[name]
@@ -61,7 +61,7 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
         prove_times.append(proof.prove_seconds)
         proof_bytes = len(proof.proof_bytes)
         start = time.perf_counter()
-        ok, reason = verify_step(artifacts, proof.proof)
+        ok, reason = verify_proof(artifacts, proof.proof)
         verify_times.append((time.perf_counter() - start) * 1000)
         assert ok, reason
         start = time.perf_counter()

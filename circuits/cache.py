@@ -39,9 +39,15 @@ _CALIBRATION_WEIGHT_RANGE = 4.0
 
 @dataclass(frozen=True)
 class CircuitArtifacts:
-    spec: ModelSpec
+    spec: ModelSpec  # the training step (for an aggregation circuit: the step whose updates it averages)
     root: Path
     srs_file: Path | None = None  # the published SRS; None: the locally generated one
+    slots: int = 0  # 0: the step circuit; K > 0: the FedAvg circuit over K update slots
+
+    @property
+    def key(self) -> str:
+        """Names the circuit among a chain's deployed verifiers."""
+        return self.spec.spec_hash() if self.slots == 0 else f"{self.spec.spec_hash()}-fedavg{self.slots}"
 
     @property
     def srs(self) -> Path:

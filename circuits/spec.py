@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 CIRCUIT_VERSION = 3  # 2: binding input; 3: model families, local steps
+#: Participants per task (and so update slots of its FedAvg proof) unless the organisation says otherwise.
+DEFAULT_SLOTS = 4
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,14 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 /// Tasks are funded in ETH or in an ERC-20 (stakes are in the same currency). Each
 /// task has its own roles (OpenZeppelin AccessControl): its organisation administers
 /// its aggregator role. Payouts are pulls.
+/// A new global model is accepted only with a proof that it is the rounded FedAvg of
+/// exactly the round's accepted updates, weighted by their sample counts; its
+/// commitment becomes the next round's required starting point. So every global model
+/// on chain is provably derived from the initial one through proven steps only.
 /// @dev Step public values follow one layout for every backend:
 /// [H(global model), data commitments..., H(binding), H(update)].
+/// Aggregation public values for K slots:
+/// [H(u_0)..H(u_{K-1}), H(counts), H(new model), count_0..count_{K-1}, margin, headroom].
 contract Federation is EIP712, ReentrancyGuard, AccessControl {
     using SafeERC20 for IERC20;
 
@@ -54,6 +60,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     struct TaskParams {
         address aggregator;
         address verifier;
+        address aggregationVerifier; // verifies the FedAvg proof over `aggregationSlots` updates
+        uint32 aggregationSlots; // at most this many participants, so at most this many updates a round
         address token; // address(0): ETH
         RewardRule rewardRule;
         SlashRule slashRule;
@@ -73,6 +81,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         address organisation;
         address aggregator;
         address verifier;
+        address aggregationVerifier;
+        uint32 aggregationSlots;
         address token;
         RewardRule rewardRule;
         SlashRule slashRule;
@@ -131,6 +141,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     mapping(uint256 => mapping(address => Participant)) private _participants;
     mapping(uint256 => mapping(uint256 => mapping(address => Submission))) private _submissions;
     mapping(uint256 => mapping(uint256 => address)) public bindingOwner; // task => H(b) => participant
+    // task => round => accepted update commitments, in acceptance order (the aggregation's slots)
+    mapping(uint256 => mapping(uint256 => uint256[])) private _acceptedUpdates;
 
     event TaskCreated(
         uint256 indexed taskId,
@@ -152,7 +164,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         RewardRule rewardRule,
         SlashRule slashRule,
         bool pinData,
-        uint32 publicValueCount
+        uint32 publicValueCount,
+        address aggregationVerifier,
+        uint32 aggregationSlots
     );
     event Joined(uint256 indexed taskId, address indexed participant, uint256 stake, uint256 binding);
     event UpdateAccepted(
@@ -184,6 +198,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     error NotAllowed(string why);
     error BadSignature();
     error VerifierOutOfGas();
+    error AggregationRejected(string why);
 
     constructor() EIP712("zkfl Federation", "1") {}
 
@@ -208,12 +223,16 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         // A call to an address without code "succeeds" with empty return data: never
         // accept a verifier that is not a deployed contract (e.g. one over 24,576 bytes).
         if (p.verifier.code.length == 0) revert InvalidTask("verifier has no code");
+        if (p.aggregationVerifier.code.length == 0) revert InvalidTask("aggregation verifier has no code");
+        if (p.aggregationSlots == 0) revert InvalidTask("zero aggregation slots");
 
         taskId = ++taskCount;
         Task storage t = _tasks[taskId];
         t.organisation = msg.sender;
         t.aggregator = p.aggregator;
         t.verifier = p.verifier;
+        t.aggregationVerifier = p.aggregationVerifier;
+        t.aggregationSlots = p.aggregationSlots;
         t.deadline = p.deadline;
         t.rounds = p.rounds;
         t.samplesPerUpdate = p.samplesPerUpdate;
@@ -244,7 +263,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             p.modelDigest,
             p.packageDigest
         );
-        emit TaskTerms(taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.publicValueCount);
+        emit TaskTerms(
+            taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.publicValueCount, p.aggregationVerifier,
+            p.aggregationSlots
+        );
     }
 
     /// @param binding H(b) for the participant's binding value b (derived from a signature
@@ -260,6 +282,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (p.joined) revert NotAllowed("already joined");
         if (p.submitted) revert NotAllowed("cannot rejoin after submitting");
         if (binding == 0 || bindingOwner[taskId][binding] != address(0)) revert NotAllowed("binding already taken");
+        if (t.activeParticipants >= t.aggregationSlots) revert NotAllowed("task is full");
         uint256 staked = _pull(t.token, msg.sender, t.token == address(0) ? msg.value : stake);
         if (staked < t.minStake || staked == 0) revert NotAllowed("stake below the task's minimum");
         bindingOwner[taskId][binding] = msg.sender;
@@ -330,6 +353,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (p.slashed) revert NotAllowed("participant was slashed");
         Submission storage s = _submissions[taskId][round][participant];
         if (s.status != Status.None) revert NotAllowed("already submitted this round");
+        // Never more accepted updates than the aggregation circuit has slots.
+        if (_rounds[taskId][round].accepted >= t.aggregationSlots) revert NotAllowed("round is full");
         p.submitted = true;
 
         bytes32 digest = submissionDigest(
@@ -346,6 +371,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             s.status = Status.Accepted;
             s.dataCommitment = dataCommitment;
             r.accepted += 1;
+            _acceptedUpdates[taskId][round].push(updateCommitment);
             if (p.acceptedUpdates == 0) t.contributors += 1;
             p.acceptedUpdates += 1;
             p.verifiedSamples += t.samplesPerUpdate;
@@ -423,22 +449,66 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         emit Slashed(taskId, participant, amount);
     }
 
-    /// @notice The aggregator publishes G_{r+1}, which opens round r+1.
+    /// @notice The aggregator publishes G_{r+1}, which opens round r+1, with a proof that
+    /// G_{r+1} is the FedAvg of exactly the round's accepted updates.
+    /// @param aggregationValues the aggregation proof's public values (see the contract's notes).
     function publishGlobalModel(
         uint256 taskId,
         uint256 round,
         uint256 globalCommitment,
         bytes32 modelDigest,
-        bytes32 manifestDigest
+        bytes32 manifestDigest,
+        bytes calldata aggregationProof,
+        uint256[] calldata aggregationValues
     ) external {
         Task storage t = _task(taskId);
         if (!hasRole(aggregatorRole(taskId), msg.sender)) revert NotAllowed("only the task's aggregator publishes");
         if (t.settled) revert NotAllowed("task is settled");
         if (round != t.currentRound || round >= t.rounds) revert NotAllowed("round is not open");
         if (_rounds[taskId][round].accepted == 0) revert NotAllowed("no accepted update this round");
+        _checkAggregation(t, _acceptedUpdates[taskId][round], globalCommitment, aggregationProof, aggregationValues);
         t.currentRound = uint32(round + 1);
         _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, 0, 0);
         emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelDigest, manifestDigest);
+    }
+
+    /// @dev Slot k < n holds the k-th accepted update with the task's samples per update;
+    /// every slot past n has weight 0, so whatever it holds adds nothing to the average.
+    function _checkAggregation(
+        Task storage t,
+        uint256[] storage accepted,
+        uint256 globalCommitment,
+        bytes calldata proof,
+        uint256[] calldata values
+    ) private view {
+        uint256 slots = t.aggregationSlots;
+        if (values.length != 2 * slots + 4) revert AggregationRejected("wrong number of public values");
+        uint256 n = accepted.length;
+        for (uint256 k = 0; k < slots; ++k) {
+            if (k < n) {
+                if (values[k] != accepted[k]) revert AggregationRejected("inputs are not the round's accepted updates");
+                if (values[slots + 2 + k] != t.samplesPerUpdate) {
+                    revert AggregationRejected("weights are not the accepted updates' sample counts");
+                }
+            } else if (values[slots + 2 + k] != 0) {
+                revert AggregationRejected("an absent slot carries weight");
+            }
+        }
+        if (values[slots + 1] != globalCommitment) revert AggregationRejected("proof is for another model");
+        // margin and headroom are field elements: a negative one wraps to nearly 2^254.
+        if (values[2 * slots + 2] >= 2 ** 128) revert AggregationRejected("model is not the rounded average");
+        if (values[2 * slots + 3] >= 2 ** 128) revert AggregationRejected("values out of the circuit's bound");
+        (bool ok, bytes memory ret) = t.aggregationVerifier.staticcall(
+            abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, values)
+        );
+        if (!ok || ret.length != 32 || abi.decode(ret, (uint256)) != 1) {
+            revert AggregationRejected("aggregation proof does not verify");
+        }
+    }
+
+    /// @notice The round's accepted update commitments, in the order the aggregation proof must take them.
+    function acceptedUpdates(uint256 taskId, uint256 round) external view returns (uint256[] memory) {
+        return _acceptedUpdates[taskId][round];
     }
 
     // ---------------------------------------------------------------- money

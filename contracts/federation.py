@@ -75,6 +75,8 @@ ERC20_ABI: list[dict[str, Any]] = [
 class TaskParams:
     aggregator: str
     verifier: str
+    aggregation_verifier: str  # verifies FedAvg proofs over `aggregation_slots` updates
+    aggregation_slots: int
     deadline: int
     rounds: int
     samples_per_update: int
@@ -89,7 +91,8 @@ class TaskParams:
     slash_rule: SlashRule = SlashRule.TO_REWARD_POOL
 
     def as_tuple(self, reward: int) -> tuple[Any, ...]:
-        return (self.aggregator, self.verifier, self.token, int(self.reward_rule), int(self.slash_rule),
+        return (self.aggregator, self.verifier, self.aggregation_verifier, self.aggregation_slots, self.token,
+                int(self.reward_rule), int(self.slash_rule),
                 0 if self.token == ETH else reward, self.deadline, self.rounds, self.samples_per_update,
                 self.public_value_count, self.pin_data, self.min_stake, self.global_commitment,
                 self.model_digest, self.package_digest)
@@ -101,6 +104,8 @@ class TaskState:
     organisation: str
     aggregator: str
     verifier: str
+    aggregation_verifier: str
+    aggregation_slots: int
     token: str
     reward_rule: int
     slash_rule: int
@@ -152,6 +157,12 @@ class ParticipantState:
 class SubmitResult:
     accepted: bool
     reason: Reason
+    gas_used: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class PublishResult:
     gas_used: int
     tx_hash: str
 
@@ -319,10 +330,16 @@ class Federation:
                             tx_hash="0x" + receipt["transactionHash"].hex().removeprefix("0x"))
 
     def publish_global_model(self, account: LocalAccount, task_id: int, round_: int, commitment: int,
-                             model_digest: bytes, manifest_digest: bytes = b"\x00" * 32) -> int:
+                             model_digest: bytes, manifest_digest: bytes, aggregation_proof: bytes,
+                             aggregation_values: list[int]) -> PublishResult:
+        """Publish G_{r+1} with its FedAvg proof; the contract reverts (ChainError) on any mismatch."""
         receipt = send(self.w3, account, self.contract.functions.publishGlobalModel(
-            task_id, round_, commitment, model_digest, manifest_digest))
-        return int(receipt["gasUsed"])
+            task_id, round_, commitment, model_digest, manifest_digest, aggregation_proof, aggregation_values))
+        return PublishResult(int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex())
+
+    def accepted_updates(self, task_id: int, round_: int) -> list[int]:
+        """The round's accepted update commitments in acceptance order: the aggregation's slots."""
+        return [int(v) for v in self.contract.functions.acceptedUpdates(task_id, round_).call()]
 
     def settle(self, account: LocalAccount, task_id: int) -> None:
         send(self.w3, account, self.contract.functions.settle(task_id))

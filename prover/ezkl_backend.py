@@ -86,6 +86,41 @@ def _input_json(tensors: tuple[IntArray, ...], scale: int) -> dict[str, Any]:
     return {"input_data": [(np.asarray(t, dtype=np.float64).ravel() * unit).tolist() for t in tensors]}
 
 
+def prove_input(artifacts: CircuitArtifacts, input_json: dict[str, Any], what: str,
+                workdir: Path | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+    """Witness, check (mock), prove: ezkl's flow for any of zkfl's circuits."""
+    ensure_keys(artifacts)
+    configure_ezkl_cache()
+    timings: dict[str, float] = {}
+    own_dir = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="zkfl-prove-")) if workdir is None else Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        data_path, witness_path, proof_path = work / "input.json", work / "witness.json", work / "proof.json"
+        data_path.write_text(json.dumps(input_json))
+        start = time.perf_counter()
+        witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
+        timings["witness"] = time.perf_counter() - start
+        # A witness outside the circuit's ranges would make prove() hang for minutes:
+        # mock first, and fail fast with a reason.
+        start = time.perf_counter()
+        try:
+            ezkl.mock(str(witness_path), str(artifacts.compiled))
+        except Exception as exc:  # ezkl raises RuntimeError with the failing constraint
+            raise ProofError(f"the {what}'s witness does not satisfy the circuit (values out of range?): "
+                             f"{exc}") from exc
+        timings["mock"] = time.perf_counter() - start
+        start = time.perf_counter()
+        ezkl.prove(str(witness_path), str(artifacts.compiled), str(artifacts.pk), str(proof_path),
+                   srs_path=str(artifacts.srs))
+        timings["prove"] = time.perf_counter() - start
+        proof = json.loads(proof_path.read_text())
+    finally:
+        if own_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    return proof, witness, timings
+
+
 def prove_step(
     artifacts: CircuitArtifacts,
     global_model: IntArray,
@@ -105,34 +140,8 @@ def prove_step(
         )
     if np.asarray(binding).size != BINDING_CHUNKS:
         raise ProofError(f"binding must have {BINDING_CHUNKS} chunks, got {np.asarray(binding).size}")
-    ensure_keys(artifacts)
-    configure_ezkl_cache()
-    timings: dict[str, float] = {}
-    own_dir = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="zkfl-prove-")) if workdir is None else Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        data_path, witness_path, proof_path = work / "input.json", work / "witness.json", work / "proof.json"
-        data_path.write_text(json.dumps(_input_json((global_model, x, y, binding), spec.scale)))
-        start = time.perf_counter()
-        witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
-        timings["witness"] = time.perf_counter() - start
-        # A witness outside the circuit's ranges would make prove() hang for minutes:
-        # mock first, and fail fast with a reason.
-        start = time.perf_counter()
-        try:
-            ezkl.mock(str(witness_path), str(artifacts.compiled))
-        except Exception as exc:  # ezkl raises RuntimeError with the failing constraint
-            raise ProofError(f"the step's witness does not satisfy the circuit (values out of range?): {exc}") from exc
-        timings["mock"] = time.perf_counter() - start
-        start = time.perf_counter()
-        ezkl.prove(str(witness_path), str(artifacts.compiled), str(artifacts.pk), str(proof_path),
-                   srs_path=str(artifacts.srs))
-        timings["prove"] = time.perf_counter() - start
-        proof = json.loads(proof_path.read_text())
-    finally:
-        if own_dir:
-            shutil.rmtree(work, ignore_errors=True)
+    proof, witness, timings = prove_input(artifacts, _input_json((global_model, x, y, binding), spec.scale),
+                                          "step", workdir)
     instances = [felt_to_uint(f) for f in proof["instances"][0]]
     if len(instances) != len(STEP_PUBLIC_LAYOUT):
         raise ProofError(f"proof has {len(instances)} public values, expected {len(STEP_PUBLIC_LAYOUT)}")
@@ -166,7 +175,7 @@ def proof_with_instances(proof: dict[str, Any], instances: list[int]) -> dict[st
     return forged
 
 
-def verify_step(artifacts: CircuitArtifacts, proof: dict[str, Any]) -> tuple[bool, str]:
+def verify_proof(artifacts: CircuitArtifacts, proof: dict[str, Any]) -> tuple[bool, str]:
     """Off-chain verification. ezkl raises on a bad proof; this returns (ok, reason)."""
     configure_ezkl_cache()
     ensure_keys(artifacts)

@@ -34,16 +34,18 @@ def _fetch(store: ContentStore, cid: str, target: Path) -> None:
         tmp.replace(target)
 
 
-def package_root(package: TaskPackage) -> Path:
-    return cache_dir("packages") / package.artifacts["compiled"]
+def package_root(package: TaskPackage, circuit: str = "step") -> Path:
+    return cache_dir("packages") / package.circuit_cids(circuit)["compiled"]
 
 
-def artifacts_from_package(package: TaskPackage, store: ContentStore) -> CircuitArtifacts:
-    """The package's circuit with locally rebuilt keys, cached by the compiled circuit's CID."""
-    cids = package.artifacts
-    root = package_root(package)
+def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: str = "step") -> CircuitArtifacts:
+    """One of the package's circuits (``step`` or ``aggregation``) with locally rebuilt
+    keys, cached by the compiled circuit's CID."""
+    cids = package.circuit_cids(circuit)
+    root = package_root(package, circuit)
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
-    artifacts = CircuitArtifacts(package.spec, root, srs_file=srs)
+    slots = package.aggregation_slots if circuit == "aggregation" else 0
+    artifacts = CircuitArtifacts(package.spec, root, srs_file=srs, slots=slots)
     root.mkdir(parents=True, exist_ok=True)
     with build_lock(root):
         _fetch(store, cids["settings"], artifacts.settings)
@@ -91,3 +93,5 @@ def check_verifier_on_chain(w3: Web3, verifier: str, artifacts: CircuitArtifacts
 def drop_cached_keys(package: TaskPackage) -> None:
     """Forget the circuit and keys rebuilt from this package (to time a cold start)."""
     shutil.rmtree(package_root(package), ignore_errors=True)
+    if package.aggregation_slots:
+        shutil.rmtree(package_root(package, "aggregation"), ignore_errors=True)

@@ -23,17 +23,24 @@ import numpy as np  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import Web3  # noqa: E402
 
+from zkfl.aggregator.fedavg import fedavg  # noqa: E402
 from zkfl.circuits.cache import CircuitArtifacts  # noqa: E402
 from zkfl.circuits.registry import default_spec  # noqa: E402
-from zkfl.contracts.chain import AnvilProcess, account_from_key, connect, dev_keys, start_anvil  # noqa: E402
+from zkfl.contracts.chain import AnvilProcess, account_from_key, chain_key, connect, dev_keys, start_anvil  # noqa: E402
 from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
-from zkfl.organisation import prepare_circuit  # noqa: E402
+from zkfl.organisation import deploy_circuit_verifier, prepare_aggregation_circuit, prepare_circuit  # noqa: E402
+from zkfl.prover.aggregation import AggregationProof, prove_aggregation  # noqa: E402
 from zkfl.prover.binding import binding_chunks  # noqa: E402
 from zkfl.prover.commit import commit  # noqa: E402
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, StepProof, prove_step  # noqa: E402
 from zkfl.prover.quantize import Quantizer  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")
+AGGREGATION_SLOTS = 4
+# Every update a fixture proved, by commitment: what a test aggregator averages.
+KNOWN_UPDATES: dict[int, list[int]] = {}
+# The FedAvg verifier deployed on each test chain (by chain_key).
+AGGREGATION_VERIFIERS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +77,49 @@ def prove(artifacts: CircuitArtifacts, quantizer: Quantizer, seed: int, global_m
     x = quantizer.to_int(rng.uniform(-3, 3, (spec.batch, spec.features)))
     y = quantizer.to_int(rng.integers(0, 2, spec.batch))
     binding = test_binding(seed) if binding is None else binding
-    return ProvenStep(global_model, x, y, binding, prove_step(artifacts, global_model, x, y, binding))
+    step = ProvenStep(global_model, x, y, binding, prove_step(artifacts, global_model, x, y, binding))
+    KNOWN_UPDATES[step.proof.update_commitment] = list(step.proof.update)
+    return step
+
+
+@dataclass
+class Aggregation:
+    """The FedAvg circuit of the test step, and its proofs (one per distinct accepted set)."""
+
+    artifacts: CircuitArtifacts
+    update_scale: int  # the step's output scale: what the averaged updates carry
+    proofs: dict[tuple[object, ...], AggregationProof]
+
+    def prove(self, updates: list[list[int]], samples: list[int], model: list[int]) -> AggregationProof:
+        key = (tuple(tuple(u) for u in updates), tuple(samples), tuple(model))
+        if key not in self.proofs:
+            self.proofs[key] = prove_aggregation(self.artifacts, updates, samples, model)
+        return self.proofs[key]
+
+
+@pytest.fixture(scope="session")
+def aggregation(artifacts: CircuitArtifacts) -> Aggregation:
+    return Aggregation(prepare_aggregation_circuit(artifacts, AGGREGATION_SLOTS), artifacts.update_scale, {})
+
+
+def deploy_aggregation_verifier(w3: Web3, account: LocalAccount, aggregation: Aggregation) -> str:
+    address, _ = deploy_circuit_verifier(w3, account, aggregation.artifacts)
+    AGGREGATION_VERIFIERS[chain_key(w3)] = address
+    return address
+
+
+def publish_aggregate(federation: Federation, aggregation: Aggregation, aggregator: LocalAccount, task_id: int,
+                      round_: int, model_digest: bytes = b"\x33" * 32) -> np.ndarray:
+    """What an honest aggregator does: FedAvg the round's accepted updates (in the
+    contract's order), prove it, publish. Returns the new global model."""
+    order = federation.accepted_updates(task_id, round_)
+    updates = [KNOWN_UPDATES[c] for c in order]
+    samples = [federation.task(task_id).samples_per_update] * len(updates)
+    model = fedavg(updates, samples, aggregation.update_scale, aggregation.artifacts.spec.scale)
+    proof = aggregation.prove(updates, samples, model)
+    federation.publish_global_model(aggregator, task_id, round_, commit(np.array(model, dtype=np.int64)),
+                                    model_digest, b"\x00" * 32, proof.proof_bytes, proof.instances)
+    return np.array(model, dtype=np.int64)
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +156,12 @@ def step_a_next(artifacts: CircuitArtifacts, quantizer: Quantizer, next_model: n
 
 
 @pytest.fixture(scope="session")
+def step_b_next(artifacts: CircuitArtifacts, quantizer: Quantizer, next_model: np.ndarray) -> ProvenStep:
+    """Wallet 3's round-1 step from G1."""
+    return prove(artifacts, quantizer, 2, next_model)
+
+
+@pytest.fixture(scope="session")
 def anvil() -> Iterator[AnvilProcess]:
     with start_anvil() as process:
         yield process
@@ -128,16 +183,21 @@ def federation(w3: Web3, accounts: list[LocalAccount]) -> Federation:
 
 
 @pytest.fixture(scope="session")
-def verifier_address(w3: Web3, accounts: list[LocalAccount], artifacts: CircuitArtifacts) -> str:
+def verifier_address(w3: Web3, accounts: list[LocalAccount], artifacts: CircuitArtifacts,
+                     aggregation: Aggregation) -> str:
+    """The step verifier on the session chain (and, beside it, the FedAvg verifier)."""
     address, _ = deploy_verifier(w3, accounts[0], artifacts.verifier_sol)
+    deploy_aggregation_verifier(w3, accounts[0], aggregation)
     return address
 
 
 def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds: int = 2,
                 deadline_in: int = 3600, min_stake: int = 10**17, samples: int = 16,
-                pin_data: bool = False, now: int | None = None, **terms: object) -> TaskParams:
+                pin_data: bool = False, now: int | None = None, *, aggregation_verifier: str,
+                slots: int = AGGREGATION_SLOTS, **terms: object) -> TaskParams:
     return TaskParams(
-        aggregator=aggregator, verifier=verifier, deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
+        aggregator=aggregator, verifier=verifier, aggregation_verifier=aggregation_verifier, aggregation_slots=slots,
+        deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
         samples_per_update=samples, public_value_count=len(STEP_PUBLIC_LAYOUT), min_stake=min_stake,
         global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
         pin_data=pin_data, **terms)  # type: ignore[arg-type]
@@ -161,3 +221,8 @@ def post_logreg_task(w3: Web3, rounds: int = 1, min_stake: int = 10**17):  # typ
     return post_task(w3, account_from_key(keys[0]), model="logreg", dataset="breast_cancer", rounds=rounds,
                      reward_wei=10**18, min_stake_wei=min_stake, deadline_seconds=3600,
                      aggregator=account_from_key(keys[1]).address)
+
+
+def aggregation_verifier_for(federation: Federation) -> str:
+    """The FedAvg verifier deployed beside ``federation`` (by the fixture of its chain)."""
+    return AGGREGATION_VERIFIERS[chain_key(federation.w3)]

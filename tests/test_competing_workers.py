@@ -92,7 +92,7 @@ def run_task(anvil: AnvilProcess, w3: Web3, rabbitmq_url: str, workers: int, tmp
     clients, relayers, proofs = population
     posted: PostedTask = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer",
                                    rounds=1, reward_wei=10**18, min_stake_wei=10**16, deadline_seconds=3600,
-                                   aggregator=account_from_key(KEYS[1]).address)
+                                   aggregator=account_from_key(KEYS[1]).address, slots=len(clients))
     fed = Federation(w3, posted.federation)
     for index, client in enumerate(clients):
         fed.join(client, posted.task_id, 10**16, commit(binding_chunks(bytes([index + 1]) * 32)))

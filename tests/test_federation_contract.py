@@ -8,13 +8,19 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from tests.conftest import ProvenStep, prove, task_params, test_binding
-from zkfl.aggregator.fedavg import fedavg
+from tests.conftest import (
+    ProvenStep,
+    aggregation_verifier_for,
+    prove,
+    publish_aggregate,
+    task_params,
+    test_binding,
+)
 from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.errors import ChainError
 from zkfl.prover.binding import binding_value
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import proof_with_instances, verify_step
+from zkfl.prover.ezkl_backend import proof_with_instances, verify_proof
 from zkfl.prover.quantize import FIELD_MODULUS
 
 STAKE = 10**17
@@ -23,7 +29,9 @@ REWARD = 10**18
 
 def new_task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial, **kw) -> int:  # type: ignore[no-untyped-def]
     org, aggregator = accounts[0], accounts[1]
-    task_id = federation.create_task(org, task_params(aggregator.address, verifier, initial, **kw), REWARD)
+    params = task_params(aggregator.address, verifier, initial,
+                         aggregation_verifier=aggregation_verifier_for(federation), **kw)
+    task_id = federation.create_task(org, params, REWARD)
     # Test wallets 2, 3, 4 register the fixed bindings their fixture proofs carry.
     for seed, participant in enumerate(accounts[2:5], start=1):
         federation.join(participant, task_id, STAKE, commit(test_binding(seed)))
@@ -68,10 +76,10 @@ def test_tampered_update_is_rejected(federation, accounts, verifier_address, ini
 
 
 def test_proof_against_stale_global_model_is_rejected(federation, accounts, verifier_address, initial_model,
-                                                      step_a, step_b) -> None:  # type: ignore[no-untyped-def]
+                                                      step_a, step_b, aggregation) -> None:  # type: ignore[no-untyped-def]
     task_id = new_task(federation, accounts, verifier_address, initial_model)
     assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    federation.publish_global_model(accounts[1], task_id, 0, commit(step_a.proof.update[:31]), b"\x33" * 32)
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     # Client B proved from the round-0 model; round 1 starts from the new one.
     result = submit(federation, accounts[1], accounts[3], task_id, 1, step_b)
     assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
@@ -103,21 +111,26 @@ def test_rules_of_the_round(federation, accounts, verifier_address, initial_mode
     with pytest.raises(ChainError, match="already submitted"):
         submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
     with pytest.raises(ChainError, match="only the task's aggregator"):
-        federation.publish_global_model(accounts[2], task_id, 0, 1, b"\x00" * 32)
+        federation.publish_global_model(accounts[2], task_id, 0, 1, b"\x00" * 32, b"\x00" * 32, b"", [])
     with pytest.raises(ChainError, match="still running"):
         federation.settle(accounts[0], task_id)
     with pytest.raises(ChainError, match="not settled"):
         federation.withdraw(accounts[2], task_id)
 
 
-def test_verifier_without_code_is_refused(federation, accounts, initial_model) -> None:  # type: ignore[no-untyped-def]
+def test_verifier_without_code_is_refused(federation, accounts, initial_model, verifier_address) -> None:  # type: ignore[no-untyped-def]
     empty = Web3.to_checksum_address("0x" + "42" * 20)
     with pytest.raises(ChainError, match="verifier has no code"):
-        federation.create_task(accounts[0], task_params(accounts[1].address, empty, initial_model), REWARD)
+        federation.create_task(accounts[0], task_params(accounts[1].address, empty, initial_model,
+                                                        aggregation_verifier=aggregation_verifier_for(federation)),
+                               REWARD)
+    with pytest.raises(ChainError, match="aggregation verifier has no code"):
+        federation.create_task(accounts[0], task_params(accounts[1].address, verifier_address, initial_model,
+                                                        aggregation_verifier=empty), REWARD)
 
 
 def test_settlement_pays_verified_work_and_conserves_value(federation, accounts, verifier_address, initial_model,
-                                                           step_a, step_b) -> None:  # type: ignore[no-untyped-def]
+                                                           step_a, step_b, aggregation) -> None:  # type: ignore[no-untyped-def]
     w3 = federation.w3
     before = w3.eth.get_balance(federation.address)
     task_id = new_task(federation, accounts, verifier_address, initial_model, rounds=1)
@@ -125,7 +138,7 @@ def test_settlement_pays_verified_work_and_conserves_value(federation, accounts,
     bad = list(step_b.proof.update)
     bad[3] -= 1
     assert not submit(federation, accounts[1], accounts[3], task_id, 0, step_b, update_commitment=commit(bad)).accepted
-    federation.publish_global_model(accounts[1], task_id, 0, 123, b"\x44" * 32)
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     federation.settle(accounts[5], task_id)
     with pytest.raises(ChainError, match="already settled"):
         federation.settle(accounts[5], task_id)
@@ -169,10 +182,10 @@ def test_binding_commitments_are_owned_by_one_wallet(federation, accounts, verif
 
 
 def test_proof_replayed_in_a_later_round_is_rejected(federation, accounts, verifier_address, initial_model,
-                                                      step_a) -> None:  # type: ignore[no-untyped-def]
+                                                      step_a, aggregation) -> None:  # type: ignore[no-untyped-def]
     task_id = new_task(federation, accounts, verifier_address, initial_model)
     assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    federation.publish_global_model(accounts[1], task_id, 0, 777, b"\x55" * 32)
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     result = submit(federation, accounts[1], accounts[2], task_id, 1, step_a)
     assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
 
@@ -181,7 +194,8 @@ def test_proof_sent_to_another_task_is_rejected(federation, accounts, verifier_a
                                                 quantizer) -> None:  # type: ignore[no-untyped-def]
     """Real bindings (derived from the wallet's signature) differ per task."""
     org, aggregator, wallet = accounts[0], accounts[1], accounts[5]
-    params = task_params(aggregator.address, verifier_address, initial_model)
+    params = task_params(aggregator.address, verifier_address, initial_model,
+                         aggregation_verifier=aggregation_verifier_for(federation))
     first = federation.create_task(org, params, REWARD)
     second = federation.create_task(org, params, REWARD)  # same circuit, same initial model
     federation.join(wallet, first, STAKE)
@@ -195,15 +209,15 @@ def test_proof_sent_to_another_task_is_rejected(federation, accounts, verifier_a
 
 def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, verifier_address,
                                                                      initial_model, artifacts, quantizer,
-                                                                     step_a) -> None:  # type: ignore[no-untyped-def]
+                                                                     step_a, aggregation) -> None:  # type: ignore[no-untyped-def]
     org, aggregator, wallet = accounts[0], accounts[1], accounts[2]
     task_id = federation.create_task(org, task_params(aggregator.address, verifier_address, initial_model,
-                                                      pin_data=True), REWARD)
+                                                      pin_data=True,
+                                                      aggregation_verifier=aggregation_verifier_for(federation)),
+                                     REWARD)
     federation.join(wallet, task_id, STAKE, commit(test_binding(1)))
     assert submit(federation, aggregator, wallet, task_id, 0, step_a).accepted
-    spec = artifacts.spec
-    next_model = fedavg([step_a.proof.update], [spec.batch], step_a.proof.update_scale, spec.scale)
-    federation.publish_global_model(aggregator, task_id, 0, commit(next_model), b"\x66" * 32)
+    next_model = publish_aggregate(federation, aggregation, aggregator, task_id, 0)
     # The same data again is fine ...
     assert federation.contract.functions.getSubmission(task_id, 0, wallet.address).call()[0] == 1
     # Same wallet and binding, right global model, but other data than in round 0.
@@ -223,7 +237,7 @@ def test_every_public_value_is_bound_by_the_proof(artifacts, step_a, verifier_ad
     for index in range(len(values)):
         changed = list(values)
         changed[index] = (changed[index] + 1) % FIELD_MODULUS
-        ok, _ = verify_step(artifacts, proof_with_instances(step_a.proof.proof, changed))
+        ok, _ = verify_proof(artifacts, proof_with_instances(step_a.proof.proof, changed))
         assert not ok, f"public value {index} is not bound"
         try:
             on_chain = verifier.functions.verifyProof(proof_bytes, changed).call()

@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
-from tests.conftest import ProvenStep, task_params, test_binding
+from tests.conftest import (
+    ProvenStep,
+    aggregation_verifier_for,
+    deploy_aggregation_verifier,
+    publish_aggregate,
+    task_params,
+    test_binding,
+)
 from tests.test_federation_contract import submit
 from zkfl.contracts.chain import connect, start_anvil
 from zkfl.contracts.federation import ETH, Federation, Reason, RewardRule, SlashRule, deploy, deploy_verifier
@@ -57,7 +64,8 @@ class Ledger:
 
 def create(fed: Federation, accounts: list[LocalAccount], verifier: str, initial, ledger: Ledger,  # type: ignore[no-untyped-def]
            joiners: int = 3, **kw) -> int:
-    params = task_params(accounts[1].address, verifier, initial, token=ledger.token, **kw)
+    params = task_params(accounts[1].address, verifier, initial, token=ledger.token,
+                         aggregation_verifier=aggregation_verifier_for(fed), **kw)
     task_id = fed.create_task(accounts[0], params, REWARD)
     ledger.deposited += REWARD
     for seed, participant in enumerate(accounts[2 : 2 + joiners], start=1):
@@ -87,7 +95,8 @@ def token(w3, accounts) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("currency", ["eth", "erc20"])
 def test_task_end_to_end_pays_the_honest_and_slashes_the_cheat(currency, federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
-                                                               initial_model, step_a, step_b, token) -> None:
+                                                               initial_model, step_a, step_b, token,
+                                                               aggregation) -> None:
     ledger = Ledger(federation, ETH if currency == "eth" else token)
     task_id = create(federation, accounts, verifier_address, initial_model, ledger, rounds=1)
     assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
@@ -95,7 +104,7 @@ def test_task_end_to_end_pays_the_honest_and_slashes_the_cheat(currency, federat
     cheat[0] += 1
     result = submit(federation, accounts[1], accounts[3], task_id, 0, step_b, update_commitment=commit(cheat))
     assert not result.accepted
-    federation.publish_global_model(accounts[1], task_id, 0, 42, b"\x01" * 32)
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     federation.settle(accounts[5], task_id)
     withdraw_all(federation, accounts, task_id, ledger)
     assert ledger.payouts[accounts[2].address] == REWARD + STAKE + STAKE  # pool + slashed stake + own stake
@@ -105,15 +114,15 @@ def test_task_end_to_end_pays_the_honest_and_slashes_the_cheat(currency, federat
 
 
 @pytest.mark.parametrize(("rule", "shares"), [(RewardRule.PRO_RATA_SAMPLES, (2, 1)), (RewardRule.EQUAL_SHARES, (1, 1))])
-def test_reward_rules(rule, shares, federation, accounts, verifier_address, initial_model, step_a, step_b,  # type: ignore[no-untyped-def]
-                      next_model, step_a_next) -> None:
+def test_reward_rules(rule, shares, federation, accounts, verifier_address, initial_model, step_a,  # type: ignore[no-untyped-def]
+                      next_model, step_a_next, step_b_next, aggregation) -> None:
     ledger = Ledger(federation)
     task_id = create(federation, accounts, verifier_address, initial_model, ledger, joiners=2, reward_rule=rule)
-    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    assert submit(federation, accounts[1], accounts[3], task_id, 0, step_b).accepted
-    federation.publish_global_model(accounts[1], task_id, 0, commit(next_model), b"\x02" * 32)
+    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted  # wallet 3 sits round 0 out
+    assert (publish_aggregate(federation, aggregation, accounts[1], task_id, 0) == next_model).all()
     assert submit(federation, accounts[1], accounts[2], task_id, 1, step_a_next).accepted  # 32 samples vs 16
-    federation.publish_global_model(accounts[1], task_id, 1, 43, b"\x03" * 32)
+    assert submit(federation, accounts[1], accounts[3], task_id, 1, step_b_next).accepted
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 1)
     federation.settle(accounts[0], task_id)
     withdraw_all(federation, accounts, task_id, ledger)
     rewards = [ledger.payouts[a.address] - STAKE for a in accounts[2:4]]
@@ -122,14 +131,15 @@ def test_reward_rules(rule, shares, federation, accounts, verifier_address, init
 
 
 @pytest.mark.parametrize("slash_rule", [SlashRule.TO_REWARD_POOL, SlashRule.TO_ORGANISATION])
-def test_slash_rules(slash_rule, federation, accounts, verifier_address, initial_model, step_a, step_b) -> None:  # type: ignore[no-untyped-def]
+def test_slash_rules(slash_rule, federation, accounts, verifier_address, initial_model, step_a, step_b,
+                     aggregation) -> None:  # type: ignore[no-untyped-def]
     ledger = Ledger(federation)
     task_id = create(federation, accounts, verifier_address, initial_model, ledger, joiners=2, rounds=1,
                      slash_rule=slash_rule)
     assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
     result = submit(federation, accounts[1], accounts[3], task_id, 0, step_a)  # a copied proof
     assert result.reason == Reason.BINDING_MISMATCH
-    federation.publish_global_model(accounts[1], task_id, 0, 44, b"\x04" * 32)
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     federation.settle(accounts[0], task_id)
     withdraw_all(federation, accounts, task_id, ledger)
     honest, organisation = ledger.payouts[accounts[2].address], ledger.payouts.get(accounts[0].address, 0)
@@ -140,9 +150,11 @@ def test_slash_rules(slash_rule, federation, accounts, verifier_address, initial
     ledger.check()
 
 
-def test_leave_cancel_and_top_up(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+def test_leave_cancel_and_top_up(federation, accounts, verifier_address, initial_model, step_a,  # type: ignore[no-untyped-def]
+                                 aggregation) -> None:
     ledger = Ledger(federation)
-    lonely = federation.create_task(accounts[0], task_params(accounts[1].address, verifier_address, initial_model),
+    lonely = federation.create_task(accounts[0], task_params(accounts[1].address, verifier_address, initial_model,
+                                                             aggregation_verifier=aggregation_verifier_for(federation)),
                                     REWARD)
     ledger.deposited += REWARD
     with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
@@ -165,14 +177,15 @@ def test_leave_cancel_and_top_up(federation, accounts, verifier_address, initial
     assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
     with pytest.raises(ChainError, match="cannot leave after submitting"):
         federation.leave(accounts[2], task_id)
-    federation.publish_global_model(accounts[1], task_id, 0, 45, b"\x05" * 32)
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     federation.settle(accounts[0], task_id)
     withdraw_all(federation, accounts, task_id, ledger)
     assert ledger.payouts[accounts[2].address] == 2 * REWARD + STAKE
     ledger.check()
 
 
-def test_organisation_rotates_the_aggregator(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+def test_organisation_rotates_the_aggregator(federation, accounts, verifier_address, initial_model, step_a,
+                                             aggregation) -> None:  # type: ignore[no-untyped-def]
     ledger = Ledger(federation)
     task_id = create(federation, accounts, verifier_address, initial_model, ledger, rounds=1)
     assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
@@ -184,16 +197,17 @@ def test_organisation_rotates_the_aggregator(federation, accounts, verifier_addr
     send(federation.w3, accounts[0], federation.contract.functions.grantRole(role, accounts[6].address))
     send(federation.w3, accounts[0], federation.contract.functions.revokeRole(role, accounts[1].address))
     with pytest.raises(ChainError, match="only the task's aggregator"):
-        federation.publish_global_model(accounts[1], task_id, 0, 46, b"\x06" * 32)
-    federation.publish_global_model(accounts[6], task_id, 0, 46, b"\x06" * 32)
+        publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
+    publish_aggregate(federation, aggregation, accounts[6], task_id, 0)
     assert federation.task(task_id).current_round == 1
 
 
 @pytest.fixture(scope="module")
-def time_chain(accounts, artifacts) -> Iterator[tuple[Federation, str]]:  # type: ignore[no-untyped-def]
+def time_chain(accounts, artifacts, aggregation) -> Iterator[tuple[Federation, str]]:  # type: ignore[no-untyped-def]
     """A chain of its own: these tests move its clock."""
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
+        deploy_aggregation_verifier(w3, accounts[0], aggregation)
         yield Federation.deploy(w3, accounts[0]), deploy_verifier(w3, accounts[0], artifacts.verifier_sol)[0]
 
 
@@ -216,7 +230,8 @@ def test_task_with_no_participants_refunds_the_organisation(time_chain, accounts
     ledger.check()
 
 
-def test_reentrancy_through_a_receiver_and_a_token(time_chain, accounts, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
+def test_reentrancy_through_a_receiver_and_a_token(time_chain, accounts, initial_model, step_a,
+                                                    aggregation) -> None:  # type: ignore[no-untyped-def]
     fed, verifier = time_chain
     w3 = fed.w3
     from zkfl.contracts.chain import send
@@ -234,7 +249,7 @@ def test_reentrancy_through_a_receiver_and_a_token(time_chain, accounts, initial
             with pytest.raises(ChainError):
                 send(w3, accounts[6], attacker.functions.leave(), gas=500_000)
         assert submit(fed, accounts[1], accounts[2], task_id, 0, step_a).accepted
-        fed.publish_global_model(accounts[1], task_id, 0, 47, b"\x07" * 32)
+        publish_aggregate(fed, aggregation, accounts[1], task_id, 0)
         fed.settle(accounts[0], task_id)
         if not via_leave:
             with pytest.raises(ChainError):
@@ -252,7 +267,7 @@ def test_reentrancy_through_a_receiver_and_a_token(time_chain, accounts, initial
     ledger = Ledger(fed, token_address)
     task_id = create(fed, accounts, verifier, initial_model, ledger, joiners=1, rounds=1, now=chain_now(fed))
     assert submit(fed, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    fed.publish_global_model(accounts[1], task_id, 0, 48, b"\x08" * 32)
+    publish_aggregate(fed, aggregation, accounts[1], task_id, 0)
     fed.settle(accounts[0], task_id)
     send(w3, accounts[0], token.functions.arm(fed.address, accounts[2].address, task_id, False))
     with pytest.raises(ChainError):
@@ -274,14 +289,15 @@ ACTIONS = st.lists(
 @given(actions=ACTIONS, publish=st.booleans(), rule=st.sampled_from(list(RewardRule)),
        slash=st.sampled_from(list(SlashRule)))
 def test_value_is_conserved_under_random_sequences(time_chain, accounts, initial_model, step_a, step_b,  # type: ignore[no-untyped-def]
-                                                   actions, publish, rule, slash) -> None:
+                                                   aggregation, actions, publish, rule, slash) -> None:
     """Joins, leaves, good and bad submissions (real proofs), top-ups, then settlement
     by publication or deadline, withdrawals and reclaim: paid + left = deposited."""
     fed, verifier = time_chain
     ledger = Ledger(fed)
     task_id = fed.create_task(accounts[0], task_params(accounts[1].address, verifier, initial_model, rounds=1,
                                                         deadline_in=600, now=chain_now(fed), reward_rule=rule,
-                                                        slash_rule=slash), REWARD)
+                                                        slash_rule=slash,
+                                                        aggregation_verifier=aggregation_verifier_for(fed)), REWARD)
     ledger.deposited += REWARD
     wallets = accounts[2:5]
     proofs: dict[int, ProvenStep] = {0: step_a, 1: step_b}
@@ -305,7 +321,7 @@ def test_value_is_conserved_under_random_sequences(time_chain, accounts, initial
         except ChainError:
             pass  # refused actions (not joined, already submitted, ...) move nothing
     if publish and fed.round(task_id, 0).accepted > 0:
-        fed.publish_global_model(accounts[1], task_id, 0, 49, b"\x09" * 32)
+        publish_aggregate(fed, aggregation, accounts[1], task_id, 0)
     else:
         fed.w3.provider.make_request("evm_increaseTime", [700])  # type: ignore[arg-type]
         fed.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import task_params, test_binding
+from tests.conftest import aggregation_verifier_for, task_params, test_binding
 from tests.test_federation_contract import submit
 from zkfl.contracts.federation import EIP170_LIMIT, Reason, adapter_contract, deploy_reusable_adapter
 from zkfl.contracts.solc import compile_contract
@@ -41,8 +41,11 @@ def test_adapter_accepts_exactly_the_valid_proofs(w3, adapter, step_a) -> None: 
     assert contract.functions.verifyProof(bytes(broken), values).call() is False
 
 
-def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_model, step_a, step_b) -> None:  # type: ignore[no-untyped-def]
-    task_id = federation.create_task(accounts[0], task_params(accounts[1].address, adapter, initial_model), 10**18)
+def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_model, step_a, step_b,
+                                        verifier_address) -> None:  # type: ignore[no-untyped-def]
+    params = task_params(accounts[1].address, adapter, initial_model,
+                         aggregation_verifier=aggregation_verifier_for(federation))
+    task_id = federation.create_task(accounts[0], params, 10**18)
     for seed, wallet in ((1, accounts[2]), (2, accounts[3])):
         federation.join(wallet, task_id, 10**17, commit(test_binding(seed)))
     accepted = submit(federation, accounts[1], accounts[2], task_id, 0, step_a)

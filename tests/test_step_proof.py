@@ -8,7 +8,7 @@ from tests.conftest import ProvenStep
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.logreg import float_step
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import proof_with_instances, verify_step
+from zkfl.prover.ezkl_backend import proof_with_instances, verify_proof
 from zkfl.prover.quantize import Quantizer
 
 
@@ -32,8 +32,8 @@ def test_public_values_are_the_commitments(step_a: ProvenStep) -> None:
 
 
 def test_off_chain_verification(artifacts: CircuitArtifacts, step_a: ProvenStep) -> None:
-    assert verify_step(artifacts, step_a.proof.proof) == (True, "")
+    assert verify_proof(artifacts, step_a.proof.proof) == (True, "")
     values = list(step_a.proof.instances)
     values[-1] ^= 1  # claim another update
-    ok, reason = verify_step(artifacts, proof_with_instances(step_a.proof.proof, values))
+    ok, reason = verify_proof(artifacts, proof_with_instances(step_a.proof.proof, values))
     assert not ok and "does not verify" in reason

@@ -57,8 +57,21 @@ class TaskPackage:
     dataset: str
     backend: str
     update_scale: int
-    artifacts: dict[str, str]  # role (settings, compiled, vk, srs, verifier_sol) -> CID
+    # role -> CID: the step circuit's settings, compiled, vk, srs, verifier_sol, and the
+    # FedAvg circuit's under "aggregation.<role>"
+    artifacts: dict[str, str]
     proof_bytes: int | None = None  # every proof of this circuit has exactly this length
+    aggregation_slots: int = 0  # K: the FedAvg circuit averages up to K updates
+
+    def circuit_cids(self, circuit: str = "step") -> dict[str, str]:
+        """The CIDs of one circuit's artifacts by role (``step`` or ``aggregation``)."""
+        if circuit == "step":
+            return {k: v for k, v in self.artifacts.items() if "." not in k}
+        prefix = f"{circuit}."
+        cids = {k.removeprefix(prefix): v for k, v in self.artifacts.items() if k.startswith(prefix)}
+        if not cids:
+            raise ZkflError(f"the task package has no {circuit} circuit")
+        return cids
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +83,7 @@ class TaskPackage:
             "update_scale": self.update_scale,
             "artifacts": dict(sorted(self.artifacts.items())),
             "proof_bytes": self.proof_bytes,
+            "aggregation_slots": self.aggregation_slots,
         }
 
     @classmethod
@@ -79,7 +93,7 @@ class TaskPackage:
         proof_bytes = data.get("proof_bytes")
         return cls(ModelSpec.from_dict(data["model"]), str(data["dataset"]), str(data["backend"]),
                    int(data["update_scale"]), dict(data["artifacts"]),
-                   int(proof_bytes) if proof_bytes is not None else None)
+                   int(proof_bytes) if proof_bytes is not None else None, int(data.get("aggregation_slots", 0)))
 
     def put(self, store: ContentStore) -> str:
         return store.put_json(self.to_json())

@@ -4,8 +4,12 @@ For every accepted update, the proof and public values are taken from the
 `submitUpdate` transaction's calldata and verified off chain with the task's published
 verifying key. The checks: the proof starts from that round's global model, carries the
 participant's registered binding, and outputs the accepted update commitment. For every
-published round, the model and its aggregation manifest are fetched by the CIDs on
-chain; the manifest must list exactly the round's accepted updates; each update must
+published round, the FedAvg proof is taken from the `publishGlobalModel` calldata and
+verified off chain with the package's aggregation key; its public values must name
+exactly the round's accepted updates in order, their sample counts, no weight in an
+absent slot, and the published commitment. With that proof, a round stands without
+the weights. As a second check the model and its aggregation manifest are fetched by
+the CIDs on chain; the manifest must list exactly the round's accepted updates; each update must
 hash to its accepted commitment; and their FedAvg must be the published model.
 Payouts are checked against the task's reward rule. Nothing is taken from the
 aggregator's word.
@@ -22,8 +26,9 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
 from zkfl.contracts.federation import Federation, RewardRule, SlashRule
 from zkfl.errors import ZkflError
+from zkfl.prover.aggregation import statement_problems
 from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.ezkl_backend import verify_step
+from zkfl.prover.ezkl_backend import verify_proof
 from zkfl.prover.keys import artifacts_from_package
 from zkfl.prover.quantize import uint_to_felt
 from zkfl.store import ContentStore, cid_from_digest
@@ -91,7 +96,8 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
     bindings = {e["args"]["participant"]: int(e["args"]["binding"]) for e in fed.events("Joined", task_id)}
     for e in fed.events("Left", task_id):
         bindings.pop(e["args"]["participant"], None)
-    published = {int(e["args"]["round"]): e["args"] for e in fed.events("GlobalModelPublished", task_id)}
+    published_events = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
+    published = {r: e["args"] for r, e in published_events.items()}
     start = {0: int(created["globalCommitment"])}
     start.update({r: int(a["globalCommitment"]) for r, a in published.items()})
     accepted: dict[int, dict[str, int]] = {}
@@ -113,10 +119,33 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
               "the proof carries another participant's binding")
         check(round_, wallet, "outputs the accepted update", values[-1] == commitment,
               "the proof's output is not the accepted update")
-        ok, reason = verify_step(artifacts, _proof_json(bytes(call["proof"]), values))
+        ok, reason = verify_proof(artifacts, _proof_json(bytes(call["proof"]), values))
         check(round_, wallet, "proof verifies off chain", ok, reason)
 
-    # ---- every published round: model, manifest, FedAvg
+    # ---- every published round: its FedAvg proof, re-verified from the calldata
+    aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
+    for round_ in range(task.rounds):
+        event = published_events.get(round_ + 1)
+        if event is None:
+            continue
+        if aggregation is None:
+            check(round_, None, "aggregation proof", False, "the task package has no aggregation circuit")
+            continue
+        tx = fed.w3.eth.get_transaction(event["transactionHash"])
+        function, call = fed.contract.decode_function_input(tx["input"])
+        if function.fn_name != "publishGlobalModel" or int(call["round"]) != round_:
+            check(round_, None, "aggregation calldata", False, "the publishing transaction is not this round's")
+            continue
+        values = [int(v) for v in call["aggregationValues"]]
+        order = list(accepted.get(round_, {}).values())  # events come in the contract's acceptance order
+        problems = statement_problems(values, package.aggregation_slots, order,
+                                      [task.samples_per_update] * len(order), int(event["args"]["globalCommitment"]))
+        check(round_, None, "aggregation proof averages exactly the accepted updates", not problems,
+              "; ".join(problems))
+        ok, reason = verify_proof(aggregation, _proof_json(bytes(call["aggregationProof"]), values))
+        check(round_, None, "aggregation proof verifies off chain", ok, reason)
+
+    # ---- every published round: model, manifest, and FedAvg re-derived (a second check)
     for round_ in range(task.rounds):
         event = published.get(round_ + 1)
         if event is None:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from zkfl.circuits.spec import DEFAULT_SLOTS
+
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
@@ -81,7 +83,7 @@ def cmd_task_create(args: argparse.Namespace) -> int:
     posted = post_task(w3, account, model=args.model, dataset=_dataset(args), rounds=args.rounds,
                        reward_wei=args.reward, min_stake_wei=args.min_stake, deadline_seconds=args.deadline,
                        aggregator=args.aggregator, federation=args.federation, local_steps=args.local_steps,
-                       pin_data=args.pin_data)
+                       pin_data=args.pin_data, slots=args.max_participants)
     if args.json:
         print(json.dumps(posted.__dict__))
     else:
@@ -272,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_args(p)
     _model_args(p)
     p.add_argument("--pin-data", action="store_true", help="a participant's data commitment may not change")
+    p.add_argument("--max-participants", type=_positive_int, default=DEFAULT_SLOTS,
+                   help="at most this many participants; the FedAvg proof has this many update slots")
     p.add_argument("--rounds", type=_positive_int, default=2)
     p.add_argument("--reward", type=_eth, required=True, help="reward pool in ETH")
     p.add_argument("--min-stake", type=_eth, default=_eth("0.1"), help="minimum stake in ETH")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
+from zkfl.circuits.aggregation import build_aggregation_circuit
 from zkfl.circuits.cache import CircuitArtifacts, build_circuit
 from zkfl.circuits.registry import default_spec, initial_parameters
-from zkfl.circuits.spec import ModelSpec
+from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.federation import (
     EIP170_LIMIT,
     Deployment,
@@ -38,6 +40,7 @@ class PostedTask:
     verifier: str
     package_cid: str
     initial_model_cid: str
+    aggregation_verifier: str = ""
 
 
 def prepare_circuit(spec: ModelSpec) -> CircuitArtifacts:
@@ -47,17 +50,27 @@ def prepare_circuit(spec: ModelSpec) -> CircuitArtifacts:
     return artifacts
 
 
-def publish_package(store: ContentStore, artifacts: CircuitArtifacts, dataset: str) -> str:
-    """Put the circuit's public artifacts in the store (not the proving key: clients rebuild it)."""
-    roles = {
-        "settings": artifacts.settings,
-        "compiled": artifacts.compiled,
-        "vk": artifacts.vk,
-        "srs": artifacts.srs,
-        "verifier_sol": artifacts.verifier_sol,
-    }
-    cids = {role: store.put_file(path) for role, path in roles.items()}
-    package = TaskPackage(artifacts.spec, dataset, "ezkl", artifacts.update_scale, cids, proof_length(artifacts))
+def prepare_aggregation_circuit(step: CircuitArtifacts, slots: int) -> CircuitArtifacts:
+    """The FedAvg circuit over ``slots`` updates of ``step``'s model, with keys and verifier."""
+    artifacts = build_aggregation_circuit(step.spec, slots, step.update_scale)
+    ensure_keys(artifacts)
+    verifier_source(artifacts)
+    return artifacts
+
+
+def _circuit_files(artifacts: CircuitArtifacts) -> dict[str, Path]:
+    return {"settings": artifacts.settings, "compiled": artifacts.compiled, "vk": artifacts.vk,
+            "srs": artifacts.srs, "verifier_sol": artifacts.verifier_sol}
+
+
+def publish_package(store: ContentStore, artifacts: CircuitArtifacts, dataset: str,
+                    aggregation: CircuitArtifacts) -> str:
+    """Put both circuits' public artifacts in the store (not the proving keys: each party
+    rebuilds its own from the circuit and the SRS)."""
+    cids = {role: store.put_file(path) for role, path in _circuit_files(artifacts).items()}
+    cids |= {f"aggregation.{role}": store.put_file(path) for role, path in _circuit_files(aggregation).items()}
+    package = TaskPackage(artifacts.spec, dataset, "ezkl", artifacts.update_scale, cids, proof_length(artifacts),
+                          aggregation_slots=aggregation.slots)
     return package.put(store)
 
 
@@ -65,6 +78,18 @@ def uses_reusable_verifier(artifacts: CircuitArtifacts) -> bool:
     """Circuits whose own verifier exceeds the contract size limit go through ezkl's
     reusable verifier (softmax and MLP: their lookup tables make it about 37 KB)."""
     return compile_contract(artifacts.verifier_sol, "Halo2Verifier").deployed_size > EIP170_LIMIT
+
+
+def deploy_circuit_verifier(w3: Web3, account: LocalAccount, artifacts: CircuitArtifacts,
+                            reusable: str | None = None) -> tuple[str, str | None]:
+    """The circuit's own verifier, or an adapter over ezkl's reusable one when its own is too
+    large for a contract. Returns the address to verify with and the reusable verifier's."""
+    if uses_reusable_verifier(artifacts):
+        adapter, reusable, _ = deploy_reusable_adapter(
+            w3, account, reusable_verifier_source(artifacts), vka_words(artifacts), reusable)
+        return adapter, reusable
+    address, _ = deploy_verifier(w3, account, artifacts.verifier_sol)
+    return address, reusable
 
 
 def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: CircuitArtifacts,
@@ -75,14 +100,10 @@ def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: CircuitArtifac
         deployment.federation = federation
     if deployment.federation is None or len(w3.eth.get_code(deployment.federation)) == 0:
         deployment.federation = Federation.deploy(w3, account).address
-    key = artifacts.spec.spec_hash()
+    key = artifacts.key
     verifier = deployment.verifiers.get(key)
     if verifier is None or len(w3.eth.get_code(verifier)) == 0:
-        if uses_reusable_verifier(artifacts):
-            verifier, deployment.reusable, _ = deploy_reusable_adapter(
-                w3, account, reusable_verifier_source(artifacts), vka_words(artifacts), deployment.reusable)
-        else:
-            verifier, _ = deploy_verifier(w3, account, artifacts.verifier_sol)
+        verifier, deployment.reusable = deploy_circuit_verifier(w3, account, artifacts, deployment.reusable)
         deployment.verifiers[key] = verifier
     deployment.save(w3)
     return Federation(w3, deployment.federation), verifier
@@ -103,6 +124,7 @@ def post_task(
     federation: str | None = None,
     local_steps: int = 1,
     pin_data: bool = False,
+    slots: int = DEFAULT_SLOTS,
 ) -> PostedTask:
     store = store or ContentStore()
     data = load(dataset)
@@ -110,14 +132,18 @@ def post_task(
         raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
     spec = default_spec(model, data.features, data.classes, local_steps=local_steps)
     artifacts = prepare_circuit(spec)
+    aggregation = prepare_aggregation_circuit(artifacts, slots)
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
+    fed, aggregation_verifier = ensure_deployment(w3, account, aggregation, fed.address)
     initial_values = Quantizer(spec.scale).to_int(initial_parameters(spec))
     initial = ModelArtifact(spec.spec_hash(), spec.scale, [int(v) for v in initial_values])
     initial_cid = initial.put(store)
-    package_cid = publish_package(store, artifacts, dataset)
+    package_cid = publish_package(store, artifacts, dataset, aggregation)
     params = TaskParams(
         aggregator=Web3.to_checksum_address(aggregator or account.address),
         verifier=verifier,
+        aggregation_verifier=aggregation_verifier,
+        aggregation_slots=slots,
         deadline=int(time.time()) + deadline_seconds,
         rounds=rounds,
         samples_per_update=spec.batch,
@@ -129,4 +155,4 @@ def post_task(
         pin_data=pin_data,
     )
     task_id = fed.create_task(account, params, reward_wei)
-    return PostedTask(task_id, fed.address, verifier, package_cid, initial_cid)
+    return PostedTask(task_id, fed.address, verifier, package_cid, initial_cid, aggregation_verifier)

@@ -15,7 +15,7 @@ from zkfl.artifacts import TaskPackage
 from zkfl.contracts.federation import Federation
 from zkfl.middleware.bundle import UpdateBundle
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX, verify_step
+from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX, verify_proof
 from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import ContentStore, cid_from_digest
 
@@ -51,6 +51,6 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
     if task.pin_data and participant.data_commitment != b"\x00" * 32:
         checks.append(Check("data", data == participant.data_commitment,
                             "data commitment differs from the participant's earlier rounds"))
-    ok, reason = verify_step(artifacts_from_package(package, store), bundle.proof)
+    ok, reason = verify_proof(artifacts_from_package(package, store), bundle.proof)
     checks.append(Check("proof", ok, reason))
     return checks

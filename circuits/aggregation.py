@@ -1,0 +1,156 @@
+"""The FedAvg circuit: a new global model is the rounded, weighted average of K updates.
+
+Everything is integer arithmetic on field elements (input and parameter scale 0), so
+ezkl's felts are exactly the integers the clients' step proofs output and the
+aggregator averages; nothing is rescaled inside the circuit.
+
+Inputs (each public only as its Poseidon hash, like the step circuit's):
+    u_0 .. u_{K-1}   the updates, integers at the step's output scale s_u
+    n                the K sample counts (0 in an absent slot)
+    G'               the new global model, integers at the model scale s_m
+Outputs (public):
+    n                the sample counts again, in clear, for the contract to compare
+    margin           2D - 1 - max_j |4 (S_j - D G'_j) + sign(S_j)|
+                     with S = sum_k n_k u_k and D = (sum_k n_k) 2^(s_u - s_m)
+    headroom         2^BOUND_BITS - max(|u|, |G'|)
+
+``margin >= 0`` says that for every weight, with r = S_j - D G'_j, r lies in [-D/2, D/2)
+when S_j >= 0 and in (-D/2, D/2] when S_j < 0: G'_j is S_j / D rounded to the nearest
+integer, ties away from zero, exactly ``zkfl.aggregator.fedavg`` and the quantizer's
+rule. So exactly one G' passes; one quantum off fails, ties included (with two equal
+weights, ties happen in about half the weights).
+``headroom >= 0`` bounds every value, so no product wraps around the field: without it
+a prover could pick G'_j = S_j / D in the field (a huge element) and make the residual
+zero. Abs and Max are range-checked by ezkl's decomposition (base 2^14, 4 legs), so a
+value past 2^56 cannot even be proven.
+
+An absent slot carries no weight by arithmetic: its count is 0, so its update adds
+n_k u_k = 0 to S and nothing to D, whatever it holds; the contract requires count 0 in
+every slot past the round's accepted updates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+import torch
+
+from zkfl.circuits.cache import CircuitArtifacts, build_lock, quiet_stdout
+from zkfl.circuits.spec import ModelSpec
+from zkfl.paths import cache_dir, configure_ezkl_cache
+from zkfl.prover.ezkl_api import ezkl
+
+AGGREGATION_CIRCUIT_VERSION = 2  # 2: exact half-away rounding (1 let either neighbour of a tie pass)
+BOUND_BITS = 55  # |update|, |G'| < 2^55: honest values stay far below (logreg updates reach ~2^46)
+DECOMP_BASE = 2**14
+DECOMP_LEGS = 4  # ranges up to 2^56 > 2^BOUND_BITS
+
+
+def aggregation_layout(slots: int) -> dict[str, Any]:
+    """Positions of the public values: hashes of the inputs, then the outputs in clear."""
+    return {
+        "updates": list(range(slots)),  # H(u_k), equal to the k-th accepted update's commitment
+        "counts_hash": slots,
+        "new_global": slots + 1,  # H(G'), the published global commitment
+        "counts": list(range(slots + 2, 2 * slots + 2)),
+        "margin": 2 * slots + 2,
+        "headroom": 2 * slots + 3,
+        "length": 2 * slots + 4,
+    }
+
+
+class FedAvgCheck(torch.nn.Module):
+    def __init__(self, slots: int, shift: int) -> None:
+        super().__init__()
+        self.slots = slots
+        self.shift = shift
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        updates = torch.stack(inputs[: self.slots], 0)  # [K, d]
+        counts, new_global = inputs[self.slots], inputs[self.slots + 1]
+        weighted = torch.matmul(counts.reshape(1, self.slots), updates).reshape(-1)  # S
+        denominator = counts.sum() * float(2**self.shift)  # D
+        # 4r + sign(S) puts the tie on the side half-away rounding excludes.
+        residual = 4.0 * (weighted - denominator * new_global) + torch.sign(weighted)
+        margin = 2.0 * denominator - 1.0 - torch.max(torch.abs(residual))
+        largest = torch.maximum(torch.max(torch.abs(updates)), torch.max(torch.abs(new_global)))
+        headroom = float(2**BOUND_BITS) - largest
+        return counts * 1.0, margin.reshape(1), headroom.reshape(1)
+
+
+def _run_args() -> Any:
+    args = ezkl.PyRunArgs()
+    args.input_visibility = "hashed/public"
+    args.output_visibility = "public"
+    args.param_visibility = "fixed"
+    args.input_scale = 0
+    args.param_scale = 0
+    args.decomp_base = DECOMP_BASE
+    args.decomp_legs = DECOMP_LEGS
+    return args
+
+
+def aggregation_hash(spec: ModelSpec, slots: int, shift: int) -> str:
+    import hashlib
+
+    payload = {"version": AGGREGATION_CIRCUIT_VERSION, "step": spec.spec_hash(), "slots": slots, "shift": shift}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_aggregation_circuit(spec: ModelSpec, slots: int, update_scale: int) -> CircuitArtifacts:
+    """The FedAvg circuit for K = ``slots`` updates of ``spec``'s model, cached by its hash."""
+    if slots < 1:
+        raise ValueError("an aggregation circuit needs at least one slot")
+    shift = update_scale - spec.scale
+    if shift < 0:
+        raise ValueError("updates cannot have fewer fractional bits than the model")
+    configure_ezkl_cache()
+    root = cache_dir("circuits") / f"fedavg-{spec.family}-{aggregation_hash(spec, slots, shift)}"
+    artifacts = CircuitArtifacts(spec, root, slots=slots)
+    if artifacts.compiled.exists():
+        return artifacts
+    with build_lock(root):
+        if artifacts.compiled.exists():
+            return artifacts
+        staging = root.with_name(root.name + ".staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        stage = CircuitArtifacts(spec, staging, slots=slots)
+        width = spec.param_count
+        example = tuple(torch.zeros(width) for _ in range(slots)) + (torch.zeros(slots), torch.zeros(width))
+        torch.onnx.export(
+            FedAvgCheck(slots, shift), example, str(stage.onnx),
+            input_names=[f"update_{k}" for k in range(slots)] + ["counts", "new_global"],
+            output_names=["counts_out", "margin", "headroom"], dynamo=False, opset_version=17,
+        )
+        with quiet_stdout():
+            ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=_run_args())
+            # The smallest logrows that holds the rows: the default leaves room for
+            # lookups this circuit does not use, and every extra row doubles the time.
+            settings = json.loads(stage.settings.read_text())
+            settings["run_args"]["logrows"] = max(int(np.ceil(np.log2(settings["num_rows"] + 16))), 10)
+            stage.settings.write_text(json.dumps(settings))
+            ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(staging, root)
+    return artifacts
+
+
+def aggregation_inputs(updates: list[list[int]], counts: list[int], new_global: list[int],
+                       slots: int) -> list[list[int]]:
+    """The circuit's inputs: the updates in their slots, absent slots zero with count 0."""
+    if not 1 <= len(updates) <= slots:
+        raise ValueError(f"between 1 and {slots} updates, got {len(updates)}")
+    if len(counts) != len(updates):
+        raise ValueError("one sample count per update")
+    width = len(new_global)
+    if any(len(u) != width for u in updates):
+        raise ValueError("updates and the new model have different lengths")
+    absent = slots - len(updates)
+    return ([list(u) for u in updates] + [[0] * width] * absent
+            + [list(counts) + [0] * absent, list(new_global)])
+
