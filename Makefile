@@ -20,7 +20,7 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	touch $@
 
 demo: setup
-	$(BIN)/zkfl demo --clients 3 --rounds 2 --malicious 1 --report report.json
+	$(BIN)/zkfl demo --clients 4 --rounds 3 --malicious 1 --report report.json
 
 test: setup
 	bash scripts/ensure-rabbitmq.sh
@@ -29,6 +29,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/prove.py
+	$(BIN)/python bench/prove.py --aggregation
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/client.py
 	$(BIN)/python bench/gas.py

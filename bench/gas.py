@@ -21,7 +21,9 @@ STAKE, REWARD = 10**17, 10**18
 
 
 def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
+    from zkfl.aggregator.fedavg import fedavg
     from zkfl.circuits.registry import default_spec, family
+    from zkfl.circuits.spec import DEFAULT_SLOTS
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
     from zkfl.contracts.federation import (
         Federation,
@@ -33,7 +35,13 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
     )
     from zkfl.contracts.solc import compile_contract, federation_contract
     from zkfl.datasets import load
-    from zkfl.organisation import prepare_circuit, uses_reusable_verifier
+    from zkfl.organisation import (
+        deploy_circuit_verifier,
+        prepare_aggregation_circuit,
+        prepare_circuit,
+        uses_reusable_verifier,
+    )
+    from zkfl.prover.aggregation import prove_aggregation
     from zkfl.prover.binding import binding_chunks
     from zkfl.prover.commit import commit
     from zkfl.prover.evm import reusable_verifier_source, vka_words
@@ -70,8 +78,10 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
         contract = w3.eth.contract(address=verifier, abi=abi)
         gas["verify_proof_only"] = int(contract.functions.verifyProof(proofs[0].proof_bytes, proofs[0].instances)
                                        .estimate_gas()) - 21_000
-        params = TaskParams(keys[1].address, verifier, int(time.time()) + 3600, 1, spec.batch,
-                            len(STEP_PUBLIC_LAYOUT), STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32)
+        aggregation = prepare_aggregation_circuit(artifacts, DEFAULT_SLOTS)
+        aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], aggregation)
+        params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
+                            spec.batch, len(STEP_PUBLIC_LAYOUT), STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32)
         task_id = fed.create_task(keys[0], params, REWARD)
 
         def last_gas() -> int:
@@ -92,7 +102,12 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
                                    signature)
         assert not result.accepted
         gas["submit_rejected_update_mismatch"] = result.gas_used
-        gas["publish"] = fed.publish_global_model(keys[1], task_id, 0, 7, b"\x03" * 32)
+        model = fedavg([good.update], [spec.batch], good.update_scale, spec.scale)
+        proof = prove_aggregation(aggregation, [good.update], [spec.batch], model)
+        gas["publish_with_fedavg_proof"] = fed.publish_global_model(
+            keys[1], task_id, 0, commit(np.array(model)), b"\x03" * 32, b"\x04" * 32, proof.proof_bytes,
+            proof.instances).gas_used
+        gas["fedavg_verifier_bytes"] = compile_contract(aggregation.verifier_sol, "Halo2Verifier").deployed_size
         send(w3, keys[4], fed.contract.functions.settle(task_id))
         gas["settle"] = last_gas()
         fed.withdraw(keys[2], task_id)

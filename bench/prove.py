@@ -3,6 +3,11 @@
 Each case runs in its own process, so peak RSS is that case's. Medians over
 --repeats proofs. Writes bench/results/prove.json and prints a table. `--full` adds
 the reference MLP 64-32-4 at batch 32 (about 10 GB and minutes per proof).
+
+`--aggregation` benchmarks the FedAvg proof instead (bench/results/aggregation.json):
+2, 4, 8 and 16 clients of logistic regression and of the MLP 64-32-4, with the gas of
+verifying it on anvil. Circuits whose rows need more than ``--max-logrows`` (default
+19: about 12 GB here) are sized but not proven.
 """
 
 from __future__ import annotations
@@ -27,6 +32,91 @@ CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
     "mlp-64-16-10-b16": ("mlp", 64, 10, (16,), 16),
 }
 FULL_CASES = {"mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32)}
+AGGREGATION_RESULTS = Path(__file__).resolve().parent / "results" / "aggregation.json"
+# name: (family, features, classes, hidden, clients)
+AGGREGATION_CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
+    **{f"fedavg-logreg-30-k{k}": ("logreg", 30, 2, (), k) for k in (2, 4, 8, 16)},
+    **{f"fedavg-mlp-64-32-4-k{k}": ("mlp", 64, 4, (32,), k) for k in (2, 4, 8, 16)},
+}
+
+
+def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str, object]:
+    from zkfl.aggregator.fedavg import fedavg
+    from zkfl.circuits.aggregation import build_aggregation_circuit
+    from zkfl.circuits.cache import build_circuit
+    from zkfl.circuits.spec import ModelSpec
+    from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
+    from zkfl.contracts.solc import compile_contract
+    from zkfl.organisation import deploy_circuit_verifier
+    from zkfl.prover.aggregation import prove_aggregation
+    from zkfl.prover.evm import verifier_source
+    from zkfl.prover.ezkl_backend import ensure_keys
+
+    fam_name, features, classes, hidden, clients = AGGREGATION_CASES[name]
+    spec = ModelSpec(fam_name, features, 16, 12, 0.5, classes=classes, hidden=hidden)
+    update_scale = build_circuit(spec).update_scale
+    start = time.perf_counter()
+    artifacts = build_aggregation_circuit(spec, clients, update_scale)
+    build_s = time.perf_counter() - start
+    settings = artifacts.settings_json()
+    row: dict[str, object] = {
+        "case": name, "model": fam_name, "params": spec.param_count, "clients": clients,
+        "rows": settings["num_rows"], "logrows": settings["run_args"]["logrows"], "build_s": round(build_s, 2),
+    }
+    if settings["run_args"]["logrows"] > max_logrows:
+        row["skipped"] = f"logrows {settings['run_args']['logrows']} > {max_logrows}: not proven on this machine"
+        return row
+    start = time.perf_counter()
+    ensure_keys(artifacts)
+    row["setup_s"] = round(time.perf_counter() - start, 2)
+    rng = np.random.default_rng(0)
+    bound = 2 ** (update_scale + 2)  # updates of magnitude up to 4
+    updates = [[int(v) for v in rng.integers(-bound, bound, spec.param_count)] for _ in range(clients)]
+    counts = [spec.batch] * clients
+    model = fedavg(updates, counts, update_scale, spec.scale)
+    times = []
+    for _ in range(repeats):
+        proof = prove_aggregation(artifacts, updates, counts, model)
+        times.append(proof.prove_seconds)
+    row["prove_s"] = round(statistics.median(times), 2)
+    row["proof_bytes"] = len(proof.proof_bytes)
+    row["verifier_bytes"] = compile_contract(verifier_source(artifacts), "Halo2Verifier").deployed_size
+    with start_anvil() as anvil:
+        w3 = connect(anvil.rpc_url)
+        verifier, _ = deploy_circuit_verifier(w3, account_from_key(dev_keys()[0]), artifacts)
+        abi = [{"type": "function", "name": "verifyProof", "stateMutability": "view", "outputs": [{"type": "bool"}],
+                "inputs": [{"name": "proof", "type": "bytes"}, {"name": "instances", "type": "uint256[]"}]}]
+        call = w3.eth.contract(address=verifier, abi=abi).functions.verifyProof(proof.proof_bytes, proof.instances)
+        assert call.call() is True
+        row["verify_gas"] = call.estimate_gas() - 21_000  # the verification alone, without the base cost
+        row["via_reusable_adapter"] = row["verifier_bytes"] > 24_576  # type: ignore[operator]
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return row
+
+
+def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
+    rows = []
+    for name in names:
+        proc = subprocess.run([sys.executable, __file__, "--aggregation-case", name, "--repeats", str(repeats),
+                               "--max-logrows", str(max_logrows)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(f"{name}: failed: {proc.stderr.strip()[-400:]}", file=sys.stderr)
+            rows.append({"case": name, "failed": proc.stderr.strip()[-300:]})
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    AGGREGATION_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    AGGREGATION_RESULTS.write_text(json.dumps({
+        "machine": "2-core CPU, 24 GB", "ezkl": "23.0.5", "target": "8 MLP 64-32-4 updates in <= 30 s, <= 500k gas",
+        "note": "verify_gas: eth_estimateGas of verifyProof minus 21,000; verifiers over 24,576 bytes go through "
+                "EzklReusableAdapter", "results": rows}, indent=2))
+    header = ["case", "params", "clients", "rows", "logrows", "setup_s", "prove_s", "proof_bytes", "verify_gas",
+              "peak_rss_mb"]
+    print(" | ".join(header))
+    for row in rows:
+        print(" | ".join(str(row.get(h, "-")) for h in header) + (f"  ({row['skipped']})" if "skipped" in row else ""))
+    print(f"written to {AGGREGATION_RESULTS}", file=sys.stderr)
+    return 0
 
 
 def run_case(name: str, repeats: int) -> dict[str, object]:
@@ -85,10 +175,19 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="add the large reference MLP")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
+    parser.add_argument("--aggregation", action="store_true", help="benchmark the FedAvg proof instead")
+    parser.add_argument("--max-logrows", type=int, default=19, help="size, but do not prove, larger circuits")
+    parser.add_argument("--only", nargs="*", help="aggregation cases to run (default: all)")
+    parser.add_argument("--aggregation-case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args.repeats)))
         return 0
+    if args.aggregation_case:
+        print(json.dumps(run_aggregation_case(args.aggregation_case, args.repeats, args.max_logrows)))
+        return 0
+    if args.aggregation:
+        return aggregation_main(args.repeats, args.max_logrows, args.only or list(AGGREGATION_CASES))
     names = list(CASES) + (list(FULL_CASES) if args.full else [])
     rows = []
     for name in names:

@@ -44,7 +44,7 @@ from zkfl.circuits.spec import ModelSpec
 from zkfl.paths import cache_dir, configure_ezkl_cache
 from zkfl.prover.ezkl_api import ezkl
 
-AGGREGATION_CIRCUIT_VERSION = 2  # 2: exact half-away rounding (1 let either neighbour of a tie pass)
+AGGREGATION_CIRCUIT_VERSION = 3  # 2: exact half-away rounding; 3: no Freivalds matmul check
 BOUND_BITS = 55  # |update|, |G'| < 2^55: honest values stay far below (logreg updates reach ~2^46)
 DECOMP_BASE = 2**14
 DECOMP_LEGS = 4  # ranges up to 2^56 > 2^BOUND_BITS
@@ -91,6 +91,10 @@ def _run_args() -> Any:
     args.param_scale = 0
     args.decomp_base = DECOMP_BASE
     args.decomp_legs = DECOMP_LEGS
+    # ezkl's randomized (Freivalds) matmul check made about 1 in 4 proofs of a small
+    # circuit fail verification although the witness satisfied the circuit (measured at
+    # logrows 10); the plain matmul costs a few rows more and always verifies.
+    args.disable_freivalds = True
     return args
 
 

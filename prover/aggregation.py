@@ -16,7 +16,7 @@ from typing import Any
 from zkfl.circuits.aggregation import aggregation_inputs, aggregation_layout
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.errors import ProofError
-from zkfl.prover.ezkl_backend import prove_input
+from zkfl.prover.ezkl_backend import prove_input, verify_proof
 from zkfl.prover.quantize import felt_to_uint, ints_to_felts
 
 FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
@@ -94,4 +94,7 @@ def prove_aggregation(artifacts: CircuitArtifacts, updates: list[list[int]], cou
     instances = [felt_to_uint(f) for f in proof["instances"][0]]
     if len(instances) != aggregation_layout(artifacts.slots)["length"]:
         raise ProofError(f"aggregation proof has {len(instances)} public values")
+    ok, reason = verify_proof(artifacts, proof)  # milliseconds; a publish would revert on a bad proof
+    if not ok:
+        raise ProofError(f"the aggregation proof does not verify: {reason}")
     return AggregationProof(proof, instances, artifacts.slots, timings["prove"], timings)

@@ -1,5 +1,9 @@
-"""`zkfl audit` re-checks tasks from the chain and the artifacts: an honest task passes,
-and a global model that is not the average of the accepted updates is caught."""
+"""`zkfl audit` re-checks tasks from the chain and the artifacts: an honest task passes.
+
+A global model that is not the average of the accepted updates cannot reach the chain
+any more (the contract verifies the FedAvg proof), so the dishonest aggregator here
+tries that, is refused, and then cheats where no proof reaches: it publishes the
+proven commitment but serves a model artifact one quantum off. The audit catches it."""
 
 from __future__ import annotations
 
@@ -8,18 +12,22 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
-from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact
+from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
 from zkfl.audit import audit_task
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
+from zkfl.errors import ChainError
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.inprocess import InProcessTransport
+from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit
+from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import ContentStore, digest_of_cid
 
 KEYS = dev_keys()
@@ -46,9 +54,17 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
     else:
         # A dishonest aggregator: the right manifest, but the model is one quantum off the average.
         spec, store = clients[0].spec, ContentStore()
-        average = fedavg([b.update for b in bundles], [spec.batch] * 2, bundles[0].update_scale, spec.scale)
-        average[0] += 1
-        model_cid = ModelArtifact(spec.spec_hash(), spec.scale, average).put(store)
+        updates = [b.update for b in bundles]
+        average = fedavg(updates, [spec.batch] * 2, bundles[0].update_scale, spec.scale)
+        off = list(average)
+        off[0] += 1
+        circuit = artifacts_from_package(TaskPackage.get(store, posted.package_cid), store, "aggregation")
+        wrong = prove_aggregation(circuit, updates, [spec.batch] * 2, off)
+        with pytest.raises(ChainError, match="model is not the rounded average"):
+            fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(off)),
+                                     b"\x00" * 32, b"\x00" * 32, wrong.proof_bytes, wrong.instances)
+        proof = prove_aggregation(circuit, updates, [spec.batch] * 2, average)
+        model_cid = ModelArtifact(spec.spec_hash(), spec.scale, off).put(store)
         entries = []
         for client, bundle in zip(clients, bundles, strict=True):
             update_cid = ModelArtifact(spec.spec_hash(), bundle.update_scale, bundle.update).put(store)
@@ -56,7 +72,8 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
                                          "0x" + commit(np.array(bundle.update)).to_bytes(32, "big").hex(), spec.batch))
         manifest_cid = AggregationManifest(0, model_cid, entries).put(store)
         fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(average)),
-                                 digest_of_cid(model_cid), digest_of_cid(manifest_cid))
+                                 digest_of_cid(model_cid), digest_of_cid(manifest_cid), proof.proof_bytes,
+                                 proof.instances)
     fed.settle(account_from_key(KEYS[0]), posted.task_id)
     for client in clients:
         fed.withdraw(client.account, posted.task_id)
@@ -74,6 +91,7 @@ def test_audit_passes_an_honest_task_and_catches_a_dishonest_aggregate(anvil: An
     assert report.ok, report.failures
     names = {f.check for f in report.findings}
     assert {"proof verifies off chain", "global model is the FedAvg of the accepted updates",
+            "aggregation proof verifies off chain", "aggregation proof averages exactly the accepted updates",
             "manifest lists exactly the accepted updates", "payout follows the reward rule"} <= names
     result = zkfl("audit", "--rpc", anvil.rpc_url, "--federation", fed.address, "--task", str(task_id), "--json")
     assert result.returncode == 0, result.stderr
@@ -83,8 +101,8 @@ def test_audit_passes_an_honest_task_and_catches_a_dishonest_aggregate(anvil: An
     report = audit_task(fed, task_id)
     assert not report.ok
     [failure] = report.failures
-    assert failure.round == 0 and failure.check == "global model is the FedAvg of the accepted updates"
+    assert failure.round == 0 and failure.check == "published model matches its commitment"
     result = zkfl("audit", "--rpc", anvil.rpc_url, "--federation", fed.address, "--task", str(task_id))
     assert result.returncode == 1
     assert "round 0: FAILED" in result.stdout
-    assert "audit failed at round 0" in result.stderr and "FedAvg" in result.stderr
+    assert "audit failed at round 0" in result.stderr and "published commitment" in result.stderr

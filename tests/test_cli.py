@@ -69,6 +69,10 @@ def test_task_create_join_train_submit_status(anvil: AnvilProcess, cli_task: int
     assert data["task_id"] == cli_task and data["rounds"][0]["accepted"] == [client]
     assert data["rounds"][0]["global_commitment"].startswith("0x") and data["current_round"] == 1
     assert set(data) >= {"rounds", "rewards", "slashed"}
+    proof = data["rounds"][0]["aggregation_proof"]  # the round was published with a verified FedAvg proof
+    assert proof["tx_hash"] == data["rounds"][0]["publish_tx"] and proof["gas"] > 0 and proof["verified_on_chain"]
+    text = zkfl("task", "status", "--rpc", rpc, "--task", str(cli_task))
+    assert "proven aggregation: verified on chain in" in text.stdout
 
 
 def test_chain_up_and_down() -> None:

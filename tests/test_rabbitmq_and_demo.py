@@ -41,23 +41,32 @@ def test_unacked_message_is_redelivered(rabbitmq_url: str) -> None:
         survivor.purge(key)
 
 
-def test_demo_over_rabbitmq_rejects_and_slashes_the_cheater(rabbitmq_url: str, tmp_path: Path) -> None:
+def test_demo_over_rabbitmq_chains_proven_rounds_and_slashes_the_cheater(rabbitmq_url: str, tmp_path: Path) -> None:
+    """The issue's full run: 4 clients (1 malicious), 3 rounds, over the real broker. Every
+    round starts from the previous round's proven aggregate: no trusted step."""
     report_path = tmp_path / "report.json"
-    report = run_demo(DemoConfig(clients=3, rounds=2, malicious=1, broker=rabbitmq_url, report=report_path,
+    report = run_demo(DemoConfig(clients=4, rounds=3, malicious=1, broker=rabbitmq_url, report=report_path,
                                  quiet=True))
     assert json.loads(report_path.read_text()) == json.loads(json.dumps(report))
     rounds = report["rounds"]
-    assert [r["round"] for r in rounds] == [0, 1]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
     honest = set(rounds[0]["accepted"])
-    assert len(honest) == 2 and set(rounds[1]["accepted"]) == honest
+    assert len(honest) == 3 and all(set(r["accepted"]) == honest for r in rounds)
     cheater = rounds[0]["rejected"][0]["wallet"]
     assert rounds[0]["rejected"][0]["reason"] == "submitted update is not the proof's output"
     assert report["slashed"] == [cheater]
     assert all(int(report["rewards"][w]) > 0 for w in honest)
     assert int(report["rewards"][cheater]) == 0
     assert all(r["global_commitment"].startswith("0x") and r["model_cid"].startswith("bafkrei") for r in rounds)
+    for previous, current in zip(rounds, rounds[1:], strict=False):
+        assert current["start_commitment"] == previous["global_commitment"]  # chained round to round
+    for r in rounds:
+        proof = r["aggregation_proof"]
+        assert proof["verified_on_chain"] and proof["tx_hash"].startswith("0x") and proof["gas"] > 0
     assert rounds[-1]["accuracy"] > 0.85
     assert all(len(r["verify_gas"]) == len(r["accepted"]) + len(r["rejected"]) for r in rounds)
     for key in ("chain_id", "contracts", "task_id"):
         assert key in report
-    assert report["audit"]["ok"] and report["audit"]["rounds"] == {"0": "ok", "1": "ok"}
+    assert report["audit"]["ok"] and report["audit"]["rounds"] == {"0": "ok", "1": "ok", "2": "ok"}
+    checks = {f["check"] for f in report["audit"]["findings"]}
+    assert {"aggregation proof verifies off chain", "aggregation proof averages exactly the accepted updates"} <= checks

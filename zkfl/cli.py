@@ -109,6 +109,9 @@ def cmd_task_status(args: argparse.Namespace) -> int:
     for row in status["rounds"]:
         print(f"  round {row['round']}: accepted {len(row['accepted'])}, rejected {len(row['rejected'])}, "
               f"global {row['global_commitment']}")
+        proof = row.get("aggregation_proof")
+        if proof:
+            print(f"    proven aggregation: verified on chain in {proof['tx_hash']} ({proof['gas']:,} gas)")
     return 0
 
 
@@ -337,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("demo", help="a whole verified federation on this machine")
-    p.add_argument("--clients", type=_positive_int, default=3)
-    p.add_argument("--rounds", type=_positive_int, default=2)
+    p.add_argument("--clients", type=_positive_int, default=4)
+    p.add_argument("--rounds", type=_positive_int, default=3)
     p.add_argument("--malicious", type=int, default=1)
     _model_args(p)
     p.add_argument("--broker", help="amqp:// URL (default: an in-process transport)")
@@ -356,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # its failures reach the user as BrokerError
+    logging.getLogger("ezkl").setLevel(logging.ERROR)  # layout notes ("Using 3 columns for range-check")
     os.environ.setdefault("TQDM_DISABLE", "1")
     from zkfl.errors import ZkflError
 

@@ -23,6 +23,7 @@ from zkfl.aggregator.records import RoundRecord
 from zkfl.aggregator.service import Aggregator
 from zkfl.audit import audit_task
 from zkfl.circuits.registry import family
+from zkfl.circuits.spec import DEFAULT_SLOTS
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
 from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
@@ -40,8 +41,8 @@ MAX_CLIENTS = 8  # anvil's dev accounts: 0 organisation, 1 aggregator, 2.. clien
 
 @dataclass
 class DemoConfig:
-    clients: int = 3
-    rounds: int = 2
+    clients: int = 4
+    rounds: int = 3
     malicious: int = 1
     model: str = "logreg"
     dataset: str = "breast_cancer"
@@ -73,6 +74,10 @@ def _print_round(cfg: DemoConfig, record: RoundRecord) -> None:
     for rejection in record.rejected:
         _say(cfg, f"    REJECTED  {rejection.wallet}: {rejection.reason}")
     _say(cfg, f"    global model -> {record.global_commitment} ({record.model_cid})")
+    if record.publish_tx:
+        proving = f"proved in {record.aggregation_prove_seconds:.1f} s, " if record.aggregation_prove_seconds else ""
+        _say(cfg, f"    proven aggregation: FedAvg proof {proving}verified on chain in {record.publish_tx} "
+                  f"({record.publish_gas:,} gas)")
 
 
 def validate(cfg: DemoConfig) -> None:
@@ -99,7 +104,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         posted = post_task(
             w3, organisation, model=cfg.model, dataset=cfg.dataset, rounds=cfg.rounds,
             reward_wei=Web3.to_wei(cfg.reward_eth, "ether"), min_stake_wei=Web3.to_wei(cfg.stake_eth, "ether"),
-            deadline_seconds=3600, aggregator=aggregator_account.address, store=store, local_steps=cfg.local_steps)
+            deadline_seconds=3600, aggregator=aggregator_account.address, store=store, local_steps=cfg.local_steps,
+            slots=max(DEFAULT_SLOTS, cfg.clients))
         fed = Federation(w3, posted.federation)
         _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
                   f"package {posted.package_cid}")
@@ -240,6 +246,7 @@ def _report(w3: Web3, posted: Any, status: dict[str, Any], history: list[RoundRe
         record = by_round.get(row["round"])
         rounds.append({
             "round": row["round"],
+            "start_commitment": row["start_commitment"],
             "global_commitment": row["global_commitment"],
             "model_cid": row["model_cid"],
             "accepted": row["accepted"],
@@ -248,10 +255,12 @@ def _report(w3: Web3, posted: Any, status: dict[str, Any], history: list[RoundRe
             "loss": record.loss if record else None,
             "prove_seconds": record.prove_seconds if record else [],
             "verify_gas": record.verify_gas if record else [],
+            "aggregation_proof": row["aggregation_proof"],
         })
     return {
         "chain_id": w3.eth.chain_id,
-        "contracts": {"federation": posted.federation, "verifier": posted.verifier},
+        "contracts": {"federation": posted.federation, "verifier": posted.verifier,
+                      "aggregation_verifier": posted.aggregation_verifier},
         "task_id": posted.task_id,
         "package_cid": posted.package_cid,
         "rounds": rounds,

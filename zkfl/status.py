@@ -38,6 +38,7 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
             "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
             "model_cid": cid_from_digest(bytes(produced["args"]["modelDigest"])) if produced else None,
             "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
+            "aggregation_proof": _aggregation_proof(fed, produced, extra) if produced else None,
             "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r],
             "rejected": [
                 {"wallet": e["args"]["participant"], "reason": Reason(int(e["args"]["reason"])).text, "on_chain": True}
@@ -76,4 +77,16 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
         "rounds": rounds,
         "rewards": rewards,
         "slashed": [e["args"]["participant"] for e in fed.events("Slashed", task_id)],
+    }
+
+
+def _aggregation_proof(fed: Federation, published: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The round's FedAvg proof as the chain saw it: ``publishGlobalModel`` only succeeds
+    after the contract verified it, so a published round is a proven aggregation."""
+    receipt = fed.w3.eth.get_transaction_receipt(published["transactionHash"])
+    return {
+        "tx_hash": "0x" + bytes(published["transactionHash"]).hex(),
+        "gas": int(receipt["gasUsed"]),
+        "verified_on_chain": True,
+        "prove_seconds": metrics.get("aggregation_prove_seconds"),
     }
