@@ -37,7 +37,7 @@ from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
 from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
 from zkfl.store import ContentStore, cid_from_digest, digest_of_cid
 
 log = logging.getLogger("zkfl.aggregator")
@@ -141,7 +141,11 @@ class Aggregator:
     def aggregation_circuit(self) -> CircuitArtifacts:
         """The package's FedAvg circuit, keys rebuilt here (checked against the published vk)."""
         if self._aggregation is None:
-            self._aggregation = artifacts_from_package(self.package, self.store, "aggregation")
+            circuit = artifacts_from_package(self.package, self.store, "aggregation")
+            # Proofs are only worth making for the verifier the contract will ask.
+            check_verifier_on_chain(self.federation.w3, self.federation.task(self.task_id).aggregation_verifier,
+                                    circuit)
+            self._aggregation = circuit
         return self._aggregation
 
     def accepted_in_chain_order(self, round_: int) -> list[Decision]:

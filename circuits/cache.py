@@ -15,9 +15,9 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,38 +143,47 @@ def build_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
+def build_once(artifacts: CircuitArtifacts, fill: Callable[[CircuitArtifacts], None]) -> CircuitArtifacts:
+    """Build a circuit folder once across processes: ``fill`` writes a staging copy, which
+    then replaces the folder in one rename, so a reader never sees half a circuit."""
     configure_ezkl_cache()
-    root = cache_dir("circuits") / f"{spec.family}-{spec.spec_hash()}"
-    artifacts = CircuitArtifacts(spec, root)
     if artifacts.compiled.exists():
         return artifacts
-    with build_lock(root):
+    with build_lock(artifacts.root):
         if artifacts.compiled.exists():
             return artifacts
-        staging = root.with_name(root.name + ".staging")
+        staging = artifacts.root.with_name(artifacts.root.name + ".staging")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        stage = CircuitArtifacts(spec, staging)
-        module = family(spec.family).step_module(spec)
-        inputs = example_inputs(spec)
-        torch.onnx.export(
-            module,
-            inputs,
-            str(stage.onnx),
-            input_names=["theta", "x", "y", "binding"],
-            output_names=["theta_next"],
-            dynamo=False,
-            opset_version=17,
-        )
-        data = staging / "calibration.json"
-        data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
-        with quiet_stdout():
-            ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(spec))
-            ezkl.calibrate_settings(
-                str(data), str(stage.onnx), str(stage.settings), target="resources", scales=[spec.scale]
-            )
-            ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
-        shutil.rmtree(root, ignore_errors=True)
-        os.replace(staging, root)
+        fill(replace(artifacts, root=staging))
+        shutil.rmtree(artifacts.root, ignore_errors=True)
+        os.replace(staging, artifacts.root)
     return artifacts
+
+
+def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
+    return build_once(CircuitArtifacts(spec, cache_dir("circuits") / f"{spec.family}-{spec.spec_hash()}"),
+                      _fill_step)
+
+
+def _fill_step(stage: CircuitArtifacts) -> None:
+    spec = stage.spec
+    module = family(spec.family).step_module(spec)
+    inputs = example_inputs(spec)
+    torch.onnx.export(
+        module,
+        inputs,
+        str(stage.onnx),
+        input_names=["theta", "x", "y", "binding"],
+        output_names=["theta_next"],
+        dynamo=False,
+        opset_version=17,
+    )
+    data = stage.root / "calibration.json"
+    data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
+    with quiet_stdout():
+        ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(spec))
+        ezkl.calibrate_settings(
+            str(data), str(stage.onnx), str(stage.settings), target="resources", scales=[spec.scale]
+        )
+        ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))

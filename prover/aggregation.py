@@ -10,13 +10,12 @@ output, so the contract compares it with the accepted updates' commitments as is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from zkfl.circuits.aggregation import aggregation_inputs, aggregation_layout
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.errors import ProofError
-from zkfl.prover.ezkl_backend import prove_input, verify_proof
+from zkfl.prover.ezkl_backend import EzklProof, prove_input, verify_proof
 from zkfl.prover.quantize import felt_to_uint, ints_to_felts
 
 FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
@@ -24,16 +23,11 @@ NONNEGATIVE_LIMIT = 2**128  # a public value below this is a non-negative intege
 
 
 @dataclass
-class AggregationProof:
-    proof: dict[str, Any]  # ezkl's proof.json
-    instances: list[int]  # public values as uint256, in aggregation_layout order
-    slots: int
-    prove_seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
+class AggregationProof(EzklProof):
+    """A FedAvg proof (public values in aggregation_layout order)."""
 
-    @property
-    def proof_bytes(self) -> bytes:
-        return bytes.fromhex(self.proof["hex_proof"].removeprefix("0x"))
+    slots: int = 0
+    prove_seconds: float = 0.0
 
     @property
     def update_commitments(self) -> list[int]:
@@ -97,4 +91,4 @@ def prove_aggregation(artifacts: CircuitArtifacts, updates: list[list[int]], cou
     ok, reason = verify_proof(artifacts, proof)  # milliseconds; a publish would revert on a bad proof
     if not ok:
         raise ProofError(f"the aggregation proof does not verify: {reason}")
-    return AggregationProof(proof, instances, artifacts.slots, timings["prove"], timings)
+    return AggregationProof(proof, instances, artifacts.slots, timings["prove"])

@@ -34,19 +34,25 @@ UPDATE_INDEX = len(STEP_PUBLIC_LAYOUT) - 1
 
 
 @dataclass
-class StepProof:
-    """A proven step: the update it produced and the proof, with its public values."""
+class EzklProof:
+    """An ezkl proof and its public values, as the EVM verifier takes them."""
 
     proof: dict[str, Any]  # ezkl's proof.json, as written
-    instances: list[int]  # public values as uint256, in STEP_PUBLIC_LAYOUT order
-    update: list[int]  # W as integers at update_scale
-    update_scale: int
-    prove_seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
+    instances: list[int]  # public values as uint256, in the circuit's layout
 
     @property
     def proof_bytes(self) -> bytes:
         return bytes.fromhex(self.proof["hex_proof"].removeprefix("0x"))
+
+
+@dataclass
+class StepProof(EzklProof):
+    """A proven step: the update it produced and the proof (public values in STEP_PUBLIC_LAYOUT order)."""
+
+    update: list[int] = field(default_factory=list)  # W as integers at update_scale
+    update_scale: int = 0
+    prove_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def global_commitment(self) -> int:

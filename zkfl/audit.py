@@ -29,7 +29,7 @@ from zkfl.errors import ZkflError
 from zkfl.prover.aggregation import statement_problems
 from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.ezkl_backend import verify_proof
-from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
 from zkfl.prover.quantize import uint_to_felt
 from zkfl.store import ContentStore, cid_from_digest
 
@@ -91,6 +91,18 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         return AuditReport(task_id, findings)
     spec = package.spec
     artifacts = artifacts_from_package(package, store)
+    aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
+    # The contracts that judged this task verify with the package's keys, not others.
+    for name, address, circuit in (("step verifier", task.verifier, artifacts),
+                                   ("aggregation verifier", task.aggregation_verifier, aggregation)):
+        if circuit is None:
+            check(None, None, f"{name} on chain is the package's", False, "the task package has no such circuit")
+            continue
+        try:
+            check_verifier_on_chain(fed.w3, address, circuit)
+            check(None, None, f"{name} on chain is the package's", True)
+        except ZkflError as exc:
+            check(None, None, f"{name} on chain is the package's", False, str(exc))
     created = fed.events("TaskCreated", task_id)[0]["args"]
     terms = fed.events("TaskTerms", task_id)[0]["args"]
     bindings = {e["args"]["participant"]: int(e["args"]["binding"]) for e in fed.events("Joined", task_id)}
@@ -123,7 +135,6 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         check(round_, wallet, "proof verifies off chain", ok, reason)
 
     # ---- every published round: its FedAvg proof, re-verified from the calldata
-    aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
     for round_ in range(task.rounds):
         event = published_events.get(round_ + 1)
         if event is None:
