@@ -94,6 +94,8 @@ def test_dashboard_live_in_chromium_with_sign_in(tmp_path: Path) -> None:
             assert page.evaluate("window.zkflLoadedOnce") is True
             text = page.inner_text("section .status")
             assert "submitted update is not the proof's output" in text  # the malicious client's rejection
+            badges = page.inner_text("table.rounds").count("proven aggregation")
+            assert badges == 2, text  # every published round carries its on-chain verified FedAvg proof
 
             # 4: both charts drawn on non-empty canvases.
             assert canvas_has_ink(page, ".chart-quality canvas"), "accuracy/loss chart is blank"

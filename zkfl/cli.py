@@ -182,7 +182,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         for round_, ok in sorted(report.rounds().items()):
-            print(f"round {round_}: {'ok' if ok else 'FAILED'}")
+            mine = [f for f in report.findings if f.round == round_]
+            steps = sum(1 for f in mine if f.check == "proof verifies off chain" and f.ok)
+            fedavg = any(f.check == "aggregation proof verifies off chain" and f.ok for f in mine)
+            print(f"round {round_}: {'ok' if ok else 'FAILED'} ({len(mine)} checks; {steps} step proof(s)"
+                  f"{' and the FedAvg proof' if fedavg else ''} re-verified off chain)")
+        task_wide = [f for f in report.findings if f.round is None]
+        if task_wide:
+            print(f"task: {'ok' if all(f.ok for f in task_wide) else 'FAILED'} ({len(task_wide)} checks: "
+                  f"{', '.join(sorted({f.check for f in task_wide}))})")
         for finding in report.failures:
             where = " ".join(x for x in (f"round {finding.round}" if finding.round is not None else "",
                                          finding.wallet or "") if x)
