@@ -162,8 +162,8 @@ class Aggregator:
         self.state.set_round(round_, "aggregating")
         accepted = self.accepted_in_chain_order(round_)
         spec = self.package.spec
-        values = fedavg([d.update_values or [] for d in accepted], [d.num_samples for d in accepted],
-                        self.package.update_scale, spec.scale)
+        updates, samples = [d.update_values or [] for d in accepted], [d.num_samples for d in accepted]
+        values = fedavg(updates, samples, self.package.update_scale, spec.scale)
         model = ModelArtifact(spec.spec_hash(), spec.scale, values)
         cid = model.put(self.store)
         commitment = commit(np.array(values, dtype=np.int64))
@@ -173,8 +173,7 @@ class Aggregator:
             entries.append(ManifestEntry(d.wallet, update.put(self.store), d.update_commitment, d.num_samples))
         manifest = AggregationManifest(round_, cid, entries)
         manifest_cid = manifest.put(self.store)
-        proof = prove_aggregation(self.aggregation_circuit(), [d.update_values or [] for d in accepted],
-                                  [d.num_samples for d in accepted], values)
+        proof = prove_aggregation(self.aggregation_circuit(), updates, samples, values)
         if self.pause_before_publish:
             time.sleep(self.pause_before_publish)
         gas: int | None = None

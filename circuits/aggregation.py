@@ -31,6 +31,7 @@ every slot past the round's accepted updates.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -101,8 +102,6 @@ def _run_args() -> Any:
 
 
 def aggregation_hash(spec: ModelSpec, slots: int, shift: int) -> str:
-    import hashlib
-
     payload = {"version": AGGREGATION_CIRCUIT_VERSION, "step": spec.spec_hash(), "slots": slots, "shift": shift}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

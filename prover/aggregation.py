@@ -29,18 +29,6 @@ class AggregationProof(EzklProof):
     slots: int = 0
     prove_seconds: float = 0.0
 
-    @property
-    def update_commitments(self) -> list[int]:
-        return [self.instances[i] for i in aggregation_layout(self.slots)["updates"]]
-
-    @property
-    def counts(self) -> list[int]:
-        return [self.instances[i] for i in aggregation_layout(self.slots)["counts"]]
-
-    @property
-    def global_commitment(self) -> int:
-        return self.instances[aggregation_layout(self.slots)["new_global"]]
-
 
 def signed(value: int) -> int:
     """A public value read as a signed field element."""

@@ -76,6 +76,13 @@ def _proof_json(proof: bytes, public_values: list[int]) -> dict[str, Any]:
             "version": None}
 
 
+def _calldata(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
+    """The Federation function and arguments of the transaction that emitted ``event``."""
+    tx = fed.w3.eth.get_transaction(event["transactionHash"])
+    function, call = fed.contract.decode_function_input(tx["input"])
+    return str(function.fn_name), dict(call)
+
+
 def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None) -> AuditReport:
     store = store or ContentStore()
     findings: list[Finding] = []
@@ -119,9 +126,8 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         args = event["args"]
         round_, wallet, commitment = int(args["round"]), str(args["participant"]), int(args["updateCommitment"])
         accepted.setdefault(round_, {})[wallet] = commitment
-        tx = fed.w3.eth.get_transaction(event["transactionHash"])
-        function, call = fed.contract.decode_function_input(tx["input"])
-        if function.fn_name != "submitUpdate" or int(call["round"]) != round_ or call["participant"] != wallet:
+        function, call = _calldata(fed, event)
+        if function != "submitUpdate" or int(call["round"]) != round_ or call["participant"] != wallet:
             check(round_, wallet, "calldata", False, "the accepting transaction is not this submission")
             continue
         values = [int(v) for v in call["publicValues"]]
@@ -142,9 +148,8 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         if aggregation is None:
             check(round_, None, "aggregation proof", False, "the task package has no aggregation circuit")
             continue
-        tx = fed.w3.eth.get_transaction(event["transactionHash"])
-        function, call = fed.contract.decode_function_input(tx["input"])
-        if function.fn_name != "publishGlobalModel" or int(call["round"]) != round_:
+        function, call = _calldata(fed, event)
+        if function != "publishGlobalModel" or int(call["round"]) != round_:
             check(round_, None, "aggregation calldata", False, "the publishing transaction is not this round's")
             continue
         values = [int(v) for v in call["aggregationValues"]]
