@@ -20,7 +20,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
 STAKE, REWARD = 10**17, 10**18
 
 
-def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
+def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> dict[str, Any]:
     from zkfl.aggregator.fedavg import fedavg
     from zkfl.circuits.registry import default_spec, family
     from zkfl.circuits.spec import DEFAULT_SLOTS
@@ -42,26 +42,31 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
         uses_reusable_verifier,
     )
     from zkfl.prover.aggregation import prove_aggregation
+    from zkfl.prover.backends import prepare_step_circuit
+    from zkfl.prover.backends import prove_step as prove_with_backend
     from zkfl.prover.binding import binding_chunks
     from zkfl.prover.commit import commit
     from zkfl.prover.evm import reusable_verifier_source, vka_words
-    from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, prove_step
+    from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT
     from zkfl.prover.quantize import Quantizer
 
     data = load("breast_cancer" if model == "logreg" else "digits")
-    artifacts = prepare_circuit(default_spec(model, data.features, data.classes))
-    spec, q, fam = artifacts.spec, Quantizer(12), family(model)
+    spec = default_spec(model, data.features, data.classes)
+    artifacts = prepare_circuit(spec) if backend == "ezkl" else prepare_step_circuit(spec, backend)
+    q, fam = Quantizer(12), family(model)
     rng = np.random.default_rng(0)
     initial = np.zeros(spec.param_count, dtype=np.int64)
     proofs = []
     for seed in (1, 2):
         rows = rng.choice(len(data.x_train), spec.batch, replace=False)
         labels = fam.encode_labels(spec, data.y_train[rows])
-        proofs.append(prove_step(artifacts, initial, q.to_int(data.x_train[rows]), q.to_int(labels),
-                                 binding_chunks(bytes([seed]) * 32)))
-    reusable = force_reusable or uses_reusable_verifier(artifacts)
+        proofs.append(prove_with_backend(artifacts, initial, q.to_int(data.x_train[rows]), q.to_int(labels),
+                                         binding_chunks(bytes([seed]) * 32)))
+    reusable = backend == "ezkl" and (force_reusable or uses_reusable_verifier(artifacts))
     gas: dict[str, Any] = {"model": model, "params": spec.param_count,
                            "verifier": "reusable adapter" if reusable else "per-circuit"}
+    if backend == "zokrates":
+        gas["verifier"] = "zokrates (Groth16)"
     keys = [account_from_key(k) for k in dev_keys()]
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
@@ -72,6 +77,9 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
                 w3, keys[0], reusable_verifier_source(artifacts), vka_words(artifacts))
             gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
             abi = adapter_contract().abi
+        elif backend == "zokrates":
+            verifier, gas["deploy_verifier"] = deploy(w3, keys[0], compile_contract(artifacts.verifier_sol, "Verifier"))
+            abi = compile_contract(artifacts.verifier_sol, "Verifier").abi
         else:
             verifier, gas["deploy_verifier"] = deploy_verifier(w3, keys[0], artifacts.verifier_sol)
             abi = compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi
@@ -113,8 +121,8 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
         fed.withdraw(keys[2], task_id)
         gas["withdraw"] = last_gas()
         gas["federation_bytes"] = federation_contract().deployed_size
-        gas["verifier_bytes"] = (adapter_contract() if reusable else
-                                 compile_contract(artifacts.verifier_sol, "Halo2Verifier")).deployed_size
+        gas["verifier_bytes"] = (adapter_contract() if reusable else compile_contract(
+            artifacts.verifier_sol, "Verifier" if backend == "zokrates" else "Halo2Verifier")).deployed_size
         if reusable:
             gas["reusable_verifier_bytes"] = compile_contract(reusable_verifier_source(artifacts),
                                                               "Halo2VerifierReusable").deployed_size
@@ -122,8 +130,14 @@ def measure(model: str, force_reusable: bool = False) -> dict[str, Any]:
 
 
 def main() -> int:
-    cases = [("logreg", False), ("logreg", True)] + ([("softmax", False)] if "--all" in sys.argv else [])
-    rows = [measure(model, force) for model, force in cases]
+    cases = [("logreg", False, "ezkl"), ("logreg", True, "ezkl"), ("logreg", False, "zokrates")]
+    if "--zokrates" in sys.argv:  # only the ZoKrates row; the others are kept from the last run
+        cases = [("logreg", False, "zokrates")]
+    cases += [("softmax", False, "ezkl")] if "--all" in sys.argv else []
+    fresh = [measure(model, force, backend) for model, force, backend in cases]
+    previous = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+    names = {(r["model"], r["verifier"]) for r in fresh}
+    rows = [r for r in previous if (r["model"], r["verifier"]) not in names] + fresh
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"chain": "anvil 1.7.1", "prover": "ezkl 23.0.5", "size_limit_bytes": 24_576,
                                    "results": rows}, indent=2))

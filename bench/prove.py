@@ -32,6 +32,8 @@ CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
     "mlp-64-16-10-b16": ("mlp", 64, 10, (16,), 16),
 }
 FULL_CASES = {"mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32)}
+# The ZoKrates backend (Groth16): logistic regression only.
+ZOKRATES_CASES = {"zokrates-logreg-30-b16": ("logreg", 30, 2, (), 16)}
 AGGREGATION_RESULTS = Path(__file__).resolve().parent / "results" / "aggregation.json"
 # name: (family, features, classes, hidden, clients)
 AGGREGATION_CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
@@ -170,6 +172,56 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
     }
 
 
+def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
+    from zkfl.circuits.spec import ModelSpec
+    from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
+    from zkfl.contracts.federation import deploy
+    from zkfl.contracts.solc import compile_contract
+    from zkfl.prover.binding import binding_chunks
+    from zkfl.prover.quantize import Quantizer
+    from zkfl.prover.zokrates.backend import build_circuit, prove_step, verify_step
+    from zkfl.prover.zokrates.driver import run
+
+    fam_name, features, _, _, batch = ZOKRATES_CASES[name]
+    spec = ModelSpec(fam_name, features, batch, 12, 0.5)
+    start = time.perf_counter()
+    circuit = build_circuit(spec)
+    build_s = time.perf_counter() - start
+    q, rng = Quantizer(spec.scale), np.random.default_rng(0)
+    theta = q.to_int(rng.normal(0, 0.1, spec.param_count))
+    x = q.to_int(rng.uniform(-3, 3, (batch, features)))
+    y = q.to_int(rng.integers(0, 2, batch).astype(np.float64))
+    prove_times, verify_times, node_times = [], [], []
+    for _ in range(repeats):
+        proof = prove_step(circuit, theta, x, y, binding_chunks(bytes(range(32))))
+        prove_times.append(proof.timings["prove"] + proof.timings["witness"])
+        start = time.perf_counter()
+        ok, reason = verify_step(circuit, proof.proof_bytes, proof.instances)
+        verify_times.append((time.perf_counter() - start) * 1000)
+        assert ok, reason
+        start = time.perf_counter()
+        assert run("verify", vk=circuit.vk, proof={k: v for k, v in proof.proof.items() if k != "hex_proof"})["ok"]
+        node_times.append((time.perf_counter() - start) * 1000)
+    compiled = compile_contract(circuit.verifier_sol, "Verifier")
+    with start_anvil() as anvil:
+        w3 = connect(anvil.rpc_url)
+        address, _ = deploy(w3, account_from_key(dev_keys()[0]), compiled)
+        contract = w3.eth.contract(address=address, abi=compiled.abi)
+        gas = int(contract.functions.verifyProof(proof.proof_bytes, proof.instances).estimate_gas()) - 21_000
+    compile_info = json.loads((circuit.root / "compile.json").read_text())
+    return {
+        "case": name, "backend": "zokrates (Groth16, zokrates-js 1.1.9)", "model": fam_name, "features": features,
+        "batch": batch, "params": spec.param_count, "constraints": compile_info["constraints"],
+        "compile_s": compile_info["seconds"], "setup_s": circuit.setup_record().get("seconds"),
+        "build_s_this_run": round(build_s, 2), "prove_s": round(statistics.median(prove_times), 2),
+        "verify_ms": round(statistics.median(verify_times), 1), "verify_ms_node": round(statistics.median(node_times)),
+        "verify_gas": gas, "proof_bytes": len(proof.proof_bytes), "verifier_bytes": compiled.deployed_size,
+        "pk_bytes": circuit.path("pk").stat().st_size,
+        "peak_rss_mb_node": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "repeats": repeats,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -177,19 +229,22 @@ def main() -> int:
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     parser.add_argument("--aggregation", action="store_true", help="benchmark the FedAvg proof instead")
     parser.add_argument("--max-logrows", type=int, default=19, help="size, but do not prove, larger circuits")
-    parser.add_argument("--only", nargs="*", help="aggregation cases to run (default: all)")
+    parser.add_argument("--only", nargs="*", help="cases to run (default: all)")
     parser.add_argument("--aggregation-case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.repeats)))
+        runner = run_zokrates_case if args.case in ZOKRATES_CASES else run_case
+        print(json.dumps(runner(args.case, args.repeats)))
         return 0
     if args.aggregation_case:
         print(json.dumps(run_aggregation_case(args.aggregation_case, args.repeats, args.max_logrows)))
         return 0
     if args.aggregation:
         return aggregation_main(args.repeats, args.max_logrows, args.only or list(AGGREGATION_CASES))
-    names = list(CASES) + (list(FULL_CASES) if args.full else [])
-    rows = []
+    names = args.only or (list(CASES) + list(ZOKRATES_CASES) + (list(FULL_CASES) if args.full else []))
+    # Rows of cases not run this time are kept from the last results.
+    previous = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+    rows = [r for r in previous if r["case"] not in names]
     for name in names:
         proc = subprocess.run([sys.executable, __file__, "--case", name, "--repeats", str(args.repeats)],
                               capture_output=True, text=True, check=False)
@@ -205,7 +260,7 @@ def main() -> int:
               "verifier_bytes", "peak_rss_mb", "float_step_ms"]
     print(" | ".join(header))
     for row in rows:
-        print(" | ".join(str(row[h]) for h in header))
+        print(" | ".join(str(row.get(h, "-")) for h in header))
     print(f"written to {RESULTS}", file=sys.stderr)
     return 0
 

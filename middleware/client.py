@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
-from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.registry import family
 from zkfl.console import progress
 from zkfl.contracts.chain import account_from_key, chain_key, connect
@@ -32,10 +31,9 @@ from zkfl.middleware.messages import (
 )
 from zkfl.middleware.transport.base import Transport, task_key
 from zkfl.middleware.transport.rabbitmq import open_transport
+from zkfl.prover.backends import StepCircuit, check_verifier_on_chain, prove_step, step_circuit_from_package
 from zkfl.prover.binding import binding_commitment, binding_value
 from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.ezkl_backend import prove_step
-from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
 from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, cid_from_digest
 
@@ -71,7 +69,7 @@ class Client:
         self.package = TaskPackage.get(self.store, cid_from_digest(task.package_digest))
         self.spec = self.package.spec
         self.quantizer = Quantizer(self.spec.scale)
-        self._artifacts: CircuitArtifacts | None = None
+        self._artifacts: StepCircuit | None = None
         self.queue_key = task_key(chain_key(self.w3), self.federation.address, task_id)
         self.binding = binding_value(self.account, self.w3.eth.chain_id, self.federation.address, task_id)
 
@@ -86,10 +84,10 @@ class Client:
         return self._transport
 
     @property
-    def artifacts(self) -> CircuitArtifacts:
+    def artifacts(self) -> StepCircuit:
         """The task's circuit, keys rebuilt from its package and checked against the chain."""
         if self._artifacts is None:
-            artifacts = artifacts_from_package(self.package, self.store)
+            artifacts = step_circuit_from_package(self.package, self.store)
             check_verifier_on_chain(self.w3, self.task().verifier, artifacts)
             self._artifacts = artifacts
         return self._artifacts
@@ -193,7 +191,7 @@ class Client:
             update, update_cid = [], artifact.put(self.store)
         return UpdateSubmission(
             task_id=self.task_id, round=bundle.round, wallet=self.address, chain_id=self.w3.eth.chain_id,
-            federation=self.federation.address, backend="ezkl", num_samples=bundle.num_samples,
+            federation=self.federation.address, backend=self.package.backend, num_samples=bundle.num_samples,
             update_scale=bundle.update_scale, update=update, update_cid=update_cid,
             update_commitment=commitment_hex(update_commitment),
             public_values=[commitment_hex(v) for v in bundle.public_values],

@@ -27,10 +27,11 @@ from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
 from zkfl.contracts.federation import Federation, RewardRule, SlashRule
 from zkfl.errors import ZkflError
 from zkfl.prover.aggregation import statement_problems
+from zkfl.prover.backends import check_verifier_on_chain as check_step_verifier_on_chain
+from zkfl.prover.backends import ezkl_proof_json, step_circuit_from_package, verify_step
 from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.ezkl_backend import verify_proof
 from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
-from zkfl.prover.quantize import uint_to_felt
 from zkfl.store import ContentStore, cid_from_digest
 
 
@@ -69,13 +70,6 @@ class AuditReport:
                 "findings": [asdict(f) for f in self.findings]}
 
 
-def _proof_json(proof: bytes, public_values: list[int]) -> dict[str, Any]:
-    """ezkl's proof.json, rebuilt from what the chain saw."""
-    return {"protocol": None, "instances": [[uint_to_felt(v) for v in public_values]], "proof": list(proof),
-            "hex_proof": "0x" + proof.hex(), "split": None, "pretty_public_inputs": None, "timestamp": None,
-            "version": None}
-
-
 def _calldata(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
     """The Federation function and arguments of the transaction that emitted ``event``."""
     tx = fed.w3.eth.get_transaction(event["transactionHash"])
@@ -97,7 +91,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         check(None, None, "task package", False, str(exc))
         return AuditReport(task_id, findings)
     spec = package.spec
-    artifacts = artifacts_from_package(package, store)
+    artifacts = step_circuit_from_package(package, store)
     aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
     # The contracts that judged this task verify with the package's keys, not others.
     for name, address, circuit in (("step verifier", task.verifier, artifacts),
@@ -106,7 +100,10 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
             check(None, None, f"{name} on chain is the package's", False, "the task package has no such circuit")
             continue
         try:
-            check_verifier_on_chain(fed.w3, address, circuit)
+            if circuit is artifacts:
+                check_step_verifier_on_chain(fed.w3, address, artifacts)
+            else:
+                check_verifier_on_chain(fed.w3, address, circuit)
             check(None, None, f"{name} on chain is the package's", True)
         except ZkflError as exc:
             check(None, None, f"{name} on chain is the package's", False, str(exc))
@@ -137,7 +134,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
               "the proof carries another participant's binding")
         check(round_, wallet, "outputs the accepted update", values[-1] == commitment,
               "the proof's output is not the accepted update")
-        ok, reason = verify_proof(artifacts, _proof_json(bytes(call["proof"]), values))
+        ok, reason = verify_step(artifacts, bytes(call["proof"]), values)
         check(round_, wallet, "proof verifies off chain", ok, reason)
 
     # ---- every published round: its FedAvg proof, re-verified from the calldata
@@ -158,7 +155,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
                                       [task.samples_per_update] * len(order), int(event["args"]["globalCommitment"]))
         check(round_, None, "aggregation proof averages exactly the accepted updates", not problems,
               "; ".join(problems))
-        ok, reason = verify_proof(aggregation, _proof_json(bytes(call["aggregationProof"]), values))
+        ok, reason = verify_proof(aggregation, ezkl_proof_json(bytes(call["aggregationProof"]), values))
         check(round_, None, "aggregation proof verifies off chain", ok, reason)
 
     # ---- every published round: model, manifest, and FedAvg re-derived (a second check)

@@ -83,7 +83,7 @@ def cmd_task_create(args: argparse.Namespace) -> int:
     posted = post_task(w3, account, model=args.model, dataset=_dataset(args), rounds=args.rounds,
                        reward_wei=args.reward, min_stake_wei=args.min_stake, deadline_seconds=args.deadline,
                        aggregator=args.aggregator, federation=args.federation, local_steps=args.local_steps,
-                       pin_data=args.pin_data, slots=args.max_participants)
+                       pin_data=args.pin_data, slots=args.max_participants, backend=args.backend)
     if args.json:
         print(json.dumps(posted.__dict__))
     else:
@@ -248,7 +248,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_demo(DemoConfig(clients=args.clients, rounds=args.rounds, malicious=args.malicious, broker=args.broker,
                         report=args.report, round_timeout=args.round_timeout, model=args.model,
                         dataset=_dataset(args), local_steps=args.local_steps, keep_running=args.keep_running,
-                        dashboard_port=args.dashboard_port))
+                        dashboard_port=args.dashboard_port, backend=args.backend))
     return 0
 
 
@@ -266,6 +266,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=["breast_cancer", "digits"],
                    help="default: breast_cancer for logreg, digits for softmax and mlp")
     p.add_argument("--local-steps", type=_positive_int, default=1, help="SGD steps per round, in one proof")
+    p.add_argument("--backend", default="ezkl", choices=["ezkl", "zokrates"],
+                   help="proving system of the step proofs: ezkl (halo2, every model) or zokrates "
+                        "(Groth16, logreg; cheapest to verify on chain)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ import json
 import statistics
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class DemoConfig:
     keep_running: bool = False
     dashboard_port: int = 8000
     quiet: bool = False
+    backend: str = "ezkl"
 
 
 def _say(cfg: DemoConfig, text: str = "") -> None:
@@ -87,6 +89,8 @@ def validate(cfg: DemoConfig) -> None:
         raise ZkflError("--malicious must leave at least one honest client")
     if cfg.rounds < 1:
         raise ZkflError("--rounds must be at least 1")
+    if cfg.backend == "zokrates" and cfg.model != "logreg":
+        raise ZkflError("the zokrates backend proves logreg steps: use --model logreg, or --backend ezkl")
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -100,12 +104,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         organisation, aggregator_account = account_from_key(keys[0]), account_from_key(keys[1])
         client_keys = keys[2 : 2 + cfg.clients]
         _say(cfg, f"chain: anvil at {anvil.rpc_url} (chain id {w3.eth.chain_id})")
-        _say(cfg, "building the step circuit (cached after the first run) and deploying contracts ...")
+        _say(cfg, f"building the {cfg.backend} step circuit (cached after the first run) and deploying contracts ...")
         posted = post_task(
             w3, organisation, model=cfg.model, dataset=cfg.dataset, rounds=cfg.rounds,
             reward_wei=Web3.to_wei(cfg.reward_eth, "ether"), min_stake_wei=Web3.to_wei(cfg.stake_eth, "ether"),
             deadline_seconds=3600, aggregator=aggregator_account.address, store=store, local_steps=cfg.local_steps,
-            slots=max(DEFAULT_SLOTS, cfg.clients))
+            slots=max(DEFAULT_SLOTS, cfg.clients), backend=cfg.backend)
         fed = Federation(w3, posted.federation)
         _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
                   f"package {posted.package_cid}")
@@ -148,11 +152,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         try:
             for round_ in range(cfg.rounds):
                 _say(cfg, f"round {round_}:")
-                for client in clients:
-                    if fed.participant(posted.task_id, client.address).slashed:
-                        continue
-                    x, y = shards[client.address]
-                    bundle = client.train(x, y, round_)
+                active = [c for c in clients if not fed.participant(posted.task_id, c.address).slashed]
+                # ZoKrates proves in a Node process of its own: two at a time use both cores.
+                workers = 2 if cfg.backend == "zokrates" else 1
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    bundles = list(pool.map(lambda c, r=round_: c.train(*shards[c.address], r), active))
+                for client, bundle in zip(active, bundles, strict=True):
                     if client.address in malicious:
                         bundle.update[0] += 1  # one quantum off: no longer the proven output
                     client.submit(bundle)

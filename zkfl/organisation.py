@@ -26,8 +26,10 @@ from zkfl.contracts.federation import (
 from zkfl.contracts.solc import compile_contract
 from zkfl.datasets import load
 from zkfl.errors import ZkflError
+from zkfl.prover.backends import StepCircuit, backend_of, deploy_step_verifier, package_files, prepare_step_circuit
+from zkfl.prover.backends import proof_length as step_proof_length
 from zkfl.prover.commit import commit
-from zkfl.prover.evm import proof_length, reusable_verifier_source, verifier_source, vka_words
+from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
 from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, ensure_keys
 from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, digest_of_cid
@@ -50,7 +52,7 @@ def prepare_circuit(spec: ModelSpec) -> CircuitArtifacts:
     return artifacts
 
 
-def prepare_aggregation_circuit(step: CircuitArtifacts, slots: int) -> CircuitArtifacts:
+def prepare_aggregation_circuit(step: StepCircuit, slots: int) -> CircuitArtifacts:
     """The FedAvg circuit over ``slots`` updates of ``step``'s model, with keys and verifier."""
     artifacts = build_aggregation_circuit(step.spec, slots, step.update_scale)
     ensure_keys(artifacts)
@@ -63,14 +65,15 @@ def _circuit_files(artifacts: CircuitArtifacts) -> dict[str, Path]:
             "srs": artifacts.srs, "verifier_sol": artifacts.verifier_sol}
 
 
-def publish_package(store: ContentStore, artifacts: CircuitArtifacts, dataset: str,
+def publish_package(store: ContentStore, artifacts: StepCircuit, dataset: str,
                     aggregation: CircuitArtifacts) -> str:
-    """Put both circuits' public artifacts in the store (not the proving keys: each party
-    rebuilds its own from the circuit and the SRS)."""
-    cids = {role: store.put_file(path) for role, path in _circuit_files(artifacts).items()}
+    """Put both circuits' public artifacts in the store. ezkl's proving keys stay out:
+    each party rebuilds its own from the circuit and the SRS. A Groth16 proving key
+    comes out of the task's trusted setup, so a ZoKrates package carries it."""
+    cids = {role: store.put_file(path) for role, path in package_files(artifacts).items()}
     cids |= {f"aggregation.{role}": store.put_file(path) for role, path in _circuit_files(aggregation).items()}
-    package = TaskPackage(artifacts.spec, dataset, "ezkl", artifacts.update_scale, cids, proof_length(artifacts),
-                          aggregation_slots=aggregation.slots)
+    package = TaskPackage(artifacts.spec, dataset, backend_of(artifacts), artifacts.update_scale, cids,
+                          step_proof_length(artifacts), aggregation_slots=aggregation.slots)
     return package.put(store)
 
 
@@ -92,7 +95,7 @@ def deploy_circuit_verifier(w3: Web3, account: LocalAccount, artifacts: CircuitA
     return address, reusable
 
 
-def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: CircuitArtifacts,
+def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: StepCircuit,
                       federation: str | None = None) -> tuple[Federation, str]:
     """The Federation and this circuit's verifier on this chain, deploying what is missing."""
     deployment = Deployment.load(w3)
@@ -103,7 +106,7 @@ def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: CircuitArtifac
     key = artifacts.key
     verifier = deployment.verifiers.get(key)
     if verifier is None or len(w3.eth.get_code(verifier)) == 0:
-        verifier, deployment.reusable = deploy_circuit_verifier(w3, account, artifacts, deployment.reusable)
+        verifier, deployment.reusable = deploy_step_verifier(w3, account, artifacts, deployment.reusable)
         deployment.verifiers[key] = verifier
     deployment.save(w3)
     return Federation(w3, deployment.federation), verifier
@@ -125,13 +128,14 @@ def post_task(
     local_steps: int = 1,
     pin_data: bool = False,
     slots: int = DEFAULT_SLOTS,
+    backend: str = "ezkl",
 ) -> PostedTask:
     store = store or ContentStore()
     data = load(dataset)
     if model == "logreg" and data.classes != 2:
         raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
     spec = default_spec(model, data.features, data.classes, local_steps=local_steps)
-    artifacts = prepare_circuit(spec)
+    artifacts = prepare_step_circuit(spec, backend)
     aggregation = prepare_aggregation_circuit(artifacts, slots)
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
     fed, aggregation_verifier = ensure_deployment(w3, account, aggregation, fed.address)

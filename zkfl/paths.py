@@ -54,6 +54,10 @@ def solc_js_module() -> Path:
     return _tool("solc", "solc-js")
 
 
+def zokrates_js_module() -> Path:
+    return _tool("zokrates-js", "zokrates-js")
+
+
 def openzeppelin_root() -> Path:
     return _tool("@openzeppelin/contracts", "@openzeppelin/contracts")
 

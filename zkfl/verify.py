@@ -14,9 +14,9 @@ import numpy as np
 from zkfl.artifacts import TaskPackage
 from zkfl.contracts.federation import Federation
 from zkfl.middleware.bundle import UpdateBundle
+from zkfl.prover.backends import proof_bytes_of, step_circuit_from_package, verify_step
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX, verify_proof
-from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX
 from zkfl.store import ContentStore, cid_from_digest
 
 
@@ -51,6 +51,7 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
     if task.pin_data and participant.data_commitment != b"\x00" * 32:
         checks.append(Check("data", data == participant.data_commitment,
                             "data commitment differs from the participant's earlier rounds"))
-    ok, reason = verify_proof(artifacts_from_package(package, store), bundle.proof)
+    # ezkl's verifier for an ezkl task; for a ZoKrates task, the pure-Python Groth16 check.
+    ok, reason = verify_step(step_circuit_from_package(package, store), proof_bytes_of(bundle.proof), values)
     checks.append(Check("proof", ok, reason))
     return checks

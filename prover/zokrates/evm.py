@@ -1,0 +1,76 @@
+"""ZoKrates' generated Solidity verifier, made to answer the Federation's interface.
+
+zokrates-js exports a ``Verifier`` contract with ``verifyTx(Proof, uint[N])``. zkfl
+appends ``verifyProof(bytes proof, uint256[] publicValues)``, the interface every
+backend's verifier offers the Federation, and changes two things in the generated
+``Pairing`` library, each for the same reason: a bad proof must be *rejected*, so its
+submitter is recorded and slashed, not make the call look starved of gas.
+
+* Each precompile call gets exactly the gas its operation costs (EIP-1108) instead of
+  all but 2,000: a call given an invalid point fails and burns all the gas it was given.
+* ``invalid()`` after a failed call becomes the ``require`` that follows it: ``invalid``
+  burns all the caller's gas too. The Federation reverts when its verifier call leaves
+  less than 1/64 of the budget (a relayer starving the call), so a burnt-gas failure
+  would undo the submission instead of rejecting it.
+
+The new function also refuses, before any precompile, a proof that is not 8 words or
+has a coordinate at or above the base field modulus, and a public value at or above
+the scalar field order. :mod:`zkfl.prover.zokrates.groth16` decides the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from zkfl.errors import ConfigError
+
+BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
+SCALAR_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+_PATCHES = [
+    ("staticcall(sub(gas(), 2000), 6,", "staticcall(150, 6,"),  # ecAdd
+    ("staticcall(sub(gas(), 2000), 7,", "staticcall(6000, 7,"),  # ecMul
+    ("staticcall(sub(gas(), 2000), 8,", "staticcall(add(45000, mul(34000, div(inputSize, 6))), 8,"),  # ecPairing
+]
+_INVALID = re.compile(
+    r"\n\s*// Use \"invalid\" to make gas estimation work\n\s*switch success case 0 \{ invalid\(\) \}")
+
+
+def _adapter(inputs: int) -> str:
+    return f"""
+    /// zkfl: the verifier interface of every backend. ``proof`` is 8 words: a.x, a.y,
+    /// b.x[0], b.x[1], b.y[0], b.y[1], c.x, c.y (G2 coordinates [real, imaginary]).
+    function verifyProof(bytes calldata proof, uint256[] calldata publicValues) external view returns (bool) {{
+        if (proof.length != 256 || publicValues.length != {inputs}) return false;
+        uint256[8] memory w = abi.decode(proof, (uint256[8]));
+        for (uint256 i = 0; i < 8; i++) {{
+            if (w[i] >= {BASE_FIELD}) return false;
+        }}
+        uint256[] memory input = new uint256[]({inputs});
+        for (uint256 i = 0; i < {inputs}; i++) {{
+            if (publicValues[i] >= {SCALAR_FIELD}) return false;
+            input[i] = publicValues[i];
+        }}
+        Proof memory p = Proof(
+            Pairing.G1Point(w[0], w[1]), Pairing.G2Point([w[2], w[3]], [w[4], w[5]]), Pairing.G1Point(w[6], w[7])
+        );
+        return verify(input, p) == 0;
+    }}
+}}
+"""
+
+
+def adapt_verifier(generated: str, inputs: int) -> str:
+    """The generated source with the patches above and the shared interface appended."""
+    source = generated
+    for old, new in _PATCHES:
+        if source.count(old) != 1:
+            raise ConfigError(f"ZoKrates' verifier template changed: expected one `{old}`")
+        source = source.replace(old, new)
+    source, count = _INVALID.subn("", source)
+    if count != 3:
+        raise ConfigError(f"ZoKrates' verifier template changed: expected 3 invalid() guards, found {count}")
+    end = source.rstrip().rfind("}")
+    if "contract Verifier" not in source or end < 0:
+        raise ConfigError("ZoKrates' verifier template changed: no contract Verifier")
+    return source[:end].rstrip() + "\n" + _adapter(inputs)

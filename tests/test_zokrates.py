@@ -1,0 +1,271 @@
+"""The ZoKrates backend: real Groth16 proofs, three verifiers that agree, its soundness traps,
+and the Federation on anvil judging its proofs like ezkl's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from eth_account.signers.local import LocalAccount
+from py_ecc.optimized_bn128 import add as ec_add
+from py_ecc.optimized_bn128 import multiply, normalize
+from web3 import Web3
+
+from tests.conftest import aggregation_verifier_for, task_params, test_binding
+from zkfl.circuits.registry import default_spec, family
+from zkfl.contracts.federation import Federation, Reason, deploy
+from zkfl.contracts.solc import compile_contract
+from zkfl.errors import ZkflError
+from zkfl.prover.commit import commit
+from zkfl.prover.ezkl_backend import StepProof
+from zkfl.prover.poseidon import P, poseidon_commit
+from zkfl.prover.quantize import Quantizer
+from zkfl.prover.zokrates import groth16
+from zkfl.prover.zokrates.backend import ZokratesCircuit, build_circuit, check_key, prove_step
+from zkfl.prover.zokrates.driver import WitnessError, run
+from zkfl.prover.zokrates.step import logreg_step, packed_features
+
+STAKE, REWARD = 10**17, 10**18
+BASE_FIELD = groth16.field_modulus
+
+
+@dataclass(frozen=True)
+class ZkStep:
+    g: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    binding: np.ndarray
+    proof: StepProof
+
+
+@pytest.fixture(scope="module")
+def circuit() -> ZokratesCircuit:
+    return build_circuit(default_spec("logreg", 30))
+
+
+def _prove(circuit: ZokratesCircuit, seed: int) -> ZkStep:
+    rng = np.random.default_rng(seed)
+    spec, q = circuit.spec, Quantizer(circuit.spec.scale)
+    g = np.zeros(spec.param_count, dtype=np.int64)
+    x = q.to_int(rng.uniform(-3, 3, (spec.batch, spec.features)))
+    y = q.to_int(rng.integers(0, 2, spec.batch))
+    binding = test_binding(seed)
+    return ZkStep(g, x, y, binding, prove_step(circuit, g, x, y, binding))
+
+
+@pytest.fixture(scope="module")
+def zk_a(circuit: ZokratesCircuit) -> ZkStep:
+    return _prove(circuit, 1)
+
+
+@pytest.fixture(scope="module")
+def zk_verifier(w3: Web3, accounts: list[LocalAccount], circuit: ZokratesCircuit) -> Any:
+    compiled = compile_contract(circuit.verifier_sol, "Verifier")
+    address, _ = deploy(w3, accounts[0], compiled)
+    return w3.eth.contract(address=address, abi=compiled.abi)
+
+
+def test_public_values_are_ezkls_commitments_and_the_update_is_one_sgd_step(circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
+    g, update = zk_a.g, np.array(zk_a.proof.update)
+    features = poseidon_commit(packed_features(circuit.spec, zk_a.x))  # X packed 15 features a word
+    assert zk_a.proof.instances == [commit(g), features, commit(zk_a.y), commit(zk_a.binding), commit(update)]
+    spec, q = circuit.spec, Quantizer(circuit.spec.scale)
+    expected = family("logreg").float_step(spec, np.zeros(spec.param_count), q.to_float(zk_a.x),
+                                              q.to_float(zk_a.y).reshape(-1, 1))
+    assert np.abs(update / 2.0**spec.scale - expected).max() < 1e-3
+    assert circuit.verifying_key().unbound_inputs() == []
+
+
+# ---------------------------------------------------------------- three verifiers agree
+
+def _node_verifies(circuit: ZokratesCircuit, proof: bytes, values: list[int]) -> bool:
+    if len(proof) != groth16.PROOF_BYTES:
+        return False  # not expressible as ZoKrates proof JSON
+    w = [f"0x{v:064x}" for v in groth16.decode_proof(proof)]
+    document = {"scheme": "g16", "curve": "bn128", "proof": {"a": w[0:2], "b": [w[2:4], w[4:6]], "c": w[6:8]},
+                "inputs": [f"0x{v:064x}" for v in values]}
+    try:
+        return bool(run("verify", vk=circuit.vk, proof=document)["ok"])
+    except ZkflError:
+        return False  # zokrates-js refuses malformed points with an error
+
+
+def _contract_verifies(contract: Any, proof: bytes, values: list[int]) -> bool:
+    try:
+        return bool(contract.functions.verifyProof(proof, values).call())
+    except Exception:  # a revert is a rejection, as the Federation reads it
+        return False
+
+
+def _words(proof: bytes) -> list[int]:
+    return groth16.decode_proof(proof)
+
+
+def _pack(words: list[int]) -> bytes:
+    return b"".join(w.to_bytes(32, "big") for w in words)
+
+
+def _cases(zk_a: ZkStep) -> dict[str, tuple[bytes, list[int], bool]]:
+    good, values = zk_a.proof.proof_bytes, zk_a.proof.instances
+    w = _words(good)
+    swapped = [w[0], w[1], w[3], w[2], w[5], w[4], w[6], w[7]]  # G2 as [imaginary, real]: the precompile's order
+    cases: dict[str, tuple[bytes, list[int], bool]] = {
+        "good": (good, values, True),
+        "G2 coordinates swapped": (_pack(swapped), values, False),
+        "a negated": (_pack([w[0], BASE_FIELD - w[1], *w[2:]]), values, False),
+        "a off the curve": (_pack([w[0], (w[1] + 1) % BASE_FIELD, *w[2:]]), values, False),
+        "c.y not reduced (y + q)": (_pack([*w[:7], w[7] + BASE_FIELD]), values, False),
+        "c replaced by a": (_pack([*w[:6], w[0], w[1]]), values, False),
+        "short proof": (good[:-32], values, False),
+        "one public value too few": (good, values[:-1], False),
+        "public value + r (same residue)": (good, [values[0] + P, *values[1:]], False),
+    }
+    for i, name in enumerate(("global model", "features", "labels", "binding", "update")):
+        cases[f"{name} changed"] = (good, [v + (k == i) for k, v in enumerate(values)], False)
+    return cases
+
+
+def test_node_py_ecc_and_the_contract_agree_on_good_and_bad_proofs(circuit, zk_a, zk_verifier) -> None:  # type: ignore[no-untyped-def]
+    vk = circuit.verifying_key()
+    verdicts = {}
+    for name, (proof, values, expected) in _cases(zk_a).items():
+        verdicts[name] = (groth16.verify(vk, proof, values)[0], _node_verifies(circuit, proof, values),
+                          _contract_verifies(zk_verifier, proof, values), expected)
+    disagreements = {k: v for k, v in verdicts.items() if len(set(v)) != 1}
+    assert not disagreements, f"(py-ecc, node, contract, expected): {disagreements}"
+
+
+def test_g2_order_json_and_py_ecc_real_first_precompile_imaginary_first(circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
+    """ZoKrates' JSON and py-ecc's FQ2 both take [real, imaginary]; the precompile takes
+    imaginary first, and the generated Pairing library swaps (X[1] before X[0])."""
+    b = zk_a.proof.proof["proof"]["b"]
+    words = _words(zk_a.proof.proof_bytes)
+    assert words[2:6] == [int(b[0][0], 16), int(b[0][1], 16), int(b[1][0], 16), int(b[1][1], 16)]
+    source = circuit.verifier_sol.read_text()
+    assert "input[i * 6 + 2] = p2[i].X[1];" in source and "input[i * 6 + 3] = p2[i].X[0];" in source
+    ok, reason = groth16.verify(circuit.verifying_key(), _pack([*words[:2], words[3], words[2], words[5], words[4],
+                                                                *words[6:]]), zk_a.proof.instances)
+    assert not ok and "twist" in reason
+
+
+# ---------------------------------------------------------------- soundness traps
+
+_TRAP = """
+import "utils/pack/bool/unpack_unchecked";
+import "utils/pack/bool/pack";
+{range}
+// round(v / 16) with hints: v + 8 = 16 q + r, r a 4-bit remainder.
+def main(private field v, private field q, private field r) -> field {{
+    assert(v + 8 == q * 16 + r);
+    assert(in_range(r));
+    return q;
+}}
+"""
+_ASSERTED = """def in_range(field r) -> bool {
+    bool[4] bits = unpack_unchecked::<4>(r);
+    assert(pack(bits) == r);
+    return true;
+}"""
+_DECOMPOSED_ONLY = """def in_range(field r) -> bool {
+    bool[4] bits = unpack_unchecked::<4>(r);
+    return true;
+}"""
+
+
+def _witness_output(tmp_path, source: str, args: list[str]) -> str:  # type: ignore[no-untyped-def]
+    (tmp_path / "p.zok").write_text(source)
+    info = run("compile", source=tmp_path / "p.zok", program=tmp_path / "p.bin", abi=tmp_path / "abi.json")
+    assert info["constraints"] >= 1
+    return str(run("witness", program=tmp_path / "p.bin", abi=tmp_path / "abi.json", args=args)["output"])
+
+
+def test_a_range_check_must_be_asserted_a_forged_negative_remainder_is_refused(tmp_path, circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
+    # 37 / 16 rounds to 2 (37 + 8 = 2*16 + 13). The forger claims 3 with remainder -3.
+    honest, forged = ["37", "2", "13"], ["37", "3", str(P - 3)]
+    weak = _TRAP.format(range=_DECOMPOSED_ONLY)
+    assert _witness_output(tmp_path, weak, forged) == "3"  # the unused decomposition checked nothing
+    strong = _TRAP.format(range=_ASSERTED)
+    assert _witness_output(tmp_path, strong, honest) == "2"
+    with pytest.raises(WitnessError):
+        _witness_output(tmp_path, strong, forged)
+    # The step program: the same forgery on a logit's rounding, or a clamp's branch, is refused.
+    witness = logreg_step(circuit.spec, zk_a.g, zk_a.x, zk_a.y, zk_a.binding)
+    for index, forge in ((4, lambda a: [str((int(a[0]) + 1) % P), *a[1:]]),  # zq + 1 ...
+                         (5, lambda a: [str((int(a[0]) - 2 ** 14) % P), *a[1:]]),  # ... zr - 2^14
+                         (6, lambda a: [str(1 - int(a[0])), *a[1:]])):  # the other clamp branch
+        args = list(witness.args)
+        if index == 4:
+            args[4], args[5] = forge(args[4]), (lambda a: [str((int(a[0]) - 2 ** 14) % P), *a[1:]])(args[5])
+        else:
+            args[index] = forge(args[index])
+        with pytest.raises(WitnessError):
+            run("witness", program=circuit.path("program"), abi=circuit.path("abi"), args=args)
+
+
+def test_an_unbound_public_input_would_accept_any_value_and_such_a_key_is_refused(circuit, zk_a, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Groth16: an input no constraint touches has the identity as its gamma_abc point, so
+    its value drops out of the check. Build such a key from the real one (fold input 3's
+    value into gamma_abc[0]): the real proof then verifies with any binding value."""
+    vk_json = json.loads(circuit.vk.read_text())
+    vk = groth16.VerifyingKey.from_zokrates(vk_json)
+    values = zk_a.proof.instances
+    x, y = normalize(ec_add(vk.gamma_abc[0], multiply(vk.gamma_abc[4], values[3])))
+    vk_json["gamma_abc"][0] = [f"0x{int(x):064x}", f"0x{int(y):064x}"]
+    vk_json["gamma_abc"][4] = ["0x0", "0x0"]
+    malleable = groth16.VerifyingKey.from_zokrates(vk_json)
+    assert malleable.unbound_inputs() == [3]
+    for binding in (values[3], 0, 12345):
+        assert groth16.verify(malleable, zk_a.proof.proof_bytes, [*values[:3], binding, values[4]])[0]
+    (tmp_path / "vk.json").write_text(json.dumps(vk_json))
+    with pytest.raises(ZkflError, match="unconstrained.*binding"):
+        check_key(ZokratesCircuit(circuit.spec, tmp_path))
+    # zkfl's own key binds every input: changing any value breaks the proof (see the agreement test).
+    assert vk.unbound_inputs() == []
+
+
+# ---------------------------------------------------------------- the Federation judges it like ezkl's
+
+def _task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial: np.ndarray) -> int:
+    params = task_params(accounts[1].address, verifier, initial, aggregation_verifier=aggregation_verifier_for(
+        federation))
+    task_id = federation.create_task(accounts[0], params, REWARD)
+    for seed, participant in enumerate(accounts[2:4], start=1):
+        federation.join(participant, task_id, STAKE, commit(test_binding(seed)))
+    return task_id
+
+
+def _submit(federation: Federation, accounts: list[LocalAccount], task_id: int, signer: LocalAccount,
+            step: ZkStep, commitment: int | None = None, proof: bytes | None = None):  # type: ignore[no-untyped-def]
+    proof = step.proof.proof_bytes if proof is None else proof
+    commitment = step.proof.update_commitment if commitment is None else commitment
+    signature = federation.sign_submission(signer, task_id, 0, commitment, step.proof.instances, proof)
+    return federation.submit_update(accounts[1], task_id, 0, signer.address, commitment, proof,
+                                    step.proof.instances, signature)
+
+
+def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  # type: ignore[no-untyped-def]
+        federation, accounts, verifier_address, zk_verifier, zk_a) -> None:
+    verifier = zk_verifier.address
+    task_id = _task(federation, accounts, verifier, zk_a.g)
+    result = _submit(federation, accounts, task_id, accounts[3], zk_a)  # wallet 3 copies wallet 2's proof
+    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
+    result = _submit(federation, accounts, task_id, accounts[2], zk_a)
+    assert result.accepted and result.reason == Reason.NONE
+    print(f"accepted ZoKrates submission: {result.gas_used} gas")
+
+    cases = [("update mismatch", {"commitment": 12345}, Reason.UPDATE_MISMATCH),
+             ("tampered proof", {"proof": _pack([*_words(zk_a.proof.proof_bytes)[:7],
+                                                 _words(zk_a.proof.proof_bytes)[7] ^ 1])}, Reason.INVALID_PROOF),
+             # An off-curve point fails the precompile: rejected and slashed, not reverted as out of gas.
+             ("off-curve point", {"proof": _pack([1, 1, *_words(zk_a.proof.proof_bytes)[2:]])}, Reason.INVALID_PROOF)]
+    for name, change, reason in cases:
+        task_id = _task(federation, accounts, verifier, zk_a.g)
+        result = _submit(federation, accounts, task_id, accounts[2], zk_a, **change)
+        assert not result.accepted and result.reason == reason, name
+        assert federation.participant(task_id, accounts[2].address).slashed, name
+    stale = _task(federation, accounts, verifier, zk_a.g + 1)
+    result = _submit(federation, accounts, stale, accounts[2], zk_a)
+    assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
