@@ -32,8 +32,9 @@ CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
     "mlp-64-16-10-b16": ("mlp", 64, 10, (16,), 16),
 }
 FULL_CASES = {"mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32)}
-# The ZoKrates backend (Groth16): logistic regression only.
-ZOKRATES_CASES = {"zokrates-logreg-30-b16": ("logreg", 30, 2, (), 16)}
+# The ZoKrates backend (Groth16): the linear models, at sizes zokrates-js can hold.
+ZOKRATES_CASES = {"zokrates-logreg-30-b16": ("logreg", 30, 2, (), 16),
+                  "zokrates-softmax-13x3-b16": ("softmax", 13, 3, (), 16)}
 AGGREGATION_RESULTS = Path(__file__).resolve().parent / "results" / "aggregation.json"
 # name: (family, features, classes, hidden, clients)
 AGGREGATION_CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
@@ -173,6 +174,7 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
 
 
 def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
+    from zkfl.circuits.registry import family
     from zkfl.circuits.spec import ModelSpec
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
     from zkfl.contracts.federation import deploy
@@ -182,15 +184,15 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.prover.zokrates.backend import build_circuit, prove_step, verify_step
     from zkfl.prover.zokrates.driver import run
 
-    fam_name, features, _, _, batch = ZOKRATES_CASES[name]
-    spec = ModelSpec(fam_name, features, batch, 12, 0.5)
+    fam_name, features, classes, _, batch = ZOKRATES_CASES[name]
+    spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes)
     start = time.perf_counter()
     circuit = build_circuit(spec)
     build_s = time.perf_counter() - start
     q, rng = Quantizer(spec.scale), np.random.default_rng(0)
     theta = q.to_int(rng.normal(0, 0.1, spec.param_count))
     x = q.to_int(rng.uniform(-3, 3, (batch, features)))
-    y = q.to_int(rng.integers(0, 2, batch).astype(np.float64))
+    y = q.to_int(family(fam_name).encode_labels(spec, rng.integers(0, classes, batch).astype(np.float64)))
     prove_times, verify_times, node_times = [], [], []
     for _ in range(repeats):
         proof = prove_step(circuit, theta, x, y, binding_chunks(bytes(range(32))))

@@ -1,30 +1,37 @@
-"""The logistic-regression training step as a ZoKrates program, generated per model shape.
+"""The linear models' training step as a ZoKrates program, generated per model shape.
 
 The program is the statement of a step proof for the ``zokrates`` backend: given the
-public values ``[H(G), H(X), H(y), H(b), H(W)]``, the prover knows G, X, y, b and W with
-those hashes such that W is one SGD step of the hard-sigmoid logistic regression from
-G on the batch (X, y), in the fixed-point arithmetic written out below. H is ezkl's
-Poseidon (:mod:`zkfl.prover.poseidon`), recomputed in the circuit, so H(G), H(b) and
-H(W) are the very commitments the ezkl backend, the FedAvg circuit and the contract use.
+public values ``[H(G), H(X), H(Y), H(b), H(W)]``, the prover knows G, X, Y, b and W with
+those hashes such that W is one SGD step of the task's model from G on the batch
+(X, Y), in the fixed-point arithmetic written out below. H is ezkl's Poseidon
+(:mod:`zkfl.prover.poseidon`), recomputed in the circuit, so H(G), H(Y), H(b) and H(W)
+are the very commitments the ezkl backend, the FedAvg circuit and the contract use.
 H(X) is over X packed 15 features to a field element (each feature is range-checked
 to 16 bits anyway, which makes the packing one-to-one): 15 times fewer hash rounds.
 
-Fixed point at the spec's scale s (S = 2^s), all values integers, rounding half up:
+Fixed point at the spec's scale s (S = 2^s), all values integers, rounding half up.
+With O outputs (1 for logreg, C for softmax), ``theta = [W (F x O, row-major), b (O)]``:
 
-    a_b = round((sum_j X_bj G_j + S G_F) / 2^(s+2)) + S/2          z/4 + 1/2
-    p_b = clamp(a_b, 0, S)                                         hard sigmoid
-    g_j = sum_b X_bj (p_b - y_b)   (j < F),   g_F = S sum_b (p_b - y_b)
-    W_j = G_j - round(g_j C / 2^(2s)),   C = round(lr / B * S)
+    z_bo = sum_j X_bj W_jo + S b_o                                  (scale 2s)
+    logreg:  p_b = clamp(round(z_b / 2^(s+2)) + S/2, 0, S)          hard sigmoid
+    softmax: t = clamp(round(z / 2^s), -8S, 8S)                     the logit clamp
+             e = exp(t), as (Taylor_5(t/16))^16 at scale 2^(s+4)   |t/16| <= 1/2
+             p_bo = round(S e_bo / sum_o e_bo)
+    grad W_jo = sum_b X_bj (p_bo - Y_bo),  grad b_o = S sum_b (p_bo - Y_bo)
+    W' = theta - round(grad C / 2^(2s)),  C = round(lr / B * S)
 
-The host (:mod:`zkfl.prover.zokrates.step`) computes the same integers and hands the
-circuit each division's quotient and remainder and each clamp's branch as hints; the
-circuit checks every hint (see lib.zok) and every input's range, so no field wrap-around
-can stand in for integer arithmetic.
+exp's relative error is below 1e-3 over the clamp's range (fifth-order Taylor at
+|u| <= 1/2, then four squarings), so the proven step stays within about 2e-3 of the
+float step. The host (:mod:`zkfl.prover.zokrates.step`) computes the same integers and
+hands the circuit each division's quotient and remainder and each clamp's branch as
+hints; the circuit checks every hint (see lib.zok) and every input's range, so no
+field wrap-around can stand in for integer arithmetic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import factorial
 from pathlib import Path
 
 from zkfl.circuits.spec import ModelSpec
@@ -33,7 +40,11 @@ from zkfl.prover.poseidon import MDS, ROUND_CONSTANTS
 
 LIBRARY = Path(__file__).resolve().parent / "zokrates" / "lib.zok"
 #: Increment when the program's arithmetic changes: it is part of the circuit's cache key.
-ZOKRATES_STEP_VERSION = 1
+ZOKRATES_STEP_VERSION = 2  # 2: softmax, outputs generalised
+FAMILIES = ("logreg", "softmax")
+TAYLOR_ORDER = 5
+SQUARINGS = 4  # exp(t) = exp(t / 16)^16
+LOGIT_CLAMP = 8
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,9 @@ class FixedPoint:
     """The bounds the circuit asserts, derived from the spec's scale."""
 
     scale: int
+    quotient_bits: int = 48  # every rounded quotient: |q| < 2^47
+    relu_bits: int = 50  # clamp inputs: |v| < 2^49
+    division_bits: int = 48  # softmax's normaliser: 2 sum e < 2^48
 
     @property
     def feature_bits(self) -> int:  # |x| < 2^(s+3): standardized features clipped to +-8
@@ -50,8 +64,9 @@ class FixedPoint:
     def weight_bits(self) -> int:  # |G_j| < 2^(s+18)
         return self.scale + 18
 
-    quotient_bits: int = 48  # every rounded quotient: |q| < 2^47
-    relu_bits: int = 50  # clamp inputs: |v| < 2^49
+    @property
+    def exp_scale(self) -> int:  # exp is computed at scale 2^(s+4): t/16 at scale s+4 is t at scale s
+        return self.scale + 4
 
     @property
     def packed_per_word(self) -> int:  # features (feature_bits + 1 bits each) per field element
@@ -60,12 +75,39 @@ class FixedPoint:
     def step_constant(self, spec: ModelSpec) -> int:
         return round(spec.learning_rate / spec.batch * 2**self.scale)
 
+    def taylor(self) -> list[int]:
+        """1/k! at the exp scale, k = 0..TAYLOR_ORDER."""
+        return [round(2**self.exp_scale / factorial(k)) for k in range(TAYLOR_ORDER + 1)]
+
+
+#: zokrates-js runs in 32-bit WebAssembly (4 GB at most): programs past this many
+#: constraints run out of memory there (a 89k-constraint step peaks near 1 GB to compile).
+MAX_CONSTRAINTS = 250_000
+
+
+def estimated_constraints(spec: ModelSpec) -> int:
+    """About 240 per hashed element (one Poseidon permutation), 950 per softmax exp and
+    division, 200 per hard sigmoid, 17 per range-checked feature (measured: logreg 30
+    features batch 16, 43k; softmax 13 x 3, 89k)."""
+    pairs = spec.batch * outputs(spec)
+    hashed = 2 * spec.param_count + packed_words(spec) + pairs + BINDING_CHUNKS
+    return 240 * hashed + pairs * (950 if spec.family == "softmax" else 200) + 17 * spec.batch * spec.features
+
 
 def check_supported(spec: ModelSpec) -> None:
-    if spec.family != "logreg":
-        raise ValueError(f"the zokrates backend proves logreg steps; {spec.family} needs the ezkl backend")
+    if spec.family not in FAMILIES:
+        raise ValueError(f"the zokrates backend proves {' and '.join(FAMILIES)} steps; "
+                         f"{spec.family} needs the ezkl backend")
     if spec.local_steps != 1:
         raise ValueError("the zokrates backend proves one local step per proof (local_steps = 1)")
+    if estimated_constraints(spec) > MAX_CONSTRAINTS:
+        raise ValueError(f"a {spec.family} step with {spec.param_count} parameters needs about "
+                         f"{estimated_constraints(spec):,} constraints, past what zokrates-js (32-bit WebAssembly) "
+                         f"can hold ({MAX_CONSTRAINTS:,}): use the ezkl backend, or a smaller model (e.g. wine)")
+
+
+def outputs(spec: ModelSpec) -> int:
+    return 1 if spec.family == "logreg" else spec.classes
 
 
 def packed_words(spec: ModelSpec) -> int:
@@ -86,64 +128,141 @@ def _packing(spec: ModelSpec, fp: FixedPoint) -> str:
     lines = []
     for k in range(packed_words(spec)):
         indices = range(k * per_word, min(total, (k + 1) * per_word))
-        terms = [f"u[{i}] * {2 ** (bits * (i - k * per_word))}" for i in indices]
-        lines.append(" + ".join(terms))
+        lines.append(" + ".join(f"u[{i}] * {2 ** (bits * (i - k * per_word))}" for i in indices))
     return "[\n        " + ",\n        ".join(lines) + "\n    ]"
+
+
+def _logreg_link(spec: ModelSpec, fp: FixedPoint) -> str:
+    s, unit = spec.scale, 2**spec.scale
+    return f"""        // p = clamp(z / 4 + 1/2, 0, 1)
+        field a = rescale::<{s + 2}, {fp.quotient_bits}>(z, zq[i], zr[i]) + {unit // 2};
+        field m = relu::<{fp.relu_bits}>(a, lo[i]);
+        p[i] = {unit} - relu::<{fp.relu_bits}>({unit} - m, hi[i]);"""
+
+
+def _softmax_link(spec: ModelSpec, fp: FixedPoint) -> str:
+    s, unit, q, xs = spec.scale, 2**spec.scale, fp.quotient_bits, fp.exp_scale
+    clamp = LOGIT_CLAMP * unit
+    taylor = fp.taylor()
+    horner = "\n".join(
+        f"        h = {taylor[k]} + rescale::<{xs}, {q}>(h * t, hq[i * {TAYLOR_ORDER} + {TAYLOR_ORDER - 1 - k}], "
+        f"hr[i * {TAYLOR_ORDER} + {TAYLOR_ORDER - 1 - k}]);" for k in range(TAYLOR_ORDER - 1, -1, -1))
+    squares = "\n".join(
+        f"        h = rescale::<{xs}, {q}>(h * h, sq[i * {SQUARINGS} + {k}], sr[i * {SQUARINGS} + {k}]);"
+        for k in range(SQUARINGS))
+    return f"""        // t = clamp(z, -8, 8) at scale {s}; exp(t) = (sum_k (t/16)^k / k!)^16 at scale {xs}
+        field m = relu::<{fp.relu_bits}>(rescale::<{s}, {q}>(z, zq[i], zr[i]) + {clamp}, lo[i]);
+        field t = {clamp} - relu::<{fp.relu_bits}>({2 * clamp} - m, hi[i]);
+        field mut h = {taylor[TAYLOR_ORDER]};
+{horner}
+{squares}
+        p[i] = h;"""
+
+
+def _softmax_normalise(spec: ModelSpec, fp: FixedPoint) -> str:
+    batch, classes, unit = spec.batch, spec.classes, 2**spec.scale
+    return f"""    // p = round(S e / sum e), row by row
+    for u32 b in 0..{batch} {{
+        field mut total = 0;
+        for u32 o in 0..{classes} {{
+            total = total + p[b * {classes} + o];
+        }}
+        for u32 o in 0..{classes} {{
+            p[b * {classes} + o] = divide::<{fp.division_bits}, {spec.scale + 1}>(p[b * {classes} + o] * {unit}, total,
+                pq[b * {classes} + o], pr[b * {classes} + o]);
+        }}
+    }}
+"""
+
+
+def _label_check(spec: ModelSpec) -> str:
+    unit = 2**spec.scale
+    if spec.family == "logreg":
+        return f"""    for u32 b in 0..{spec.batch} {{
+        assert(y[b] * (y[b] - {unit}) == 0);
+    }}"""
+    classes = spec.classes
+    return f"""    for u32 b in 0..{spec.batch} {{
+        field mut ones = 0;
+        for u32 o in 0..{classes} {{
+            assert(y[b * {classes} + o] * (y[b * {classes} + o] - {unit}) == 0);
+            ones = ones + y[b * {classes} + o];
+        }}
+        assert(ones == {unit});
+    }}"""
+
+
+def _hints(spec: ModelSpec) -> list[tuple[str, int]]:
+    """The program's hint arguments after (g, x, y, bind), in order, with their lengths."""
+    n = spec.batch * outputs(spec)
+    hints = [("zq", n), ("zr", n), ("lo", n), ("hi", n)]
+    if spec.family == "softmax":
+        hints += [("hq", n * TAYLOR_ORDER), ("hr", n * TAYLOR_ORDER), ("sq", n * SQUARINGS), ("sr", n * SQUARINGS),
+                  ("pq", n), ("pr", n)]
+    return [*hints, ("uq", spec.param_count), ("ur", spec.param_count)]
+
+
+def hint_names(spec: ModelSpec) -> list[str]:
+    return [name for name, _ in _hints(spec)]
 
 
 def step_source(spec: ModelSpec) -> str:
     check_supported(spec)
     fp = FixedPoint(spec.scale)
-    features, batch, params = spec.features, spec.batch, spec.param_count
-    s, unit = spec.scale, 2**spec.scale
-    q, relu = fp.quotient_bits, fp.relu_bits
+    features, batch, params, out = spec.features, spec.batch, spec.param_count, outputs(spec)
+    s, unit, q = spec.scale, 2**spec.scale, fp.quotient_bits
+    n = batch * out
+    hints = ", ".join(f"private field[{length}] {name}" for name, length in _hints(spec))
+    link = _logreg_link(spec, fp) if spec.family == "logreg" else _softmax_link(spec, fp)
+    normalise = _softmax_normalise(spec, fp) if spec.family == "softmax" else ""
+    step = fp.step_constant(spec)
     main = f"""
-// One SGD step of hard-sigmoid logistic regression, {features} features, batch {batch}, scale {s}.
-// Public values (outputs): H(G), H(X packed), H(y), H(b), H(W).
-def main(private field[{params}] g, private field[{batch * features}] x, private field[{batch}] y,
-         private field[{BINDING_CHUNKS}] bind, private field[{batch}] zq, private field[{batch}] zr,
-         private field[{batch}] lo, private field[{batch}] hi, private field[{params}] uq,
-         private field[{params}] ur) -> field[5] {{
+// One SGD step of {spec.family}, {features} features, {out} output(s), batch {batch}, scale {s}.
+// Public values (outputs): H(G), H(X packed), H(Y), H(b), H(W).
+def main(private field[{params}] g, private field[{batch * features}] x, private field[{n}] y,
+         private field[{BINDING_CHUNKS}] bind, {hints}) -> field[5] {{
     // Inputs in range: features |x| < 2^{fp.feature_bits}, labels 0 or 1.0, weights |G| < 2^{fp.weight_bits}.
     field[{batch * features}] mut u = [0; {batch * features}];
     for u32 i in 0..{batch * features} {{
         u[i] = x[i] + {2**fp.feature_bits};
         assert(in_range::<{fp.feature_bits + 1}>(u[i]));
     }}
-    for u32 b in 0..{batch} {{
-        assert(y[b] * (y[b] - {unit}) == 0);
-    }}
+{_label_check(spec)}
     for u32 j in 0..{params} {{
         assert(in_range::<{fp.weight_bits + 1}>(g[j] + {2**fp.weight_bits}));
     }}
-    // Forward: p = clamp(z / 4 + 1/2, 0, 1); residual e = p - y.
-    field[{batch}] mut e = [0; {batch}];
+    // Forward, one (sample, output) pair at a time: i = b * {out} + o.
+    field[{n}] mut p = [0; {n}];
     for u32 b in 0..{batch} {{
-        field mut z = g[{features}] * {unit};
+    for u32 o in 0..{out} {{
+        u32 i = b * {out} + o;
+        field mut z = g[{features * out} + o] * {unit};
         for u32 j in 0..{features} {{
-            z = z + x[b * {features} + j] * g[j];
+            z = z + x[b * {features} + j] * g[j * {out} + o];
         }}
-        field a = rescale::<{s + 2}, {q}>(z, zq[b], zr[b]) + {unit // 2};
-        field m = relu::<{relu}>(a, lo[b]);
-        e[b] = {unit} - relu::<{relu}>({unit} - m, hi[b]) - y[b];
+{link}
     }}
-    // Backward and update: W = G - round(grad * C / 2^{2 * s}), C = lr / B at scale {s}.
+    }}
+{normalise}    // Backward and update: W = G - round(grad * C / 2^{2 * s}), C = lr / B at scale {s}.
     field[{params}] mut w = [0; {params}];
-    for u32 j in 0..{features} {{
-        field mut grad = 0;
-        for u32 b in 0..{batch} {{
-            grad = grad + x[b * {features} + j] * e[b];
+    for u32 o in 0..{out} {{
+        for u32 j in 0..{features} {{
+            field mut grad = 0;
+            for u32 b in 0..{batch} {{
+                grad = grad + x[b * {features} + j] * (p[b * {out} + o] - y[b * {out} + o]);
+            }}
+            w[j * {out} + o] = g[j * {out} + o]
+                - rescale::<{2 * s}, {q}>(grad * {step}, uq[j * {out} + o], ur[j * {out} + o]);
         }}
-        w[j] = g[j] - rescale::<{2 * s}, {q}>(grad * {fp.step_constant(spec)}, uq[j], ur[j]);
+        field mut bias_grad = 0;
+        for u32 b in 0..{batch} {{
+            bias_grad = bias_grad + (p[b * {out} + o] - y[b * {out} + o]) * {unit};
+        }}
+        w[{features * out} + o] = g[{features * out} + o]
+            - rescale::<{2 * s}, {q}>(bias_grad * {step}, uq[{features * out} + o], ur[{features * out} + o]);
     }}
-    field mut bias_grad = 0;
-    for u32 b in 0..{batch} {{
-        bias_grad = bias_grad + e[b] * {unit};
-    }}
-    w[{features}] = g[{features}]
-        - rescale::<{2 * s}, {q}>(bias_grad * {fp.step_constant(spec)}, uq[{features}], ur[{features}]);
     field[{packed_words(spec)}] words = {_packing(spec, fp)};
-    return [commit::<{params}>(g), commit::<{packed_words(spec)}>(words), commit::<{batch}>(y),
+    return [commit::<{params}>(g), commit::<{packed_words(spec)}>(words), commit::<{n}>(y),
             commit::<{BINDING_CHUNKS}>(bind), commit::<{params}>(w)];
 }}
 """

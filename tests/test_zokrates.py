@@ -26,7 +26,7 @@ from zkfl.prover.quantize import Quantizer
 from zkfl.prover.zokrates import groth16
 from zkfl.prover.zokrates.backend import ZokratesCircuit, build_circuit, check_key, prove_step
 from zkfl.prover.zokrates.driver import WitnessError, run
-from zkfl.prover.zokrates.step import logreg_step, packed_features
+from zkfl.prover.zokrates.step import linear_step, packed_features
 
 STAKE, REWARD = 10**17, 10**18
 BASE_FIELD = groth16.field_modulus
@@ -192,7 +192,7 @@ def test_a_range_check_must_be_asserted_a_forged_negative_remainder_is_refused(t
     with pytest.raises(WitnessError):
         _witness_output(tmp_path, strong, forged)
     # The step program: the same forgery on a logit's rounding, or a clamp's branch, is refused.
-    witness = logreg_step(circuit.spec, zk_a.g, zk_a.x, zk_a.y, zk_a.binding)
+    witness = linear_step(circuit.spec, zk_a.g, zk_a.x, zk_a.y, zk_a.binding)
     for index, forge in ((4, lambda a: [str((int(a[0]) + 1) % P), *a[1:]]),  # zq + 1 ...
                          (5, lambda a: [str((int(a[0]) - 2 ** 14) % P), *a[1:]]),  # ... zr - 2^14
                          (6, lambda a: [str(1 - int(a[0])), *a[1:]])):  # the other clamp branch
@@ -269,3 +269,32 @@ def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  #
     stale = _task(federation, accounts, verifier, zk_a.g + 1)
     result = _submit(federation, accounts, stale, accounts[2], zk_a)
     assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
+
+
+# ---------------------------------------------------------------- softmax
+
+def test_softmax_step_on_wine_is_proven_with_the_same_commitments(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Softmax regression (13 features, 3 classes, exp as Taylor-then-squaring) on real data."""
+    from zkfl.datasets import load
+
+    data = load("wine")
+    spec = default_spec("softmax", data.features, data.classes)
+    circuit = build_circuit(spec)
+    fam, q = family("softmax"), Quantizer(spec.scale)
+    theta = np.random.default_rng(3).normal(0, 0.5, spec.param_count)
+    x, labels = data.x_train[: spec.batch], fam.encode_labels(spec, data.y_train[: spec.batch])
+    g, xi, yi = q.to_int(theta), q.to_int(x), q.to_int(labels)
+    proof = prove_step(circuit, g, xi, yi, test_binding(7))
+    assert proof.instances == [commit(g), poseidon_commit(packed_features(spec, xi)), commit(yi),
+                               commit(test_binding(7)), commit(np.array(proof.update))]
+    expected = fam.float_step(spec, q.to_float(g), q.to_float(xi), q.to_float(yi))
+    assert np.abs(np.array(proof.update) / 2.0**spec.scale - expected).max() < 2e-3
+    assert groth16.verify(circuit.verifying_key(), proof.proof_bytes, proof.instances)[0]
+    assert _node_verifies(circuit, proof.proof_bytes, proof.instances)
+    tampered = [*proof.instances[:4], proof.instances[4] + 1]
+    assert not groth16.verify(circuit.verifying_key(), proof.proof_bytes, tampered)[0]
+
+
+def test_a_model_too_large_for_zokrates_js_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="ezkl backend"):
+        build_circuit(default_spec("softmax", 64, 10))  # digits: 650 parameters

@@ -263,7 +263,7 @@ def _chain_args(p: argparse.ArgumentParser, key: bool = True) -> None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="logreg", choices=["logreg", "softmax", "mlp"])
-    p.add_argument("--dataset", choices=["breast_cancer", "digits"],
+    p.add_argument("--dataset", choices=["breast_cancer", "digits", "wine"],
                    help="default: breast_cancer for logreg, digits for softmax and mlp")
     p.add_argument("--local-steps", type=_positive_int, default=1, help="SGD steps per round, in one proof")
     p.add_argument("--backend", default="ezkl", choices=["ezkl", "zokrates"],

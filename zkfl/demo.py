@@ -89,8 +89,8 @@ def validate(cfg: DemoConfig) -> None:
         raise ZkflError("--malicious must leave at least one honest client")
     if cfg.rounds < 1:
         raise ZkflError("--rounds must be at least 1")
-    if cfg.backend == "zokrates" and cfg.model != "logreg":
-        raise ZkflError("the zokrates backend proves logreg steps: use --model logreg, or --backend ezkl")
+    if cfg.backend == "zokrates" and cfg.model not in ("logreg", "softmax"):
+        raise ZkflError("the zokrates backend proves logreg and softmax steps: use --backend ezkl for the MLP")
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:

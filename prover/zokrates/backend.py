@@ -35,7 +35,7 @@ from zkfl.prover.quantize import IntArray
 from zkfl.prover.zokrates import groth16
 from zkfl.prover.zokrates.driver import run
 from zkfl.prover.zokrates.evm import adapt_verifier
-from zkfl.prover.zokrates.step import logreg_step
+from zkfl.prover.zokrates.step import linear_step
 
 ROLES = ("source", "program", "abi", "vk", "pk", "verifier_sol")
 
@@ -140,7 +140,7 @@ class ZokratesStepProof(StepProof):
 def prove_step(circuit: ZokratesCircuit, global_model: IntArray, x: IntArray, y: IntArray,
                binding: IntArray) -> ZokratesStepProof:
     started = time.perf_counter()
-    witness = logreg_step(circuit.spec, global_model, x, y, binding)
+    witness = linear_step(circuit.spec, global_model, x, y, binding)
     answer = run("prove", program=circuit.path("program"), abi=circuit.path("abi"), pk=circuit.path("pk"),
                  args=witness.args)
     instances = [int(v) for v in answer["output"]]
