@@ -298,3 +298,29 @@ def test_softmax_step_on_wine_is_proven_with_the_same_commitments(tmp_path) -> N
 def test_a_model_too_large_for_zokrates_js_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="ezkl backend"):
         build_circuit(default_spec("softmax", 64, 10))  # digits: 650 parameters
+
+
+def test_an_auditor_checks_a_proof_with_py_ecc_alone_no_node_no_chain(tmp_path, circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from zkfl.middleware.bundle import UpdateBundle
+
+    bundle = UpdateBundle(task_id=1, round=0, num_samples=16, update_scale=12, update=zk_a.proof.update,
+                          public_values=zk_a.proof.instances, proof=zk_a.proof.proof)
+    good = bundle.save(tmp_path / "good")
+    bundle.public_values = [*zk_a.proof.instances[:4], zk_a.proof.instances[4] + 1]
+    bad = bundle.save(tmp_path / "bad")
+    shutil.copy(circuit.vk, tmp_path / "vk.json")
+    # PATH holds only the virtualenv: no node anywhere, and no RPC URL is given.
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    zkfl = [sys.executable, "-m", "zkfl.cli"]
+    ok = subprocess.run([*zkfl, "proof-verify", "--vk", str(tmp_path / "vk.json"), str(good)], env=env,
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and "verified" in ok.stdout, ok.stderr
+    refused = subprocess.run([*zkfl, "proof-verify", "--vk", str(tmp_path / "vk.json"), str(bad)], env=env,
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and "proof does not verify" in refused.stderr

@@ -174,6 +174,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_proof_verify(args: argparse.Namespace) -> int:
+    """A ZoKrates step proof against a verifying key, in pure Python: no Node, no chain."""
+    from zkfl.errors import ZkflError
+    from zkfl.middleware.bundle import UpdateBundle
+    from zkfl.prover.backends import proof_bytes_of
+    from zkfl.prover.zokrates import groth16
+
+    bundle = UpdateBundle.load(args.dir)
+    try:
+        vk = groth16.VerifyingKey.from_zokrates(json.loads(args.vk.read_text()))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ZkflError(f"{args.vk} is not a ZoKrates Groth16 verifying key: {exc}") from None
+    ok, reason = groth16.verify(vk, proof_bytes_of(bundle.proof), bundle.public_values)
+    if args.json:
+        print(json.dumps({"ok": ok, "reason": reason}))
+    if not ok:
+        print(f"zkfl: error: proof rejected: {reason}", file=sys.stderr)
+        return 1
+    if not args.json:
+        print(f"verified: the Groth16 proof holds for its {vk.inputs} public values under {args.vk}")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from zkfl.audit import audit_task
 
@@ -337,6 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("proof-verify", help="check a ZoKrates step proof (DIR) against a verifying key, in pure "
+                                            "Python (py-ecc): no Node, no chain")
+    p.add_argument("--vk", type=Path, required=True, help="ZoKrates' vk.json (the task package's `vk`)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("dir", type=Path)
+    p.set_defaults(func=cmd_proof_verify)
 
     p = sub.add_parser("audit", help="re-check a task from the chain and the artifacts alone")
     _chain_args(p, key=False)

@@ -15,7 +15,18 @@ from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason
 from zkfl.middleware.transport.base import task_key
 from zkfl.prover.commit import commitment_hex
-from zkfl.store import cid_from_digest
+from zkfl.store import ContentStore, cid_from_digest
+
+
+def _proof_system(package_cid: str) -> str | None:
+    """The task's proving backend, from its package when this machine's store has it."""
+    from zkfl.artifacts import TaskPackage
+    from zkfl.errors import ZkflError
+
+    try:
+        return TaskPackage.get(ContentStore(), package_cid).backend
+    except (ZkflError, OSError, KeyError, ValueError):
+        return None
 
 
 def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
@@ -66,6 +77,7 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
         "aggregator": task.aggregator,
         "verifier": task.verifier,
         "package_cid": cid_from_digest(task.package_digest),
+        "proof_system": _proof_system(cid_from_digest(task.package_digest)),
         "reward_pool": task.reward_pool,
         "slashed_pool": task.slashed_pool,
         "min_stake": task.min_stake,

@@ -21,6 +21,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,11 +74,17 @@ class ZokratesCircuit:
         return {role: self.path(role) for role in ROLES}
 
     def verifying_key(self) -> groth16.VerifyingKey:
-        return groth16.VerifyingKey.from_zokrates(json.loads(self.vk.read_text()))
+        return _verifying_key(self.vk.read_bytes())
 
     def setup_record(self) -> dict[str, Any]:
         path = self.path("setup")
         return json.loads(path.read_text()) if path.exists() else {}
+
+
+@lru_cache(maxsize=16)
+def _verifying_key(document: bytes) -> groth16.VerifyingKey:
+    """Parsed and checked once per key (the G2 subgroup checks are not free in Python)."""
+    return groth16.VerifyingKey.from_zokrates(json.loads(document))
 
 
 def build_circuit(spec: ModelSpec) -> ZokratesCircuit:

@@ -42,16 +42,18 @@ def circuit_from_package(package: TaskPackage, store: ContentStore) -> ZokratesC
                 tmp.replace(target)
     if circuit.path("source").read_text() != step_source(package.spec):
         raise ZkflError("the package's ZoKrates program is not the one zkfl generates for the task's model")
-    check_key(circuit)
-    expected = root / "Verifier.expected.sol"
-    if not expected.exists():
-        write_verifier(circuit, expected)
-    if expected.read_text() != circuit.verifier_sol.read_text():
-        raise ZkflError("the package's verifier contract was not generated from its verifying key")
+    check_key(circuit)  # pure Python: verifying a proof with this circuit needs no Node and no chain
     return circuit
 
 
 def check_verifier_on_chain(w3: Web3, verifier: str, circuit: ZokratesCircuit) -> None:
+    """The package's verifier is generated from its verifying key (zokrates-js' export, then
+    zkfl's adaptation), and the code at ``verifier`` is its compilation, byte for byte."""
+    expected = circuit.root / "Verifier.expected.sol"
+    if not expected.exists():
+        write_verifier(circuit, expected)
+    if expected.read_text() != circuit.verifier_sol.read_text():
+        raise ZkflError("the package's verifier contract was not generated from its verifying key")
     deployed = "0x" + bytes(w3.eth.get_code(Web3.to_checksum_address(verifier))).hex()
     if deployed.lower() != compile_contract(circuit.verifier_sol, "Verifier").runtime.lower():
         raise ZkflError(f"the verifier at {verifier} was not generated from this task's verifying key")
