@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -119,10 +120,12 @@ def build_circuit(spec: ModelSpec) -> ZokratesCircuit:
 
 
 def write_verifier(circuit: ZokratesCircuit, target: Path) -> None:
-    tmp = target.with_suffix(".gen")
-    run("export", vk=circuit.vk, verifier=tmp)
-    target.write_text(adapt_verifier(tmp.read_text(), len(STEP_PUBLIC_LAYOUT)))
-    tmp.unlink()
+    """ZoKrates' verifier for the key, adapted (see evm.py), written atomically."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        generated, adapted = Path(tmp) / "Verifier.gen.sol", Path(tmp) / "Verifier.sol"
+        run("export", vk=circuit.vk, verifier=generated)
+        adapted.write_text(adapt_verifier(generated.read_text(), len(STEP_PUBLIC_LAYOUT)))
+        adapted.replace(target)
 
 
 def check_key(circuit: ZokratesCircuit) -> None:

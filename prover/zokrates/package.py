@@ -50,8 +50,9 @@ def check_verifier_on_chain(w3: Web3, verifier: str, circuit: ZokratesCircuit) -
     """The package's verifier is generated from its verifying key (zokrates-js' export, then
     zkfl's adaptation), and the code at ``verifier`` is its compilation, byte for byte."""
     expected = circuit.root / "Verifier.expected.sol"
-    if not expected.exists():
-        write_verifier(circuit, expected)
+    with build_lock(circuit.root):  # clients on one machine share the folder
+        if not expected.exists():
+            write_verifier(circuit, expected)
     if expected.read_text() != circuit.verifier_sol.read_text():
         raise ZkflError("the package's verifier contract was not generated from its verifying key")
     deployed = "0x" + bytes(w3.eth.get_code(Web3.to_checksum_address(verifier))).hex()
