@@ -324,3 +324,20 @@ def test_an_auditor_checks_a_proof_with_py_ecc_alone_no_node_no_chain(tmp_path, 
     refused = subprocess.run([*zkfl, "proof-verify", "--vk", str(tmp_path / "vk.json"), str(bad)], env=env,
                              capture_output=True, text=True, check=False)
     assert refused.returncode == 1 and "proof does not verify" in refused.stderr
+
+
+def test_clients_on_one_machine_check_the_verifier_side_by_side(tmp_path, circuit, zk_verifier, w3) -> None:  # type: ignore[no-untyped-def]
+    """The demo proves two clients at a time: their first check of the on-chain verifier
+    regenerates it in the shared package folder, under its lock."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zkfl.prover.zokrates.package import check_verifier_on_chain
+
+    shared = ZokratesCircuit(circuit.spec, tmp_path / "package")
+    shared.root.mkdir()
+    for path in circuit.files().values():
+        shutil.copy(path, shared.root / path.name)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda _: check_verifier_on_chain(w3, zk_verifier.address, shared), range(3)))
+    assert (shared.root / "Verifier.expected.sol").read_text() == circuit.verifier_sol.read_text()
