@@ -21,7 +21,7 @@ import json
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -139,12 +139,9 @@ def check_key(circuit: ZokratesCircuit) -> None:
         raise ZkflError(f"the verifying key leaves public values unconstrained (malleable): {names}")
 
 
-@dataclass
 class ZokratesStepProof(StepProof):
     """A Groth16 step proof. ``proof`` is ZoKrates' proof JSON plus ``hex_proof``, the
     256-byte calldata form, so bundles and submissions handle both backends alike."""
-
-    backend: str = field(default="zokrates")
 
 
 def prove_step(circuit: ZokratesCircuit, global_model: IntArray, x: IntArray, y: IntArray,
