@@ -15,17 +15,18 @@ With O outputs (1 for logreg, C for softmax), ``theta = [W (F x O, row-major), b
     z_bo = sum_j X_bj W_jo + S b_o                                  (scale 2s)
     logreg:  p_b = clamp(round(z_b / 2^(s+2)) + S/2, 0, S)          hard sigmoid
     softmax: t = clamp(round(z / 2^s), -8S, 8S)                     the logit clamp
-             e = exp(t), as (Taylor_5(t/16))^16 at scale 2^(s+4)   |t/16| <= 1/2
+             e = exp(t), as (Taylor_5(t/16))^16 at scale 2^(s+12)  |t/16| <= 1/2
              p_bo = round(S e_bo / sum_o e_bo)
     grad W_jo = sum_b X_bj (p_bo - Y_bo),  grad b_o = S sum_b (p_bo - Y_bo)
     W' = theta - round(grad C / 2^(2s)),  C = round(lr / B * S)
 
 exp's relative error is below 1e-3 over the clamp's range (fifth-order Taylor at
-|u| <= 1/2, then four squarings), so the proven step stays within about 2e-3 of the
-float step. The host (:mod:`zkfl.prover.zokrates.step`) computes the same integers and
-hands the circuit each division's quotient and remainder and each clamp's branch as
-hints; the circuit checks every hint (see lib.zok) and every input's range, so no
-field wrap-around can stand in for integer arithmetic.
+|u| <= 1/2, then four squarings; at scale 2^(s+12) even e^-8 is 5,600 quanta), so the
+proven step stays within about 2e-3 of the float step. The host
+(:mod:`zkfl.prover.zokrates.step`) computes the same integers and hands the circuit
+each division's quotient and remainder and each clamp's branch as hints; the circuit
+checks every hint (see lib.zok) and every input's range, so no field wrap-around can
+stand in for integer arithmetic.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from zkfl.prover.poseidon import MDS, ROUND_CONSTANTS
 
 LIBRARY = Path(__file__).resolve().parent / "zokrates" / "lib.zok"
 #: Increment when the program's arithmetic changes: it is part of the circuit's cache key.
-ZOKRATES_STEP_VERSION = 2  # 2: softmax, outputs generalised
+ZOKRATES_STEP_VERSION = 3  # 2: softmax, outputs generalised; 3: exp at scale 2^(s+12)
 FAMILIES = ("logreg", "softmax")
 TAYLOR_ORDER = 5
 SQUARINGS = 4  # exp(t) = exp(t / 16)^16
@@ -65,8 +66,12 @@ class FixedPoint:
         return self.scale + 18
 
     @property
-    def exp_scale(self) -> int:  # exp is computed at scale 2^(s+4): t/16 at scale s+4 is t at scale s
-        return self.scale + 4
+    def exp_scale(self) -> int:  # exp is computed at scale 2^(s+12): h*h < 2^72, 2 sum e < 2^48 for C < 2^10
+        return self.scale + 12
+
+    @property
+    def exp_shift(self) -> int:  # t/16 at the exp scale is t (at scale s) times 2^8
+        return self.exp_scale - self.scale - 4
 
     @property
     def packed_per_word(self) -> int:  # features (feature_bits + 1 bits each) per field element
@@ -100,6 +105,10 @@ def check_supported(spec: ModelSpec) -> None:
                          f"{spec.family} needs the ezkl backend")
     if spec.local_steps != 1:
         raise ValueError("the zokrates backend proves one local step per proof (local_steps = 1)")
+    exact = spec.learning_rate / spec.batch * 2**spec.scale
+    if abs(FixedPoint(spec.scale).step_constant(spec) - exact) > 1e-3 * exact:
+        raise ValueError(f"lr / batch = {spec.learning_rate / spec.batch:g} is not representable at scale "
+                         f"2^{spec.scale} to 0.1%: choose a learning rate that is")
     if estimated_constraints(spec) > MAX_CONSTRAINTS:
         raise ValueError(f"a {spec.family} step with {spec.param_count} parameters needs about "
                          f"{estimated_constraints(spec):,} constraints, past what zokrates-js (32-bit WebAssembly) "
@@ -145,8 +154,9 @@ def _softmax_link(spec: ModelSpec, fp: FixedPoint) -> str:
     clamp = LOGIT_CLAMP * unit
     taylor = fp.taylor()
     horner = "\n".join(
-        f"        h = {taylor[k]} + rescale::<{xs}, {q}>(h * t, hq[i * {TAYLOR_ORDER} + {TAYLOR_ORDER - 1 - k}], "
-        f"hr[i * {TAYLOR_ORDER} + {TAYLOR_ORDER - 1 - k}]);" for k in range(TAYLOR_ORDER - 1, -1, -1))
+        f"        h = {taylor[k]} + rescale::<{xs}, {q}>(h * t * {2**fp.exp_shift}, "
+        f"hq[i * {TAYLOR_ORDER} + {TAYLOR_ORDER - 1 - k}], hr[i * {TAYLOR_ORDER} + {TAYLOR_ORDER - 1 - k}]);"
+        for k in range(TAYLOR_ORDER - 1, -1, -1))
     squares = "\n".join(
         f"        h = rescale::<{xs}, {q}>(h * h, sq[i * {SQUARINGS} + {k}], sr[i * {SQUARINGS} + {k}]);"
         for k in range(SQUARINGS))

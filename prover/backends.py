@@ -1,7 +1,7 @@
 """The two proving backends behind one set of functions: a task picks one at creation.
 
 ``ezkl`` (halo2, KZG) proves every model family; ``zokrates`` (Groth16) proves the
-logistic-regression step, with the cheapest on-chain verification. Both produce the
+logistic- and (small) softmax-regression steps, with the cheapest on-chain verification. Both produce the
 same public values, ``[H(G), data commitments..., H(b), H(W)]`` with ezkl's Poseidon,
 so the contract, the aggregator, the FedAvg proof and the dashboard never ask which
 one made a proof. Everything that does depend on the backend goes through here.

@@ -271,6 +271,45 @@ def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  #
     assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
 
 
+def test_a_relayer_cannot_starve_the_zokrates_verifier_to_slash_an_honest_client(  # type: ignore[no-untyped-def]
+        federation, accounts, verifier_address, zk_verifier, zk_a) -> None:
+    """Each precompile gets exactly its gas, so the adapter refuses to start on less than
+    verification needs, with the error the Federation turns into a revert."""
+    from zkfl.contracts.federation import Status
+    from zkfl.errors import ChainError
+
+    task_id = _task(federation, accounts, zk_verifier.address, zk_a.g)
+    honest = accounts[2]
+    signature = federation.sign_submission(honest, task_id, 0, zk_a.proof.update_commitment, zk_a.proof.instances,
+                                           zk_a.proof.proof_bytes)
+    args = (accounts[1], task_id, 0, honest.address, zk_a.proof.update_commitment, zk_a.proof.proof_bytes,
+            zk_a.proof.instances, signature)
+    for gas in (300_000, 380_000):  # the verifier starves; a rejection's bookkeeping would fit
+        with pytest.raises(ChainError):
+            federation.submit_update(*args, gas=gas)
+        assert federation.submission_status(task_id, 0, honest.address) == (Status.NONE, Reason.NONE)
+        assert not federation.participant(task_id, honest.address).slashed
+    assert federation.submit_update(*args, gas=1_000_000).accepted
+
+
+def test_the_zokrates_demo_rejects_the_cheater_pays_the_honest_and_audits_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`zkfl demo --backend zokrates`, small: the package path (program recompiled and
+    compared, verifier checked on chain), proofs two at a time, the FedAvg proof over
+    ZoKrates-proven updates, settlement, and the audit re-verifying with py-ecc."""
+    from zkfl.demo import DemoConfig, run_demo
+
+    report = run_demo(DemoConfig(clients=3, rounds=1, malicious=1, backend="zokrates", quiet=True,
+                                 report=tmp_path / "report.json"))
+    [round_] = report["rounds"]
+    assert len(round_["accepted"]) == 2
+    assert round_["rejected"][0]["reason"] == "submitted update is not the proof's output"
+    cheater = round_["rejected"][0]["wallet"]
+    assert report["slashed"] == [cheater] and int(report["rewards"][cheater]) == 0
+    assert all(int(report["rewards"][w]) > 0 for w in round_["accepted"])
+    assert round_["aggregation_proof"]["verified_on_chain"]
+    assert report["audit"]["ok"], report["audit"]
+
+
 # ---------------------------------------------------------------- softmax
 
 def test_softmax_step_on_wine_is_proven_with_the_same_commitments(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -91,7 +91,11 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         check(None, None, "task package", False, str(exc))
         return AuditReport(task_id, findings)
     spec = package.spec
-    artifacts = step_circuit_from_package(package, store)
+    try:
+        artifacts = step_circuit_from_package(package, store)
+    except ZkflError as exc:
+        check(None, None, "step circuit in the package", False, str(exc))
+        return AuditReport(task_id, findings)
     aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
     # The contracts that judged this task verify with the package's keys, not others.
     for name, address, circuit in (("step verifier", task.verifier, artifacts),

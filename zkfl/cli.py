@@ -291,7 +291,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-steps", type=_positive_int, default=1, help="SGD steps per round, in one proof")
     p.add_argument("--backend", default="ezkl", choices=["ezkl", "zokrates"],
                    help="proving system of the step proofs: ezkl (halo2, every model) or zokrates "
-                        "(Groth16, logreg; cheapest to verify on chain)")
+                        "(Groth16, logreg and small softmax; cheapest to verify on chain)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,5 +65,5 @@ def openzeppelin_root() -> Path:
 def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
-        raise ConfigError("node not found on PATH: solc-js needs Node.js (apt-get install nodejs)")
+        raise ConfigError("node not found on PATH: solc-js and zokrates-js need Node.js (apt-get install nodejs)")
     return node

@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+from py_ecc.optimized_bn128 import is_inf
+
 from zkfl.circuits.cache import build_lock
 from zkfl.circuits.spec import ModelSpec
 from zkfl.circuits.zokrates_step import step_source
@@ -131,6 +133,8 @@ def write_verifier(circuit: ZokratesCircuit, target: Path) -> None:
 def check_key(circuit: ZokratesCircuit) -> None:
     """Refuse a verifying key with the wrong arity or an unconstrained public input."""
     vk = circuit.verifying_key()
+    if any(is_inf(point) for point in (vk.alpha, vk.beta, vk.gamma, vk.delta)):
+        raise ZkflError("the verifying key has a point at infinity among alpha, beta, gamma, delta: any proof passes")
     if vk.inputs != len(STEP_PUBLIC_LAYOUT):
         raise ZkflError(f"the step's verifying key takes {vk.inputs} public values, not {len(STEP_PUBLIC_LAYOUT)}")
     unbound = vk.unbound_inputs()

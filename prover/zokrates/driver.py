@@ -16,6 +16,7 @@ from zkfl.errors import ProofError
 from zkfl.paths import node_binary, zokrates_js_module
 
 DRIVER = Path(__file__).resolve().parent / "driver.mjs"
+TIMEOUT_SECONDS = 3600  # the largest program zokrates-js can hold compiles and sets up in minutes
 
 
 class WitnessError(ProofError):
@@ -24,8 +25,12 @@ class WitnessError(ProofError):
 
 def run(command: str, **request: Any) -> dict[str, Any]:
     request = {k: str(v) if isinstance(v, Path) else v for k, v in request.items()}
-    proc = subprocess.run([node_binary(), str(DRIVER), str(zokrates_js_module()), command],
-                          input=json.dumps(request), capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run([node_binary(), str(DRIVER), str(zokrates_js_module()), command],
+                              input=json.dumps(request), capture_output=True, text=True, check=False,
+                              timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise ProofError(f"zokrates {command} did not finish in {TIMEOUT_SECONDS} s") from None
     try:
         answer: dict[str, Any] = json.loads(proc.stdout) if proc.stdout.strip() else {}
     except json.JSONDecodeError:

@@ -13,7 +13,10 @@ submitter is recorded and slashed, not make the call look starved of gas.
   less than 1/64 of the budget (a relayer starving the call), so a burnt-gas failure
   would undo the submission instead of rejecting it.
 
-The new function also refuses, before any precompile, a proof that is not 8 words or
+The new function starts by refusing to run on less gas than verification needs, with
+the ``VerifierOutOfGas`` error the Federation turns into a revert: with exact precompile
+gas a starved call would otherwise end with enough left over to pass for a rejection.
+It also refuses, before any precompile, a proof that is not 8 words or
 has a coordinate at or above the base field modulus, and a public value at or above
 the scalar field order. :mod:`zkfl.prover.zokrates.groth16` decides the same way.
 """
@@ -36,11 +39,20 @@ _INVALID = re.compile(
     r"\n\s*// Use \"invalid\" to make gas estimation work\n\s*switch success case 0 \{ invalid\(\) \}")
 
 
+STARVATION_GAS = 250_000
+
+
 def _adapter(inputs: int) -> str:
     return f"""
+    error VerifierOutOfGas();
+
     /// zkfl: the verifier interface of every backend. ``proof`` is 8 words: a.x, a.y,
     /// b.x[0], b.x[1], b.y[0], b.y[1], c.x, c.y (G2 coordinates [real, imaginary]).
     function verifyProof(bytes calldata proof, uint256[] calldata publicValues) external view returns (bool) {{
+        // Each precompile gets exactly its gas, so a starved call would keep enough gas to
+        // look like a rejection: refuse to start without what verification needs (about
+        // 240k), with the error the Federation reads as starvation (its call reverts).
+        if (gasleft() < {STARVATION_GAS}) revert VerifierOutOfGas();
         if (proof.length != 256 || publicValues.length != {inputs}) return false;
         uint256[8] memory w = abi.decode(proof, (uint256[8]));
         for (uint256 i = 0; i < 8; i++) {{

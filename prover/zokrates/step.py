@@ -89,7 +89,7 @@ def _probabilities(spec: ModelSpec, fp: FixedPoint, logits: list[int], hints: _H
         t = clamp - hints.relu(2 * clamp - m, "hi")
         h = taylor[TAYLOR_ORDER]
         for k in range(TAYLOR_ORDER - 1, -1, -1):
-            h = taylor[k] + hints.rescale(h * t, xs, "hq", "hr")
+            h = taylor[k] + hints.rescale(h * t << fp.exp_shift, xs, "hq", "hr")
         for _ in range(SQUARINGS):
             h = hints.rescale(h * h, xs, "sq", "sr")
         exps.append(h)
