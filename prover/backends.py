@@ -90,11 +90,6 @@ def verify_step(circuit: StepCircuit, proof: bytes, public_values: list[int]) ->
     return verify_proof(circuit, ezkl_proof_json(proof, public_values))
 
 
-def proof_bytes_of(proof: dict[str, Any]) -> bytes:
-    """The calldata form of either backend's proof JSON (both carry ``hex_proof``)."""
-    return bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x"))
-
-
 def package_files(circuit: StepCircuit) -> dict[str, Path]:
     if isinstance(circuit, ZokratesCircuit):
         return circuit.files()

@@ -31,7 +31,7 @@ from zkfl.prover.backends import check_verifier_on_chain as check_step_verifier_
 from zkfl.prover.backends import ezkl_proof_json, step_circuit_from_package, verify_step
 from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.ezkl_backend import verify_proof
-from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
+from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import ContentStore, cid_from_digest
 
 
@@ -104,10 +104,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
             check(None, None, f"{name} on chain is the package's", False, "the task package has no such circuit")
             continue
         try:
-            if circuit is artifacts:
-                check_step_verifier_on_chain(fed.w3, address, artifacts)
-            else:
-                check_verifier_on_chain(fed.w3, address, circuit)
+            check_step_verifier_on_chain(fed.w3, address, circuit)  # dispatches on the circuit's backend
             check(None, None, f"{name} on chain is the package's", True)
         except ZkflError as exc:
             check(None, None, f"{name} on chain is the package's", False, str(exc))

@@ -178,7 +178,6 @@ def cmd_proof_verify(args: argparse.Namespace) -> int:
     """A ZoKrates step proof against a verifying key, in pure Python: no Node, no chain."""
     from zkfl.errors import ZkflError
     from zkfl.middleware.bundle import UpdateBundle
-    from zkfl.prover.backends import proof_bytes_of
     from zkfl.prover.zokrates import groth16
 
     bundle = UpdateBundle.load(args.dir)
@@ -186,7 +185,7 @@ def cmd_proof_verify(args: argparse.Namespace) -> int:
         vk = groth16.VerifyingKey.from_zokrates(json.loads(args.vk.read_text()))
     except (OSError, ValueError, KeyError) as exc:
         raise ZkflError(f"{args.vk} is not a ZoKrates Groth16 verifying key: {exc}") from None
-    ok, reason = groth16.verify(vk, proof_bytes_of(bundle.proof), bundle.public_values)
+    ok, reason = groth16.verify(vk, bundle.proof_bytes, bundle.public_values)
     if args.json:
         print(json.dumps({"ok": ok, "reason": reason}))
     if not ok:

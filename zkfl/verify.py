@@ -14,7 +14,7 @@ import numpy as np
 from zkfl.artifacts import TaskPackage
 from zkfl.contracts.federation import Federation
 from zkfl.middleware.bundle import UpdateBundle
-from zkfl.prover.backends import proof_bytes_of, step_circuit_from_package, verify_step
+from zkfl.prover.backends import step_circuit_from_package, verify_step
 from zkfl.prover.commit import commit
 from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX
 from zkfl.store import ContentStore, cid_from_digest
@@ -52,6 +52,6 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
         checks.append(Check("data", data == participant.data_commitment,
                             "data commitment differs from the participant's earlier rounds"))
     # ezkl's verifier for an ezkl task; for a ZoKrates task, the pure-Python Groth16 check.
-    ok, reason = verify_step(step_circuit_from_package(package, store), proof_bytes_of(bundle.proof), values)
+    ok, reason = verify_step(step_circuit_from_package(package, store), bundle.proof_bytes, values)
     checks.append(Check("proof", ok, reason))
     return checks
