@@ -3,7 +3,14 @@ the accepted updates and publish the next global model.
 
 Round life cycle: open -> collecting -> aggregating -> published. A round closes when
 every active participant has a decision on chain (accepted, or rejected and slashed),
-or when ``round_timeout`` has passed with at least one accepted update.
+or when the task's collection window (fixed on chain at creation) has passed with at
+least one accepted update; the contract refuses an earlier close.
+
+Every accepted update's values are on chain (the contract emits them in ``UpdateData``),
+so an update a participant submitted directly, never sending it to the broker, is taken
+from the chain. One whose published values are not its proof's output is challenged on
+chain (``challengeUpdate``): it leaves the round and its submitter is slashed. Nobody can
+freeze a round by withholding data.
 
 A message is acked only after its decision is on chain *and* in the aggregator's
 SQLite state (or it is dead-lettered with its reason). A crash therefore never loses a
@@ -55,7 +62,6 @@ class Aggregator:
         transport: Transport,
         store: ContentStore | None = None,
         *,
-        round_timeout: float = 600.0,
         evaluator: Evaluator | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         state: AggregatorState | None = None,
@@ -71,7 +77,6 @@ class Aggregator:
         self.relayer = relayer or account
         self.transport = transport
         self.store = store or ContentStore()
-        self.round_timeout = round_timeout
         self.evaluator = evaluator
         self.on_round = on_round
         # Test hooks: hold still at a crash point long enough to be SIGKILLed there.
@@ -86,7 +91,6 @@ class Aggregator:
         self.queue_key = task_key(chain_key(federation.w3), federation.address, task_id)
         self.state = state or AggregatorState(default_path(self.queue_key))
         self.history: list[RoundRecord] = []
-        self._round_opened = time.monotonic()
         self._metrics_path = metrics_path(self.queue_key)
         self._aggregation: CircuitArtifacts | None = None
         self._sync_published(task.current_round)
@@ -125,18 +129,45 @@ class Aggregator:
         on_chain = self.federation.round(self.task_id, round_)
         saved = self.state.round_state(round_)
         resuming = saved is not None and saved["state"] == "aggregating"
-        everyone_decided = on_chain.accepted >= task.active_participants and on_chain.accepted > 0
-        timed_out = time.monotonic() - self._round_opened > self.round_timeout and on_chain.accepted > 0
-        if not (resuming or everyone_decided or timed_out):
+        everyone_decided = on_chain.accepted >= min(task.active_participants, task.aggregation_slots)
+        window_over = self._chain_time() >= on_chain.opened_at + task.collection_window
+        if on_chain.accepted == 0 or not (resuming or everyone_decided or window_over):
             return False
-        held = len(self.state.accepted(round_))
-        if held < on_chain.accepted:
-            # Accepted on chain but not yet stored here: the message is unacked and will
-            # be redelivered. Never aggregate without it.
-            log.info("round %d: waiting for %d accepted update(s) to be redelivered", round_, on_chain.accepted - held)
+        if len(self.state.accepted(round_)) < on_chain.accepted and not self.adopt_from_chain(round_):
             return False
         self.aggregate_and_publish(round_)
         return True
+
+    def _chain_time(self) -> int:
+        """The chain's clock: a new block will not be older than the latest one, nor than now."""
+        return max(int(self.federation.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+
+    def adopt_from_chain(self, round_: int) -> bool:
+        """Take accepted updates this aggregator never received from their on-chain
+        ``UpdateData``; challenge those whose values are not the proof's output. True when
+        every accepted update of the round is now held."""
+        held = {d.wallet for d in self.state.accepted(round_)}
+        published = self.federation.published_updates(self.task_id, round_)
+        complete = True
+        for wallet, values in published.items():
+            if wallet in held:
+                continue
+            status, _ = self.federation.submission_status(self.task_id, round_, wallet)
+            if status != Status.ACCEPTED:
+                continue
+            commitment = int(self.federation.contract.functions.getSubmission(
+                self.task_id, round_, Web3.to_checksum_address(wallet)).call()[2])
+            if len(values) == self.package.spec.param_count and commit(np.array(values, dtype=np.int64)) == commitment:
+                log.info("round %d: adopted %s's update from the chain", round_, wallet)
+                self.state.record_decision(Decision(
+                    round=round_, wallet=wallet, status="accepted", reason="", update_commitment=commitment_hex(
+                        commitment), update_scale=self.package.update_scale, update_values=values,
+                    num_samples=self.package.spec.batch, gas=None, metrics={}))
+                continue
+            log.warning("round %d: %s's published update is not its proof's output: challenging", round_, wallet)
+            self.federation.challenge_update(self.relayer, self.task_id, round_, wallet, values)
+            complete = False  # the round's accepted set changed: look again
+        return complete and len(self.state.accepted(round_)) >= self.federation.round(self.task_id, round_).accepted
 
     def aggregation_circuit(self) -> CircuitArtifacts:
         """The package's FedAvg circuit, keys rebuilt here (checked against the published vk)."""
@@ -201,7 +232,6 @@ class Aggregator:
             log.warning("could not fan out round %d: %s", round_, exc)
         if self.on_round is not None:
             self.on_round(record)
-        self._round_opened = time.monotonic()
         return record
 
     def round_record(self, round_: int) -> RoundRecord:
@@ -256,8 +286,8 @@ class Aggregator:
         try:
             result = self.federation.submit_update(
                 self.relayer, self.task_id, submission.round, submission.wallet,
-                submission.update_commitment_int, submission.proof_bytes, submission.public_value_ints,
-                submission.signature_bytes)
+                submission.update_commitment_int, submission.update, submission.proof_bytes,
+                submission.public_value_ints, submission.signature_bytes)
         except ChainError as exc:
             status, reason = self.federation.submission_status(self.task_id, submission.round, submission.wallet)
             if status != Status.NONE:  # another worker relayed a copy first

@@ -33,7 +33,7 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
         deploy_reusable_adapter,
         deploy_verifier,
     )
-    from zkfl.contracts.solc import compile_contract, federation_contract
+    from zkfl.contracts.solc import compile_contract, federation_contract, poseidon_contract
     from zkfl.datasets import load
     from zkfl.organisation import (
         deploy_circuit_verifier,
@@ -44,10 +44,9 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
     from zkfl.prover.aggregation import prove_aggregation
     from zkfl.prover.backends import prepare_step_circuit
     from zkfl.prover.backends import prove_step as prove_with_backend
-    from zkfl.prover.binding import binding_chunks
+    from zkfl.prover.binding import binding_value
     from zkfl.prover.commit import commit
     from zkfl.prover.evm import reusable_verifier_source, vka_words
-    from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT
     from zkfl.prover.quantize import Quantizer
 
     data = load("breast_cancer" if model == "logreg" else "digits")
@@ -56,12 +55,16 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
     q, fam = Quantizer(12), family(model)
     rng = np.random.default_rng(0)
     initial = np.zeros(spec.param_count, dtype=np.int64)
-    proofs = []
-    for seed in (1, 2):
+    batches = []
+    for _ in (1, 2):
         rows = rng.choice(len(data.x_train), spec.batch, replace=False)
-        labels = fam.encode_labels(spec, data.y_train[rows])
-        proofs.append(prove_with_backend(artifacts, initial, q.to_int(data.x_train[rows]), q.to_int(labels),
-                                         binding_chunks(bytes([seed]) * 32)))
+        batches.append((q.to_int(data.x_train[rows]), q.to_int(fam.encode_labels(spec, data.y_train[rows]))))
+
+    def prove_for(fed: Federation, task_id: int, wallet: str, batch: int) -> Any:
+        """Proofs are bound to their task and wallet: made once both exist."""
+        binding = binding_value(fed.w3.eth.chain_id, fed.address, task_id, wallet)
+        return prove_with_backend(artifacts, initial, *batches[batch], binding)
+
     reusable = backend == "ezkl" and (force_reusable or uses_reusable_verifier(artifacts))
     gas: dict[str, Any] = {"model": model, "params": spec.param_count,
                            "verifier": "reusable adapter" if reusable else "per-circuit"}
@@ -70,7 +73,8 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
     keys = [account_from_key(k) for k in dev_keys()]
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
-        fed_address, gas["deploy_federation"] = deploy(w3, keys[0], federation_contract())
+        poseidon, gas["deploy_poseidon"] = deploy(w3, keys[0], poseidon_contract())
+        fed_address, gas["deploy_federation"] = deploy(w3, keys[0], federation_contract(), poseidon)
         fed = Federation(w3, fed_address)
         if reusable:
             verifier, _, gas["deploy_verifier"] = deploy_reusable_adapter(
@@ -84,34 +88,35 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
             verifier, gas["deploy_verifier"] = deploy_verifier(w3, keys[0], artifacts.verifier_sol)
             abi = compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi
         contract = w3.eth.contract(address=verifier, abi=abi)
-        verify_call = contract.functions.verifyProof(proofs[0].proof_bytes, proofs[0].instances)
-        if backend == "zokrates":
-            # Gas used by a transaction: an estimate would report the adapter's 250k starvation floor.
-            gas["verify_proof_only"] = int(send(w3, keys[0], verify_call)["gasUsed"]) - 21_000
-        else:
-            gas["verify_proof_only"] = int(verify_call.estimate_gas()) - 21_000
         aggregation = prepare_aggregation_circuit(artifacts, DEFAULT_SLOTS)
         aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], aggregation)
         params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
-                            spec.batch, len(STEP_PUBLIC_LAYOUT), STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32)
+                            spec.batch, STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32)
         task_id = fed.create_task(keys[0], params, REWARD)
 
         def last_gas() -> int:
             return int(w3.eth.get_block("latest")["gasUsed"])
 
         gas["create_task"] = last_gas()
-        for seed, wallet in ((1, keys[2]), (2, keys[3])):
-            fed.join(wallet, task_id, STAKE, commit(binding_chunks(bytes([seed]) * 32)))
+        for wallet in (keys[2], keys[3]):
+            fed.join(wallet, task_id, STAKE)
         gas["join"] = last_gas()
-        good, bad = proofs
-        signature = fed.sign_submission(keys[2], task_id, 0, good.update_commitment, good.instances, good.proof_bytes)
-        result = fed.submit_update(keys[1], task_id, 0, keys[2].address, good.update_commitment, good.proof_bytes,
-                                   good.instances, signature)
+        good, bad = prove_for(fed, task_id, keys[2].address, 0), prove_for(fed, task_id, keys[3].address, 1)
+        verify_call = contract.functions.verifyProof(good.proof_bytes, good.instances)
+        if backend == "zokrates":
+            # Gas used by a transaction: an estimate would report the adapter's 250k starvation floor.
+            gas["verify_proof_only"] = int(send(w3, keys[0], verify_call)["gasUsed"]) - 21_000
+        else:
+            gas["verify_proof_only"] = int(verify_call.estimate_gas()) - 21_000
+        signature = fed.sign_submission(keys[2], task_id, 0, good.update_commitment, good.update, good.instances,
+                                        good.proof_bytes)
+        result = fed.submit_update(keys[1], task_id, 0, keys[2].address, good.update_commitment, good.update,
+                                   good.proof_bytes, good.instances, signature)
         assert result.accepted, result
         gas["submit_accepted"] = result.gas_used
-        signature = fed.sign_submission(keys[3], task_id, 0, 12345, bad.instances, bad.proof_bytes)
-        result = fed.submit_update(keys[1], task_id, 0, keys[3].address, 12345, bad.proof_bytes, bad.instances,
-                                   signature)
+        signature = fed.sign_submission(keys[3], task_id, 0, 12345, bad.update, bad.instances, bad.proof_bytes)
+        result = fed.submit_update(keys[1], task_id, 0, keys[3].address, 12345, bad.update, bad.proof_bytes,
+                                   bad.instances, signature)
         assert not result.accepted
         gas["submit_rejected_update_mismatch"] = result.gas_used
         model = fedavg([good.update], [spec.batch], good.update_scale, spec.scale)

@@ -109,8 +109,8 @@ def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 def run_args(spec: ModelSpec) -> Any:
     args = ezkl.PyRunArgs()
-    # Inputs (global model, features, labels, binding) and the output (update) are public
-    # only as Poseidon hashes: the proof's public values are H(G), H(X), H(y), H(b), H(W).
+    # Inputs (global model, features, labels, binding) and the outputs (update, input check)
+    # are public only as Poseidon hashes: the public values are H(G), H(X), H(y), H(b), H(W), H(check).
     args.input_visibility = "hashed/public"
     args.output_visibility = "hashed/public"
     args.param_visibility = "fixed"
@@ -162,6 +162,7 @@ def build_once(artifacts: CircuitArtifacts, fill: Callable[[CircuitArtifacts], N
 
 
 def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
+    spec.check_bounds()
     return build_once(CircuitArtifacts(spec, cache_dir("circuits") / f"{spec.family}-{spec.spec_hash()}"),
                       _fill_step)
 
@@ -175,7 +176,7 @@ def _fill_step(stage: CircuitArtifacts) -> None:
         inputs,
         str(stage.onnx),
         input_names=["theta", "x", "y", "binding"],
-        output_names=["theta_next"],
+        output_names=["theta_next", "input_check"],
         dynamo=False,
         opset_version=17,
     )

@@ -67,6 +67,20 @@ def softmax_np(z: FloatArray) -> FloatArray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def input_check(spec: ModelSpec, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[1, 1], exactly 0 when every |feature| <= the spec's bound and every label is 0 or 1
+    (each row one-hot for multi-class), else positive. All of it is exact integer arithmetic
+    in the circuit (no product of two inputs, so no rounding), and the contract accepts a
+    proof only if this output's commitment is H([0]). So a batch outside the task's declared
+    bounds can be proven, but never accepted: one update's influence is bounded."""
+    over = torch.relu(torch.abs(x) - spec.feature_bound).sum()
+    not_binary = torch.abs(torch.abs(2.0 * y - 1.0) - 1.0).sum()  # 0 iff y is 0 or 1
+    violation = over + not_binary
+    if spec.label_width > 1:
+        violation = violation + torch.abs(y.sum(dim=1) - 1.0).sum()
+    return violation.reshape(1, 1)
+
+
 def keep_binding(theta: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
     """The binding only needs to be an input (its hash is public); adding zero times it
     keeps it in the exported graph without changing the step."""
@@ -78,7 +92,7 @@ def cross_entropy(p: FloatArray, onehot: FloatArray) -> float:
 
 
 class StepModule(torch.nn.Module):
-    """A training step as a module: ``forward(theta, x, y, binding) -> theta'``."""
+    """A training step as a module: ``forward(theta, x, y, binding) -> (theta', input check)``."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -94,12 +108,14 @@ class GlmStep(StepModule):
         super().__init__(spec)
         self.link = link
 
-    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                binding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check = input_check(self.spec, x, y)
         for _ in range(self.spec.local_steps):
             [(weights, bias)] = unpack(self.spec, theta)
             residual = self.link(x @ weights + bias) - y  # [B, outputs]
             theta = theta - self.step_size * pack([(x.t() @ residual, residual.sum(dim=0, keepdim=True))])
-        return keep_binding(theta, binding)
+        return keep_binding(theta, binding), check
 
 
 def glm_float_step(spec: ModelSpec, theta: FloatArray, x: FloatArray, labels: FloatArray,

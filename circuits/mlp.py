@@ -14,6 +14,7 @@ from zkfl.circuits.layers import (
     FloatArray,
     StepModule,
     cross_entropy,
+    input_check,
     keep_binding,
     pack,
     pack_np,
@@ -29,7 +30,9 @@ __all__ = ["MlpStep", "encode_labels", "float_step", "loss_and_accuracy", "predi
 
 
 class MlpStep(StepModule):
-    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, binding: torch.Tensor) -> torch.Tensor:
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                binding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check = input_check(self.spec, x, y)
         for _ in range(self.spec.local_steps):
             layers = unpack(self.spec, theta)
             activations, pre = [x], []
@@ -45,7 +48,7 @@ class MlpStep(StepModule):
                 if index > 0:
                     delta = (delta @ layers[index][0].t()) * (pre[index - 1] > 0).to(delta.dtype)
             theta = theta - self.step_size * pack(grads[::-1])
-        return keep_binding(theta, binding)
+        return keep_binding(theta, binding), check
 
 
 def _forward_np(

@@ -12,7 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CIRCUIT_VERSION = 3  # 2: binding input; 3: model families, local steps
+CIRCUIT_VERSION = 4  # 2: binding input; 3: model families, local steps; 4: input check output
+#: The declared bound on |feature| unless the organisation says otherwise: zkfl's datasets
+#: standardize features and clip them to +-4 (zkfl.datasets.FEATURE_CLIP).
+DEFAULT_FEATURE_BOUND = 4.0
 #: Participants per task (and so update slots of its FedAvg proof) unless the organisation says otherwise.
 DEFAULT_SLOTS = 4
 
@@ -27,6 +30,9 @@ class ModelSpec:
     classes: int = 2  # logreg is binary (one output); softmax and mlp have `classes` outputs
     hidden: tuple[int, ...] = field(default=())  # mlp hidden layer widths (one or two)
     local_steps: int = 1  # SGD steps on the batch inside one proof
+    # Every proven step checks |x| <= feature_bound for each feature, and labels 0/1 (one-hot rows):
+    # the task's declared input bounds, part of the spec, so part of the circuit and the package.
+    feature_bound: float = DEFAULT_FEATURE_BOUND
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -59,7 +65,14 @@ class ModelSpec:
             classes=int(data.get("classes", 2)),
             hidden=tuple(int(h) for h in data.get("hidden", ())),
             local_steps=int(data.get("local_steps", 1)),
+            feature_bound=float(data.get("feature_bound", DEFAULT_FEATURE_BOUND)),
         )
+
+    def check_bounds(self) -> None:
+        """The bound must be a positive number exact at the spec's scale (the circuit compares integers)."""
+        quantized = self.feature_bound * 2**self.scale
+        if not 0 < self.feature_bound <= 8 or quantized != round(quantized):
+            raise ValueError(f"feature bound {self.feature_bound} must be in (0, 8] and a multiple of 2^-{self.scale}")
 
     def spec_hash(self) -> str:
         payload = {"circuit_version": CIRCUIT_VERSION, **self.to_dict()}

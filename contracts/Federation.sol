@@ -24,12 +24,44 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 /// exactly the round's accepted updates, weighted by their sample counts; its
 /// commitment becomes the next round's required starting point. So every global model
 /// on chain is provably derived from the initial one through proven steps only.
-/// @dev Step public values follow one layout for every backend:
-/// [H(global model), data commitments..., H(binding), H(update)].
+/// @dev Step public values follow one layout for every backend and model, fixed here
+/// (not a task setting): [H(global model), H(features), H(labels), H(binding), H(update),
+/// H(input check)]. The binding is derived by this contract from (chain, contract, task,
+/// wallet) at join; the input check is the circuit's verdict on its own inputs (labels
+/// valid, features within the task's declared bound) and must be the commitment to 0.
 /// Aggregation public values for K slots:
 /// [H(u_0)..H(u_{K-1}), H(counts), H(new model), count_0..count_{K-1}, margin, headroom].
+/// @notice ezkl's Poseidon (width 2, rate 1) on chain: see PoseidonT2.sol.
+interface IPoseidon {
+    function hash(uint256[] calldata m) external pure returns (uint256);
+}
+
 contract Federation is EIP712, ReentrancyGuard, AccessControl {
     using SafeERC20 for IERC20;
+
+    /// @notice Step public values: their number and positions, the same for every backend.
+    uint256 public constant STEP_PUBLIC_VALUES = 6;
+    uint256 private constant GLOBAL_AT = 0;
+    uint256 private constant FEATURES_AT = 1;
+    uint256 private constant LABELS_AT = 2;
+    uint256 private constant BINDING_AT = 3;
+    uint256 private constant UPDATE_AT = 4;
+    uint256 private constant CHECK_AT = 5;
+    /// @notice H([0]): the input-check output of a step whose inputs are within the task's bounds.
+    uint256 public constant INPUTS_VALID =
+        8065231320233546845889504658050882987663732304574489295982393739117377810121;
+    /// @notice The binding b is 16 chunks of 16 bits of this tagged hash of the context.
+    bytes32 public constant BINDING_TAG = keccak256("zkfl binding v2");
+    uint256 private constant BINDING_CHUNKS = 16;
+    /// @notice No task runs longer than this: pool and stakes are never locked for longer.
+    uint256 public constant MAX_TASK_DURATION = 365 days;
+    /// @notice Bounds on the per-round collection window fixed at creation.
+    uint256 public constant MIN_COLLECTION_WINDOW = 10 seconds;
+    uint256 public constant MAX_COLLECTION_WINDOW = 7 days;
+    /// @notice An update travels as int64 values, 8 bytes each, big-endian two's complement.
+    uint256 private constant FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+
+    IPoseidon public immutable poseidon;
 
     enum RewardRule {
         ProRataSamples, // reward pool split pro rata to verified samples
@@ -54,7 +86,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         InvalidProof,
         MalformedPublicValues,
         BindingMismatch,
-        DataCommitmentChanged
+        DataCommitmentChanged,
+        InputsOutOfBounds, // the circuit's input check failed: labels invalid or features past the bound
+        UpdateUnavailable // the update's published values are not the proof's output (found by a challenge)
     }
 
     struct TaskParams {
@@ -69,7 +103,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint64 deadline;
         uint32 rounds;
         uint32 samplesPerUpdate;
-        uint32 publicValueCount;
+        uint32 collectionWindow; // seconds each round stays open for submissions before the aggregator may publish
         bool pinData; // a participant's data commitment may not change between rounds
         uint256 minStake;
         uint256 globalCommitment;
@@ -87,13 +121,13 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         RewardRule rewardRule;
         SlashRule slashRule;
         bool cancelled;
-        uint32 joinedEver; // cancel is only possible while nobody has joined
+        uint32 submissions; // decided submissions over the task's life: cancel only while there are none
         uint32 contributors; // participants with a verified update, not slashed
         uint64 deadline;
         uint32 rounds;
         uint32 currentRound; // open round; equals `rounds` once the last model is published
         uint32 samplesPerUpdate;
-        uint32 publicValueCount;
+        uint32 collectionWindow;
         uint32 activeParticipants; // joined and not slashed
         bool settled;
         bool reclaimed;
@@ -108,13 +142,14 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     struct Round {
         uint256 globalCommitment; // H(G_r): every proof of round r must start here
         bytes32 modelDigest; // sha2-256 digest of G_r's artifact (CIDv1, raw)
+        uint64 openedAt; // when the round opened: the aggregator publishes after openedAt + collectionWindow
         uint32 accepted;
         uint32 rejected;
     }
 
     struct Participant {
         uint256 stake;
-        uint256 binding; // H(b): every proof of this participant carries it as a public value
+        uint256 binding; // H(b), b derived by the contract from (chain, contract, task, wallet)
         bytes32 dataCommitment; // of its first accepted update (enforced when the task pins data)
         uint64 verifiedSamples;
         uint32 acceptedUpdates;
@@ -128,11 +163,11 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         Status status;
         Reason reason;
         uint256 updateCommitment;
-        bytes32 dataCommitment;
+        bytes32 updateHash; // keccak256 of the update's values as submitted (published in UpdateData)
     }
 
     bytes32 public constant SUBMISSION_TYPEHASH = keccak256(
-        "Submission(uint256 taskId,uint256 round,uint256 updateCommitment,bytes32 publicValuesHash,bytes32 proofHash)"
+        "Submission(uint256 taskId,uint256 round,uint256 updateCommitment,bytes32 updateHash,bytes32 publicValuesHash,bytes32 proofHash)"
     );
 
     uint256 public taskCount;
@@ -140,7 +175,6 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     mapping(uint256 => mapping(uint256 => Round)) private _rounds;
     mapping(uint256 => mapping(address => Participant)) private _participants;
     mapping(uint256 => mapping(uint256 => mapping(address => Submission))) private _submissions;
-    mapping(uint256 => mapping(uint256 => address)) public bindingOwner; // task => H(b) => participant
     // task => round => accepted update commitments, in acceptance order (the aggregation's slots)
     mapping(uint256 => mapping(uint256 => uint256[])) private _acceptedUpdates;
 
@@ -164,7 +198,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         RewardRule rewardRule,
         SlashRule slashRule,
         bool pinData,
-        uint32 publicValueCount,
+        uint32 collectionWindow,
         address aggregationVerifier,
         uint32 aggregationSlots
     );
@@ -180,6 +214,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     event UpdateRejected(
         uint256 indexed taskId, uint256 indexed round, address indexed participant, Reason reason, string detail
     );
+    /// @notice The values of an accepted update (int64, big-endian), on chain for anyone to aggregate or check:
+    /// nobody can withhold an accepted update from the aggregator.
+    event UpdateData(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes update);
     event Slashed(uint256 indexed taskId, address indexed participant, uint256 amount);
     /// @param manifestDigest sha2-256 digest of the aggregation manifest (CIDv1, raw): which
     /// update artifacts, with which sample counts, were averaged into this model.
@@ -200,7 +237,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     error VerifierOutOfGas();
     error AggregationRejected(string why);
 
-    constructor() EIP712("zkfl Federation", "1") {}
+    constructor(IPoseidon poseidon_) EIP712("zkfl Federation", "2") {
+        if (address(poseidon_).code.length == 0) revert InvalidTask("Poseidon has no code");
+        poseidon = poseidon_;
+    }
 
     // ---------------------------------------------------------------- tasks
 
@@ -216,9 +256,12 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256 funded = _pull(p.token, msg.sender, p.token == address(0) ? msg.value : p.reward);
         if (funded == 0) revert InvalidTask("reward pool is empty");
         if (p.deadline <= block.timestamp) revert InvalidTask("deadline is in the past");
+        if (p.deadline > block.timestamp + MAX_TASK_DURATION) revert InvalidTask("deadline is more than a year away");
         if (p.rounds == 0) revert InvalidTask("zero rounds");
         if (p.samplesPerUpdate == 0) revert InvalidTask("zero samples per update");
-        if (p.publicValueCount < 3) revert InvalidTask("a step proof has at least three public values");
+        if (p.collectionWindow < MIN_COLLECTION_WINDOW || p.collectionWindow > MAX_COLLECTION_WINDOW) {
+            revert InvalidTask("collection window must be 10 s to 7 days");
+        }
         if (p.aggregator == address(0)) revert InvalidTask("no aggregator");
         // A call to an address without code "succeeds" with empty return data: never
         // accept a verifier that is not a deployed contract (e.g. one over 24,576 bytes).
@@ -236,7 +279,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         t.deadline = p.deadline;
         t.rounds = p.rounds;
         t.samplesPerUpdate = p.samplesPerUpdate;
-        t.publicValueCount = p.publicValueCount;
+        t.collectionWindow = p.collectionWindow;
         t.pinData = p.pinData;
         t.token = p.token;
         t.rewardRule = p.rewardRule;
@@ -244,7 +287,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         t.rewardPool = funded;
         t.minStake = p.minStake;
         t.packageDigest = p.packageDigest;
-        _rounds[taskId][0] = Round(p.globalCommitment, p.modelDigest, 0, 0);
+        _rounds[taskId][0] = Round(p.globalCommitment, p.modelDigest, uint64(block.timestamp), 0, 0);
         _grantRole(organisationRole(taskId), msg.sender);
         _setRoleAdmin(organisationRole(taskId), organisationRole(taskId));
         _setRoleAdmin(aggregatorRole(taskId), organisationRole(taskId));
@@ -264,16 +307,18 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             p.packageDigest
         );
         emit TaskTerms(
-            taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.publicValueCount, p.aggregationVerifier,
+            taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.collectionWindow, p.aggregationVerifier,
             p.aggregationSlots
         );
     }
 
-    /// @param binding H(b) for the participant's binding value b (derived from a signature
-    /// only its key can make). Each binding belongs to one participant per task, so a
-    /// proof, which carries H(b) as a public value, can only ever count for its owner.
+    /// @notice Stake and join. The contract derives the participant's binding H(b) itself
+    /// (see `bindingOf`): a proof carries H(b) as a public value, so it counts only for the
+    /// one (chain, contract, task, wallet) it was made for. Joining takes no aggregation
+    /// slot (slots are taken by accepted updates, first come first served), so nobody can
+    /// hold slots without doing the work.
     /// @param stake ERC-20 tasks: the stake pulled from the participant (ETH: msg.value).
-    function join(uint256 taskId, uint256 binding, uint256 stake) external payable nonReentrant {
+    function join(uint256 taskId, uint256 stake) external payable nonReentrant {
         Task storage t = _task(taskId);
         if (t.settled || block.timestamp > t.deadline || t.currentRound >= t.rounds) {
             revert NotAllowed("task is closed");
@@ -281,17 +326,28 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         Participant storage p = _participants[taskId][msg.sender];
         if (p.joined) revert NotAllowed("already joined");
         if (p.submitted) revert NotAllowed("cannot rejoin after submitting");
-        if (binding == 0 || bindingOwner[taskId][binding] != address(0)) revert NotAllowed("binding already taken");
-        if (t.activeParticipants >= t.aggregationSlots) revert NotAllowed("task is full");
         uint256 staked = _pull(t.token, msg.sender, t.token == address(0) ? msg.value : stake);
         if (staked < t.minStake || staked == 0) revert NotAllowed("stake below the task's minimum");
-        bindingOwner[taskId][binding] = msg.sender;
+        uint256 binding = bindingOf(taskId, msg.sender);
         p.joined = true;
         p.stake = staked;
         p.binding = binding;
         t.activeParticipants += 1;
-        t.joinedEver += 1;
         emit Joined(taskId, msg.sender, staked, binding);
+    }
+
+    /// @notice b's 16 chunks of 16 bits (chunk i = bits 16i..16i+15 of the tagged hash of the context).
+    function bindingChunks(uint256 taskId, address participant) public view returns (uint256[] memory chunks) {
+        uint256 b = uint256(keccak256(abi.encode(BINDING_TAG, block.chainid, address(this), taskId, participant)));
+        chunks = new uint256[](BINDING_CHUNKS);
+        for (uint256 i = 0; i < BINDING_CHUNKS; ++i) {
+            chunks[i] = (b >> (16 * i)) & 0xffff;
+        }
+    }
+
+    /// @notice H(b) for a participant of a task here: Poseidon of `bindingChunks`.
+    function bindingOf(uint256 taskId, address participant) public view returns (uint256) {
+        return poseidon.hash(bindingChunks(taskId, participant));
     }
 
     /// @notice Leave before a first submission: the stake comes back.
@@ -302,7 +358,6 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (p.submitted) revert NotAllowed("cannot leave after submitting");
         if (t.settled) revert NotAllowed("task is settled: withdraw instead");
         uint256 stake = p.stake;
-        delete bindingOwner[taskId][p.binding];
         delete _participants[taskId][msg.sender];
         t.activeParticipants -= 1;
         emit Left(taskId, msg.sender, stake);
@@ -319,11 +374,12 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         emit ToppedUp(taskId, msg.sender, added);
     }
 
-    /// @notice Cancel a task nobody has joined yet, and refund its pool.
+    /// @notice Cancel a task before any submission has been decided, and refund its pool.
+    /// Participants who joined withdraw their stakes (`withdraw`); nobody has earned a reward yet.
     function cancel(uint256 taskId) external nonReentrant onlyRole(organisationRole(taskId)) {
         Task storage t = _task(taskId);
         if (t.settled) revert NotAllowed("task is settled");
-        if (t.joinedEver != 0) revert NotAllowed("participants have joined");
+        if (t.submissions != 0) revert NotAllowed("submissions have been made");
         uint256 refund = t.rewardPool;
         t.settled = true;
         t.cancelled = true;
@@ -336,11 +392,14 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
 
     /// @notice Record a participant's update for the open round. Anyone may relay it;
     /// the participant's signature decides whose it is. Returns whether it was accepted.
+    /// @param update the update's values, int64 big-endian: published in `UpdateData` when
+    /// accepted, so an accepted update is always available to the aggregator and to anyone.
     function submitUpdate(
         uint256 taskId,
         uint256 round,
         address participant,
         uint256 updateCommitment,
+        bytes calldata update,
         bytes calldata proof,
         uint256[] calldata publicValues,
         bytes calldata signature
@@ -355,28 +414,22 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (s.status != Status.None) revert NotAllowed("already submitted this round");
         // Never more accepted updates than the aggregation circuit has slots.
         if (_rounds[taskId][round].accepted >= t.aggregationSlots) revert NotAllowed("round is full");
-        p.submitted = true;
-
+        if (update.length == 0 || update.length % 8 != 0) revert NotAllowed("update must be int64 values");
+        bytes32 updateHash = keccak256(update);
         bytes32 digest = submissionDigest(
-            taskId, round, updateCommitment, keccak256(abi.encodePacked(publicValues)), keccak256(proof)
+            taskId, round, updateCommitment, updateHash, keccak256(abi.encodePacked(publicValues)), keccak256(proof)
         );
         if (ECDSA.recover(digest, signature) != participant) revert BadSignature();
+        p.submitted = true;
+        t.submissions += 1;
 
         (Reason reason, string memory detail) = _check(t, taskId, round, p, updateCommitment, proof, publicValues);
         Round storage r = _rounds[taskId][round];
         s.updateCommitment = updateCommitment;
         if (reason == Reason.None) {
-            bytes32 dataCommitment = _dataCommitment(publicValues);
-            if (p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
-            s.status = Status.Accepted;
-            s.dataCommitment = dataCommitment;
-            r.accepted += 1;
-            _acceptedUpdates[taskId][round].push(updateCommitment);
-            if (p.acceptedUpdates == 0) t.contributors += 1;
-            p.acceptedUpdates += 1;
-            p.verifiedSamples += t.samplesPerUpdate;
-            t.verifiedSamples += t.samplesPerUpdate;
-            emit UpdateAccepted(taskId, round, participant, updateCommitment, dataCommitment, t.samplesPerUpdate);
+            _accept(t, taskId, round, participant, p, s, publicValues);
+            s.updateHash = updateHash;
+            emit UpdateData(taskId, round, participant, update);
             return true;
         }
         s.status = Status.Rejected;
@@ -387,9 +440,25 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         return false;
     }
 
-    /// @dev Public values: [H(G), data commitments..., H(b), H(W)].
-    function _dataCommitment(uint256[] calldata publicValues) private pure returns (bytes32) {
-        return keccak256(abi.encodePacked(publicValues[1:publicValues.length - 2]));
+    function _accept(
+        Task storage t,
+        uint256 taskId,
+        uint256 round,
+        address participant,
+        Participant storage p,
+        Submission storage s,
+        uint256[] calldata publicValues
+    ) private {
+        bytes32 dataCommitment = keccak256(abi.encode(publicValues[FEATURES_AT], publicValues[LABELS_AT]));
+        if (p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
+        s.status = Status.Accepted;
+        _rounds[taskId][round].accepted += 1;
+        _acceptedUpdates[taskId][round].push(s.updateCommitment);
+        if (p.acceptedUpdates == 0) t.contributors += 1;
+        p.acceptedUpdates += 1;
+        p.verifiedSamples += t.samplesPerUpdate;
+        t.verifiedSamples += t.samplesPerUpdate;
+        emit UpdateAccepted(taskId, round, participant, s.updateCommitment, dataCommitment, t.samplesPerUpdate);
     }
 
     function _check(
@@ -401,19 +470,23 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         bytes calldata proof,
         uint256[] calldata publicValues
     ) private view returns (Reason, string memory) {
-        if (publicValues.length != t.publicValueCount) {
-            return (Reason.MalformedPublicValues, "wrong number of public values");
+        if (publicValues.length != STEP_PUBLIC_VALUES) {
+            return (Reason.MalformedPublicValues, "a step proof has exactly 6 public values");
         }
-        if (publicValues[0] != _rounds[taskId][round].globalCommitment) {
+        if (publicValues[GLOBAL_AT] != _rounds[taskId][round].globalCommitment) {
             return (Reason.StaleGlobalModel, "proof does not start from this round's global model");
         }
-        if (publicValues[publicValues.length - 2] != p.binding) {
-            return (Reason.BindingMismatch, "proof is bound to another participant or task");
+        if (publicValues[BINDING_AT] != p.binding) {
+            return (Reason.BindingMismatch, "proof is bound to another wallet, task, contract or chain");
         }
-        if (publicValues[publicValues.length - 1] != updateCommitment) {
+        if (publicValues[UPDATE_AT] != updateCommitment) {
             return (Reason.UpdateMismatch, "submitted update is not the proof's output");
         }
-        if (t.pinData && p.dataCommitment != bytes32(0) && p.dataCommitment != _dataCommitment(publicValues)) {
+        if (publicValues[CHECK_AT] != INPUTS_VALID) {
+            return (Reason.InputsOutOfBounds, "proof's inputs are outside the task's bounds");
+        }
+        bytes32 dataCommitment = keccak256(abi.encode(publicValues[FEATURES_AT], publicValues[LABELS_AT]));
+        if (t.pinData && p.dataCommitment != bytes32(0) && p.dataCommitment != dataCommitment) {
             return (Reason.DataCommitmentChanged, "data commitment differs from the participant's earlier rounds");
         }
         uint256 budget = gasleft();
@@ -430,6 +503,55 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             return (Reason.InvalidProof, "proof does not verify");
         }
         return (Reason.None, "");
+    }
+
+    /// @notice Anyone may show that an accepted update's published values (`UpdateData`) are
+    /// not the proof's output, so that nobody could aggregate it: the update leaves the
+    /// round's accepted set, its submitter is slashed, and the round goes on without it.
+    /// This is what stops a participant from freezing a round by withholding its update.
+    function challengeUpdate(uint256 taskId, uint256 round, address participant, bytes calldata update)
+        external
+        nonReentrant
+    {
+        Task storage t = _task(taskId);
+        if (t.settled || round != t.currentRound) revert NotAllowed("round is not open");
+        Submission storage s = _submissions[taskId][round][participant];
+        if (s.status != Status.Accepted) revert NotAllowed("no accepted update to challenge");
+        if (keccak256(update) != s.updateHash) revert NotAllowed("these are not the published values");
+        if (poseidon.hash(_fieldElements(update)) == s.updateCommitment) {
+            revert NotAllowed("the published values are the proof's output");
+        }
+        Participant storage p = _participants[taskId][participant];
+        Round storage r = _rounds[taskId][round];
+        s.status = Status.Rejected;
+        s.reason = Reason.UpdateUnavailable;
+        r.accepted -= 1;
+        r.rejected += 1;
+        _removeAccepted(_acceptedUpdates[taskId][round], s.updateCommitment);
+        p.acceptedUpdates -= 1;
+        p.verifiedSamples -= t.samplesPerUpdate;
+        t.verifiedSamples -= t.samplesPerUpdate;
+        if (p.acceptedUpdates == 0) t.contributors -= 1;
+        emit UpdateRejected(taskId, round, participant, Reason.UpdateUnavailable, "published update is not the proof's output");
+        _slash(t, taskId, participant, p);
+    }
+
+    /// @dev int64 big-endian values as BN254 field elements (negative v as FIELD + v), as the circuits hash them.
+    function _fieldElements(bytes calldata update) private pure returns (uint256[] memory values) {
+        values = new uint256[](update.length / 8);
+        for (uint256 i = 0; i < values.length; ++i) {
+            int64 v = int64(uint64(bytes8(update[8 * i:8 * i + 8])));
+            values[i] = v >= 0 ? uint256(uint64(v)) : FIELD - uint256(uint64(-v));
+        }
+    }
+
+    /// @dev Remove one occurrence, keeping the others' order (the aggregation's slot order).
+    function _removeAccepted(uint256[] storage list, uint256 commitment) private {
+        uint256 n = list.length;
+        uint256 i = 0;
+        while (list[i] != commitment) ++i;
+        for (; i + 1 < n; ++i) list[i] = list[i + 1];
+        list.pop();
     }
 
     function _isOutOfGas(bytes memory ret) private pure returns (bool) {
@@ -465,10 +587,17 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (!hasRole(aggregatorRole(taskId), msg.sender)) revert NotAllowed("only the task's aggregator publishes");
         if (t.settled) revert NotAllowed("task is settled");
         if (round != t.currentRound || round >= t.rounds) revert NotAllowed("round is not open");
-        if (_rounds[taskId][round].accepted == 0) revert NotAllowed("no accepted update this round");
+        Round storage current = _rounds[taskId][round];
+        if (current.accepted == 0) revert NotAllowed("no accepted update this round");
+        // The aggregator may not close a round early on a few (its own) updates: it waits out the
+        // collection window unless every active participant was accepted or the round is full.
+        if (
+            block.timestamp < current.openedAt + t.collectionWindow && current.accepted < t.activeParticipants
+                && current.accepted < t.aggregationSlots
+        ) revert NotAllowed("round is still collecting submissions");
         _checkAggregation(t, _acceptedUpdates[taskId][round], globalCommitment, aggregationProof, aggregationValues);
         t.currentRound = uint32(round + 1);
-        _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, 0, 0);
+        _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, uint64(block.timestamp), 0, 0);
         emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelDigest, manifestDigest);
     }
 
@@ -601,11 +730,14 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256 taskId,
         uint256 round,
         uint256 updateCommitment,
+        bytes32 updateHash,
         bytes32 publicValuesHash,
         bytes32 proofHash
     ) public view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(abi.encode(SUBMISSION_TYPEHASH, taskId, round, updateCommitment, publicValuesHash, proofHash))
+            keccak256(
+                abi.encode(SUBMISSION_TYPEHASH, taskId, round, updateCommitment, updateHash, publicValuesHash, proofHash)
+            )
         );
     }
 

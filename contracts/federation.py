@@ -15,7 +15,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from zkfl.contracts.chain import chain_key, send
-from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract
+from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract, poseidon_contract
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
 
@@ -36,6 +36,8 @@ class Reason(IntEnum):
     MALFORMED_PUBLIC_VALUES = 4
     BINDING_MISMATCH = 5
     DATA_COMMITMENT_CHANGED = 6
+    INPUTS_OUT_OF_BOUNDS = 7
+    UPDATE_UNAVAILABLE = 8
 
     @property
     def text(self) -> str:
@@ -44,9 +46,11 @@ class Reason(IntEnum):
             Reason.STALE_GLOBAL_MODEL: "proof does not start from this round's global model",
             Reason.UPDATE_MISMATCH: "submitted update is not the proof's output",
             Reason.INVALID_PROOF: "proof does not verify",
-            Reason.MALFORMED_PUBLIC_VALUES: "wrong number of public values",
-            Reason.BINDING_MISMATCH: "proof is bound to another participant or task",
+            Reason.MALFORMED_PUBLIC_VALUES: "a step proof has exactly 6 public values",
+            Reason.BINDING_MISMATCH: "proof is bound to another wallet, task, contract or chain",
             Reason.DATA_COMMITMENT_CHANGED: "data commitment differs from the participant's earlier rounds",
+            Reason.INPUTS_OUT_OF_BOUNDS: "proof's inputs are outside the task's bounds",
+            Reason.UPDATE_UNAVAILABLE: "published update is not the proof's output",
         }[self]
 
 
@@ -61,6 +65,8 @@ class SlashRule(IntEnum):
 
 
 ETH = "0x0000000000000000000000000000000000000000"
+#: Seconds a round stays open before the aggregator may publish on fewer than all participants.
+DEFAULT_COLLECTION_WINDOW = 300
 
 ERC20_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": "approve", "stateMutability": "nonpayable",
@@ -80,11 +86,11 @@ class TaskParams:
     deadline: int
     rounds: int
     samples_per_update: int
-    public_value_count: int
     min_stake: int
     global_commitment: int
     model_digest: bytes
     package_digest: bytes
+    collection_window: int = DEFAULT_COLLECTION_WINDOW
     pin_data: bool = False
     token: str = ETH  # ETH, or an ERC-20's address (stakes are in the same currency)
     reward_rule: RewardRule = RewardRule.PRO_RATA_SAMPLES
@@ -94,7 +100,7 @@ class TaskParams:
         return (self.aggregator, self.verifier, self.aggregation_verifier, self.aggregation_slots, self.token,
                 int(self.reward_rule), int(self.slash_rule),
                 0 if self.token == ETH else reward, self.deadline, self.rounds, self.samples_per_update,
-                self.public_value_count, self.pin_data, self.min_stake, self.global_commitment,
+                self.collection_window, self.pin_data, self.min_stake, self.global_commitment,
                 self.model_digest, self.package_digest)
 
 
@@ -110,13 +116,13 @@ class TaskState:
     reward_rule: int
     slash_rule: int
     cancelled: bool
-    joined_ever: int
+    submissions: int
     contributors: int
     deadline: int
     rounds: int
     current_round: int
     samples_per_update: int
-    public_value_count: int
+    collection_window: int
     active_participants: int
     settled: bool
     reclaimed: bool
@@ -136,6 +142,7 @@ class TaskState:
 class RoundState:
     global_commitment: int
     model_digest: bytes
+    opened_at: int
     accepted: int
     rejected: int
 
@@ -237,7 +244,9 @@ class Federation:
 
     @classmethod
     def deploy(cls, w3: Web3, account: LocalAccount) -> Federation:
-        address, _ = deploy(w3, account, federation_contract())
+        """Deploy PoseidonT2 (the binding's hash) and a Federation that uses it."""
+        poseidon, _ = deploy(w3, account, poseidon_contract())
+        address, _ = deploy(w3, account, federation_contract(), poseidon)
         return cls(w3, address)
 
     # -------------------------------------------------------------- writes
@@ -259,15 +268,15 @@ class Federation:
         events = self.contract.events.TaskCreated().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["taskId"])
 
-    def join(self, account: LocalAccount, task_id: int, stake: int, binding: int | None = None) -> int:
-        """Stake and register the wallet's binding commitment H(b); returns it."""
-        if binding is None:
-            from zkfl.prover.binding import binding_commitment, binding_value
-
-            binding = binding_commitment(binding_value(account, self.w3.eth.chain_id, self.address, task_id))
+    def join(self, account: LocalAccount, task_id: int, stake: int) -> int:
+        """Stake and join; returns the binding H(b) the contract derived for this wallet."""
         value = self._value(account, self.task(task_id).token, stake)
-        send(self.w3, account, self.contract.functions.join(task_id, binding, stake), value=value)
-        return binding
+        send(self.w3, account, self.contract.functions.join(task_id, stake), value=value)
+        return self.participant(task_id, account.address).binding
+
+    def binding_of(self, task_id: int, wallet: str) -> int:
+        """H(b) the contract derives for a wallet in a task (what its proofs must carry)."""
+        return int(self.contract.functions.bindingOf(task_id, Web3.to_checksum_address(wallet)).call())
 
     def leave(self, account: LocalAccount, task_id: int) -> None:
         send(self.w3, account, self.contract.functions.leave(task_id))
@@ -284,11 +293,12 @@ class Federation:
         return int(self.contract.events.Reclaimed().process_receipt(receipt, errors=DISCARD)[0]["args"]["amount"])
 
     def sign_submission(self, account: LocalAccount, task_id: int, round_: int, update_commitment: int,
-                        public_values: list[int], proof: bytes) -> bytes:
+                        update: list[int], public_values: list[int], proof: bytes) -> bytes:
         message = {
             "taskId": task_id,
             "round": round_,
             "updateCommitment": update_commitment,
+            "updateHash": Web3.keccak(encode_update(update)),
             "publicValuesHash": public_values_hash(public_values),
             "proofHash": Web3.keccak(proof),
         }
@@ -304,24 +314,40 @@ class Federation:
                     {"name": "taskId", "type": "uint256"},
                     {"name": "round", "type": "uint256"},
                     {"name": "updateCommitment", "type": "uint256"},
+                    {"name": "updateHash", "type": "bytes32"},
                     {"name": "publicValuesHash", "type": "bytes32"},
                     {"name": "proofHash", "type": "bytes32"},
                 ],
             },
             "primaryType": "Submission",
-            "domain": {"name": "zkfl Federation", "version": "1", "chainId": self.w3.eth.chain_id,
+            "domain": {"name": "zkfl Federation", "version": "2", "chainId": self.w3.eth.chain_id,
                        "verifyingContract": self.address},
             "message": message,
         }
         signed = account.sign_message(encode_typed_data(full_message=typed))
         return bytes(signed.signature)
 
-    def submit_update(self, relayer: LocalAccount, task_id: int, round_: int, participant: str,
-                      update_commitment: int, proof: bytes, public_values: list[int],
-                      signature: bytes, gas: int | None = None) -> SubmitResult:
-        call = self.contract.functions.submitUpdate(
-            task_id, round_, Web3.to_checksum_address(participant), update_commitment, proof,
+    def submit_call(self, task_id: int, round_: int, participant: str, update_commitment: int,
+                    update: list[int], proof: bytes, public_values: list[int], signature: bytes) -> Any:
+        return self.contract.functions.submitUpdate(
+            task_id, round_, Web3.to_checksum_address(participant), update_commitment, encode_update(update), proof,
             public_values, signature)
+
+    def simulate_submit(self, task_id: int, round_: int, participant: str, update_commitment: int,
+                        update: list[int], proof: bytes, public_values: list[int], signature: bytes) -> bool:
+        """What the contract would decide now (eth_call): True if accepted. Raises ChainError on a revert."""
+        call = self.submit_call(task_id, round_, participant, update_commitment, update, proof, public_values,
+                                signature)
+        try:
+            return bool(call.call({"from": Web3.to_checksum_address(participant), "gas": 10_000_000}))
+        except Exception as exc:
+            raise ChainError(f"the contract would refuse this submission: {exc}") from None
+
+    def submit_update(self, relayer: LocalAccount, task_id: int, round_: int, participant: str,
+                      update_commitment: int, update: list[int], proof: bytes, public_values: list[int],
+                      signature: bytes, gas: int | None = None) -> SubmitResult:
+        call = self.submit_call(task_id, round_, participant, update_commitment, update, proof, public_values,
+                                signature)
         receipt = send(self.w3, relayer, call, gas=gas)
         accepted = self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)
         rejected = self.contract.events.UpdateRejected().process_receipt(receipt, errors=DISCARD)
@@ -336,6 +362,19 @@ class Federation:
         receipt = send(self.w3, account, self.contract.functions.publishGlobalModel(
             task_id, round_, commitment, model_digest, manifest_digest, aggregation_proof, aggregation_values))
         return PublishResult(int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex())
+
+    def challenge_update(self, account: LocalAccount, task_id: int, round_: int, participant: str,
+                         update: list[int]) -> str:
+        """Show on chain that an accepted update's published values are not its proof's output."""
+        receipt = send(self.w3, account, self.contract.functions.challengeUpdate(
+            task_id, round_, Web3.to_checksum_address(participant), encode_update(update)))
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+    def published_updates(self, task_id: int, round_: int) -> dict[str, list[int]]:
+        """The values of the round's accepted updates, from the chain's UpdateData events, by wallet."""
+        logs = self.contract.events.UpdateData().get_logs(
+            from_block=0, argument_filters={"taskId": task_id, "round": round_})
+        return {str(e["args"]["participant"]).lower(): decode_update(bytes(e["args"]["update"])) for e in logs}
 
     def accepted_updates(self, task_id: int, round_: int) -> list[int]:
         """The round's accepted update commitments in acceptance order: the aggregation's slots."""
@@ -368,7 +407,7 @@ class Federation:
         return ParticipantState(*state)
 
     def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
-        status, reason, _, _ = self.contract.functions.getSubmission(
+        status, reason, *_ = self.contract.functions.getSubmission(
             task_id, round_, Web3.to_checksum_address(account)).call()
         return Status(status), Reason(reason)
 
@@ -379,6 +418,18 @@ class Federation:
     def events(self, name: str, task_id: int, from_block: int = 0) -> list[Any]:
         event = getattr(self.contract.events, name)()
         return list(event.get_logs(from_block=from_block, argument_filters={"taskId": task_id}))
+
+
+def encode_update(values: list[int]) -> bytes:
+    """An update as the contract takes it: int64 values, big-endian two's complement."""
+    try:
+        return b"".join(int(v).to_bytes(8, "big", signed=True) for v in values)
+    except OverflowError:
+        raise ConfigError("an update value does not fit in 64 bits") from None
+
+
+def decode_update(data: bytes) -> list[int]:
+    return [int.from_bytes(data[i:i + 8], "big", signed=True) for i in range(0, len(data), 8)]
 
 
 def public_values_hash(public_values: list[int]) -> bytes:

@@ -109,3 +109,7 @@ def compile_contract(path: Path, name: str, via_ir: bool = False) -> CompiledCon
 
 def federation_contract() -> CompiledContract:
     return compile_contract(CONTRACTS_DIR / "Federation.sol", "Federation", via_ir=True)
+
+
+def poseidon_contract() -> CompiledContract:
+    return compile_contract(CONTRACTS_DIR / "PoseidonT2.sol", "PoseidonT2")

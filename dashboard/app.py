@@ -8,6 +8,12 @@ server-sent events and draws its curves with uPlot, served from the pinned npm t
 
 Organisations sign in with their wallet (EIP-4361, see :mod:`zkfl.dashboard.siwe`) to
 read and write their tasks' private notes; everything else is public, as on chain.
+
+The dashboard answers only at its configured public origin(s): a request whose
+``Host`` names anything else (another site's name, a DNS-rebinding domain) is refused
+with 421, and sign-in messages are written for, and checked against, those origins
+alone. Notes belong to whoever holds the task's organisation role on chain when the
+request arrives, so granting and revoking the role moves them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,13 +29,15 @@ from typing import Any
 from fastapi import Cookie, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zkfl.contracts.chain import chain_key, connect
 from zkfl.contracts.federation import Federation, resolve_federation
 from zkfl.dashboard import siwe
 from zkfl.dashboard.notes import MAX_NOTES_CHARS, NotesStore
-from zkfl.dashboard.sessions import NONCE_TTL_S, SessionStore
-from zkfl.errors import ZkflError
+from zkfl.dashboard.sessions import NONCE_TTL_S, NonceError, SessionStore
+from zkfl.errors import ConfigError, ZkflError
 from zkfl.middleware.transport.base import task_key
 from zkfl.paths import tools_dir, zkfl_home
 from zkfl.status import task_status
@@ -65,12 +73,55 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not signed in"},
     403: {"description": "signed in, but not this task's organisation"},
     404: {"description": "no such task"},
+    421: {"description": "the request's Host is not one of this dashboard's configured origins"},
     503: {"description": "the chain does not answer"},
 }
 
 
-def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | None = None) -> FastAPI:
+def bound_origin(scope: Scope) -> list[siwe.Origin]:
+    """The origin of the socket the server listens on (ASGI ``server``, never a request header)."""
+    server = scope.get("server")
+    if not server or server[1] is None:  # a Unix socket has no origin to name
+        return []
+    host, port = str(server[0]), int(server[1])
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    return [siwe.Origin.parse(f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}")]
+
+
+class HostCheck:
+    """Refuse (421) every request whose ``Host`` is not one of the dashboard's origins."""
+
+    def __init__(self, app: ASGIApp, origins: list[siwe.Origin]) -> None:
+        self.app, self.origins = app, origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            origins = self.origins or bound_origin(scope)
+            host = Headers(scope=scope).get("host")
+            if siwe.origin_for_host(origins, host) is None:
+                served = ", ".join(str(o) for o in origins) or "no origin"
+                detail = (f"misdirected request: Host {host!r} is not this dashboard's origin ({served}); "
+                          "serve it under another name with `zkfl dashboard --origin URL`")
+                await JSONResponse({"detail": detail}, status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | None = None, *,
+               origin: str | Sequence[str] | None = None) -> FastAPI:
+    """The dashboard for ``federation`` on the chain at ``rpc_url``.
+
+    ``origin``: the public origin(s) browsers reach it at (``http://127.0.0.1:8000``,
+    ``https://fl.example.org``); requests naming any other ``Host`` are refused, and
+    sign-in messages name these alone. Without it, the origin is the address the
+    server's socket is bound to (as the ASGI server reports it, not as a client says).
+    """
+    try:
+        origins = [siwe.Origin.parse(o) for o in ([origin] if isinstance(origin, str) else origin or [])]
+    except siwe.SiweError as exc:
+        raise ConfigError(f"dashboard origin: {exc}") from None
     app = FastAPI(title="zkfl dashboard", version="0.2.0")
+    app.add_middleware(HostCheck, origins=origins)
     state: dict[str, Federation] = {}
     sessions = SessionStore()
     notes = NotesStore(notes_path or zkfl_home() / "dashboard" / "notes.sqlite")
@@ -89,10 +140,15 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
             raise HTTPException(status_code=404, detail=f"task {task_id} does not exist")
         return f
 
-    def site(request: Request) -> tuple[str, str]:
-        """The domain and URI a sign-in message must name: this server as the browser reached it."""
-        host = request.headers.get("host") or request.url.netloc
-        return host, f"{request.url.scheme}://{host}/"
+    def served_origins(request: Request) -> list[siwe.Origin]:
+        return origins or bound_origin(request.scope)
+
+    def site(request: Request) -> siwe.Origin:
+        """The configured origin this request reached (HostCheck has refused any other)."""
+        reached = siwe.origin_for_host(served_origins(request), request.headers.get("host"))
+        if reached is None:  # unreachable behind HostCheck; refuse rather than guess
+            raise HTTPException(status_code=421, detail="the request's Host is not this dashboard's origin")
+        return reached
 
     # ---------------------------------------------------------- sign-in (EIP-4361)
     @app.post("/api/auth/challenge", responses=_ERRORS)
@@ -102,26 +158,25 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
             address = siwe.to_checksum(body.address)
         except siwe.SiweError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
-        domain, uri = site(request)
+        origin = site(request)
+        chain_id = fed().w3.eth.chain_id
         now = datetime.now(UTC).replace(microsecond=0)
-        message = siwe.SiweMessage(domain=domain, address=address, uri=uri, chain_id=fed().w3.eth.chain_id,
-                                   nonce=sessions.issue_nonce(), issued_at=now, statement=SIGN_IN_STATEMENT,
-                                   expiration_time=now + timedelta(seconds=NONCE_TTL_S))
+        message = siwe.SiweMessage(domain=origin.domain, address=address, uri=origin.uri, chain_id=chain_id,
+                                   nonce=sessions.issue_nonce(address, origin.domain), issued_at=now,
+                                   statement=SIGN_IN_STATEMENT, expiration_time=now + timedelta(seconds=NONCE_TTL_S))
         return Challenge(message=message.text())
 
     @app.post("/api/auth/verify", responses=_ERRORS)
     def sign_in(body: SignIn, request: Request) -> JSONResponse:
-        domain, uri = site(request)
+        chain_id = fed().w3.eth.chain_id
         try:
-            message = siwe.verify(body.message, body.signature, domain=domain, uri=uri,
-                                  chain_id=fed().w3.eth.chain_id)
-        except siwe.SiweError as exc:
+            message = siwe.verify(body.message, body.signature, origins=served_origins(request), chain_id=chain_id)
+            sessions.consume_nonce(message.nonce, message.address, message.domain)
+        except (siwe.SiweError, NonceError) as exc:
             raise HTTPException(status_code=400, detail=f"sign-in refused: {exc}") from None
-        if not sessions.consume_nonce(message.nonce):
-            raise HTTPException(status_code=400, detail="sign-in refused: unknown, expired or already used nonce")
         response = JSONResponse(Identity(address=message.address).model_dump())
         response.set_cookie(SESSION_COOKIE, sessions.open(message.address), httponly=True, samesite="strict",
-                            path="/")
+                            path="/", secure=site(request).scheme == "https")
         return response
 
     @app.get("/api/auth/me")
@@ -136,25 +191,34 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    def organisation_of(task_id: int, token: str | None) -> Federation:
+    def organisation_of(task_id: int, token: str | None) -> tuple[Federation, str]:
+        """The federation and the signed-in wallet, if it holds the task's organisation role now.
+
+        Read from the chain on every request: the role, not the task's creator, owns the
+        notes, so a grant or a revocation takes effect at once."""
         f = known_task(task_id)
         address = sessions.address(token)
         if address is None:
             raise HTTPException(status_code=401, detail="sign in with the organisation's wallet to see notes")
-        if f.task(task_id).organisation.lower() != address.lower():
-            raise HTTPException(status_code=403, detail=f"{address} is not task {task_id}'s organisation")
-        return f
+        try:
+            role = f.contract.functions.organisationRole(task_id).call()
+            holds = bool(f.contract.functions.hasRole(role, address).call())
+        except Exception as exc:  # web3 raises several types for an unreachable or failing node
+            raise HTTPException(status_code=503, detail=f"the chain did not answer hasRole: {exc}") from None
+        if not holds:
+            raise HTTPException(status_code=403, detail=f"{address} is not task {task_id}'s organisation "
+                                                        "(it does not hold the task's organisation role)")
+        return f, address
 
     @app.get("/api/tasks/{task_id}/notes", responses=_ERRORS)
     def read_notes(task_id: int, zkfl_session: str | None = Cookie(default=None)) -> Notes:
         """The organisation's private notes on its task (off chain; sign-in required)."""
-        f = organisation_of(task_id, zkfl_session)
+        f, _ = organisation_of(task_id, zkfl_session)
         return Notes(notes=notes.get(task_key(chain_key(f.w3), f.address, task_id)))
 
     @app.put("/api/tasks/{task_id}/notes", responses=_ERRORS)
     def write_notes(task_id: int, body: Notes, zkfl_session: str | None = Cookie(default=None)) -> Notes:
-        f = organisation_of(task_id, zkfl_session)
-        author = sessions.address(zkfl_session) or ""
+        f, author = organisation_of(task_id, zkfl_session)
         notes.put(task_key(chain_key(f.w3), f.address, task_id), body.notes, author)
         return body
 

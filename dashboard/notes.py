@@ -2,7 +2,8 @@
 
 Keyed by the task's key (chain instance, federation address, task id), so neither
 another chain nor a restarted anvil, which reuses addresses and ids, sees them.
-Everything on chain stays public; only these notes are gated by sign-in.
+Everything on chain stays public; only these notes are gated by sign-in, and the
+dashboard lets whoever holds the task's organisation role on chain read and write them.
 """
 
 from __future__ import annotations

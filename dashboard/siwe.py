@@ -5,13 +5,24 @@ expiry), the wallet signs its text with ``personal_sign`` (EIP-191), and the ser
 parses the signed text back, checks every field against what it issued, and recovers
 the signer. Nothing here trusts the browser: a message is accepted only if it is the
 one the server would have written, signed by the address it names.
+
+The domain and URI a message must name come from the dashboard's configured public
+origin(s) (:class:`Origin`), never from the request: a ``Host`` header is the
+browser's (or an attacker's) word, so a message signed for another site, or reached
+through DNS rebinding, names a domain this dashboard does not serve and is refused.
+
+The parser is written here rather than taken from the maintained ``siwe`` package
+because no release of it (0.0.1 to 4.4.0) accepts the eth-account 0.14 this project
+pins: the newest require ``eth-account>=0.13.1,<0.14``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -24,6 +35,61 @@ _NONCE = re.compile(r"^[A-Za-z0-9]{8,}$")
 
 class SiweError(ValueError):
     """A sign-in message or signature that must be refused; the text says why."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A public origin of the dashboard (scheme, host, port): what sign-in messages name."""
+
+    scheme: str
+    host: str  # lower case; an IPv6 literal in brackets
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> Origin:
+        """``http(s)://host[:port]`` with nothing after it (a trailing ``/`` is allowed)."""
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError as exc:
+            raise SiweError(f"origin {url!r} is not a URL: {exc}") from None
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise SiweError(f"origin {url!r} must be http:// or https:// and name a host")
+        if parts.username is not None or parts.password is not None:
+            raise SiweError(f"origin {url!r} must not carry credentials")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise SiweError(f"origin {url!r} must be scheme://host[:port] only, without a path")
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        return cls(parts.scheme, host, port if port is not None else _DEFAULT_PORTS[parts.scheme])
+
+    @property
+    def domain(self) -> str:
+        """The RFC 3986 authority, as EIP-4361's ``domain`` (the port only when not the default)."""
+        return self.host if self.port == _DEFAULT_PORTS[self.scheme] else f"{self.host}:{self.port}"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.scheme}://{self.domain}/"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.domain}"
+
+    def serves(self, host_header: str) -> bool:
+        """Whether a request's ``Host`` header names this origin (the default port may be explicit)."""
+        host = host_header.strip().lower()
+        return host in (self.domain, f"{self.host}:{self.port}")
+
+
+def origin_for_host(origins: Sequence[Origin], host_header: str | None) -> Origin | None:
+    """The configured origin a request's ``Host`` names, or None when it names none of them."""
+    if not host_header:
+        return None
+    return next((o for o in origins if o.serves(host_header)), None)
 
 
 @dataclass(frozen=True)
@@ -126,15 +192,20 @@ def recover_signer(text: str, signature: str) -> str:
         raise SiweError(f"signature does not recover: {exc}") from None
 
 
-def verify(text: str, signature: str, *, domain: str, uri: str, chain_id: int,
+def verify(text: str, signature: str, *, origins: Sequence[Origin], chain_id: int,
            now: datetime | None = None) -> SiweMessage:
-    """Parse and check a signed message against what this server issues."""
+    """Parse and check a signed message against what this server issues.
+
+    Its domain must be one of the configured ``origins`` and its URI that origin's;
+    nothing about the request that carries it is consulted."""
     message = parse(text)
     now = now or datetime.now(UTC)
-    if message.domain != domain:
-        raise SiweError(f"message is for domain {message.domain!r}, this is {domain!r}")
-    if message.uri != uri:
-        raise SiweError(f"message is for URI {message.uri!r}, this is {uri!r}")
+    origin = next((o for o in origins if o.domain == message.domain), None)
+    if origin is None:
+        served = ", ".join(repr(o.domain) for o in origins)
+        raise SiweError(f"message is for domain {message.domain!r}, this dashboard is {served}")
+    if message.uri != origin.uri:
+        raise SiweError(f"message is for URI {message.uri!r}, this dashboard's is {origin.uri!r}")
     if message.chain_id != chain_id:
         raise SiweError(f"message is for chain {message.chain_id}, the dashboard reads chain {chain_id}")
     if message.expiration_time is not None and message.expiration_time <= now:

@@ -71,7 +71,7 @@ class Client:
         self.quantizer = Quantizer(self.spec.scale)
         self._artifacts: StepCircuit | None = None
         self.queue_key = task_key(chain_key(self.w3), self.federation.address, task_id)
-        self.binding = binding_value(self.account, self.w3.eth.chain_id, self.federation.address, task_id)
+        self.binding = binding_value(self.w3.eth.chain_id, self.federation.address, task_id, self.address)
 
     @property
     def address(self) -> str:
@@ -95,6 +95,18 @@ class Client:
     def task(self) -> TaskState:
         return self.federation.task(self.task_id)
 
+    def check_task_terms(self) -> None:
+        """Refuse, with the reason, a task whose on-chain terms contradict its package: what
+        the SDK checks before it joins and before it signs, so that no setting an
+        organisation chose can get this wallet slashed for honest work."""
+        task = self.task()
+        if task.samples_per_update != self.spec.batch:
+            raise ZkflError(f"task {self.task_id} counts {task.samples_per_update} samples per update, but its "
+                            f"package's circuit proves batches of {self.spec.batch}")
+        if task.settled or task.finished:
+            raise ZkflError(f"task {self.task_id} is closed")
+        self.artifacts  # noqa: B018  (rebuilds keys from the package and checks the verifier on chain)
+
     def join(self, stake_wei: int | None = None) -> None:
         task = self.task()
         stake = task.min_stake if stake_wei is None else stake_wei
@@ -106,7 +118,8 @@ class Client:
         if balance < stake:
             raise ZkflError(f"wallet {self.address} holds {balance}, less than the stake of {stake} "
                             "(wei, or token units for an ERC-20 task)")
-        self.federation.join(self.account, self.task_id, stake, binding_commitment(self.binding))
+        self.check_task_terms()
+        self.federation.join(self.account, self.task_id, stake)
 
     def rounds(self, poll_seconds: float = 0.5, timeout: float | None = None) -> Iterator[int]:
         """Yield each round that is open and that this wallet has not yet submitted to."""
@@ -158,9 +171,13 @@ class Client:
         if not registered.joined:
             raise ZkflError(f"wallet {self.address} has not joined task {self.task_id}: run `zkfl client join` first")
         if registered.binding != binding_commitment(self.binding):
-            raise ZkflError(f"wallet {self.address} registered another binding in task {self.task_id}")
+            raise ZkflError(f"the contract's binding for {self.address} in task {self.task_id} is not the one "
+                            "zkfl derives: is this the task's Federation?")
         model = self.global_model(round_)
-        xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), round_,
+        # A task that pins data accepts one data commitment per participant: train on the same
+        # batch every round (the first of the data), whatever the amount of data.
+        batch_round = 0 if task.pin_data else round_
+        xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), batch_round,
                              self.spec.batch)
         fam = family(self.spec.family)
         theta = self.quantizer.to_float(model.array())
@@ -177,14 +194,23 @@ class Client:
             metrics=ClientMetrics(loss=loss, accuracy=accuracy, prove_seconds=proof.prove_seconds),
         )
 
-    def build_submission(self, bundle: UpdateBundle) -> UpdateSubmission:
-        """Sign the update the client sends: its commitment is computed from its weights."""
+    def build_submission(self, bundle: UpdateBundle, *, preflight: bool = True) -> UpdateSubmission:
+        """Sign the update the client sends: its commitment is computed from its weights.
+
+        With ``preflight`` (always, for an honest client) the task's terms are checked against
+        the package, and the signed submission is dry-run against the contract (eth_call): a
+        submission the contract would reject, and so slash, is refused here with its reason
+        and never leaves the client."""
         if bundle.task_id != self.task_id:
             raise ZkflError(f"bundle is for task {bundle.task_id}, this client is in task {self.task_id}")
         update_commitment = commit(np.array(bundle.update, dtype=np.int64))
+        if preflight:
+            self.check_task_terms()
         signature = self.federation.sign_submission(
-            self.account, self.task_id, bundle.round, update_commitment, bundle.public_values,
+            self.account, self.task_id, bundle.round, update_commitment, bundle.update, bundle.public_values,
             bundle.proof_bytes)
+        if preflight:
+            self._preflight(bundle, update_commitment, signature)
         update, update_cid = bundle.update, None
         if len(update) > self.inline_update_values:  # too big to inline: send it by CID
             artifact = ModelArtifact(self.spec.spec_hash(), bundle.update_scale, bundle.update)
@@ -198,8 +224,20 @@ class Client:
             proof="0x" + bundle.proof_bytes.hex(), signature="0x" + signature.hex(), metrics=bundle.metrics,
         )
 
-    def submit(self, bundle: UpdateBundle) -> UpdateSubmission:
-        submission = self.build_submission(bundle)
+    def _preflight(self, bundle: UpdateBundle, update_commitment: int, signature: bytes) -> None:
+        accepted = self.federation.simulate_submit(
+            self.task_id, bundle.round, self.address, update_commitment, bundle.update, bundle.proof_bytes,
+            bundle.public_values, signature)
+        if not accepted:
+            from zkfl.verify import verify_bundle  # the same checks, named
+
+            failed = [c.detail for c in verify_bundle(self.federation, self.task_id, self.address, bundle, self.store)
+                      if not c.ok]
+            raise ZkflError("the contract would reject this submission (and slash the stake), so it was not sent: "
+                            + ("; ".join(failed) or "the task's verifier refuses the proof"))
+
+    def submit(self, bundle: UpdateBundle, *, preflight: bool = True) -> UpdateSubmission:
+        submission = self.build_submission(bundle, preflight=preflight)
         self.transport.publish_submission(self.queue_key, submission.encode(self.max_message_bytes))
         return submission
 

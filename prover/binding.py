@@ -1,22 +1,22 @@
-"""The binding value b that ties a participant's proofs to it and to one task.
+"""The binding value b that ties a participant's proofs to one (chain, Federation, task, wallet).
 
-``b`` is keccak256 of the participant's signature over a fixed message naming the
-chain, the Federation and the task. Only the wallet's key can make it, yet the wallet
-can re-derive it at any time (signatures are deterministic, RFC 6979). The step
-circuit takes ``b`` as a private input and publishes ``H(b)``. The participant
-registers ``H(b)`` when it joins, and the contract accepts a proof only from the
-wallet that registered the ``H(b)`` the proof carries: a proof copied by another
-wallet, or sent to another task, is refused.
+``b = keccak256(abi.encode(keccak256("zkfl binding v2"), chainId, federation, taskId, wallet))``.
+The Federation derives b itself when a wallet joins (``bindingOf``) and stores ``H(b)``;
+it accepts a proof only if the proof carries the submitter's ``H(b)`` as a public value.
+So nobody registers a binding of their choosing: a proof copied from another wallet,
+task, deployment or chain carries the wrong ``H(b)`` and is refused. b is public (anyone
+can compute it, and the portal's wallets can too); what makes it binding is that the
+contract, not the participant, decides which b a wallet's proofs must carry.
 
-``b`` enters the circuit as 16 chunks of 16 bits, small integers that ezkl takes like
-any other input.
+``b`` enters the circuit as 16 chunks of 16 bits (chunk i = bits 16i..16i+15), small
+integers that ezkl takes like any other input; ``H(b)`` is the Poseidon hash of the chunks,
+which the contract recomputes with PoseidonT2.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
+from eth_abi.abi import encode
 from web3 import Web3
 
 from zkfl.prover.commit import commit
@@ -24,10 +24,7 @@ from zkfl.prover.quantize import IntArray
 
 BINDING_CHUNKS = 16
 CHUNK_BITS = 16
-
-
-def binding_message(chain_id: int, federation: str, task_id: int) -> str:
-    return f"zkfl binding v1\nchain: {chain_id}\nfederation: {Web3.to_checksum_address(federation)}\ntask: {task_id}"
+BINDING_TAG = bytes(Web3.keccak(text="zkfl binding v2"))
 
 
 def binding_chunks(value: bytes) -> IntArray:
@@ -36,11 +33,14 @@ def binding_chunks(value: bytes) -> IntArray:
     return np.array([(number >> (CHUNK_BITS * i)) & mask for i in range(BINDING_CHUNKS)], dtype=np.int64)
 
 
-def binding_value(account: LocalAccount, chain_id: int, federation: str, task_id: int) -> IntArray:
-    signed = account.sign_message(encode_defunct(text=binding_message(chain_id, federation, task_id)))
-    return binding_chunks(bytes(Web3.keccak(bytes(signed.signature))))
+def binding_value(chain_id: int, federation: str, task_id: int, wallet: str) -> IntArray:
+    """b's chunks for a wallet in a task, exactly as the Federation derives them."""
+    context = encode(["bytes32", "uint256", "address", "uint256", "address"],
+                     [BINDING_TAG, chain_id, Web3.to_checksum_address(federation), task_id,
+                      Web3.to_checksum_address(wallet)])
+    return binding_chunks(bytes(Web3.keccak(context)))
 
 
 def binding_commitment(chunks: IntArray) -> int:
-    """H(b), what the participant registers on chain when it joins."""
+    """H(b): what the contract stores at join and every proof of this wallet must carry."""
     return commit(chunks)

@@ -27,10 +27,15 @@ from zkfl.prover.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_
 
 #: The order of a step proof's public values. The contract, the aggregator and the
 #: auditor all read them by these positions.
-STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "binding", "update")
+#: Fixed by the Federation contract (STEP_PUBLIC_VALUES), not by a task setting.
+STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "binding", "update", "input_check")
 GLOBAL_INDEX = 0
-BINDING_INDEX = len(STEP_PUBLIC_LAYOUT) - 2
-UPDATE_INDEX = len(STEP_PUBLIC_LAYOUT) - 1
+BINDING_INDEX = 3
+UPDATE_INDEX = 4
+CHECK_INDEX = 5
+#: H([0]): the input check's commitment when the batch is within the task's bounds (the
+#: contract's INPUTS_VALID; tests check the two agree).
+INPUTS_VALID = 8065231320233546845889504658050882987663732304574489295982393739117377810121
 
 
 @dataclass
@@ -65,6 +70,10 @@ class StepProof(EzklProof):
     @property
     def binding_commitment(self) -> int:
         return self.instances[BINDING_INDEX]
+
+    @property
+    def inputs_valid(self) -> bool:
+        return self.instances[CHECK_INDEX] == INPUTS_VALID
 
     @property
     def data_commitments(self) -> list[int]:

@@ -1,7 +1,9 @@
 """Sign-In with Ethereum on the dashboard, and the organisations' private notes.
 
 Real signatures by real keys, checked by the server against a real chain (anvil):
-each refusal names what is wrong, and only the task's organisation reads its notes.
+each refusal names what is wrong, only the dashboard's configured origin is served
+and named in messages, nonces are bound to the wallet and domain they were issued
+for, and only the current holder of the task's organisation role reads its notes.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from tests.test_federation_contract import new_task
+from zkfl.contracts.chain import send
+from zkfl.dashboard import sessions as sessions_module
 from zkfl.dashboard import siwe
 from zkfl.dashboard.app import create_app
+from zkfl.dashboard.sessions import NonceError, SessionStore
 
 
 def personal_sign(account: LocalAccount, text: str) -> str:
@@ -31,9 +36,13 @@ def sign_in(client: TestClient, account: LocalAccount) -> str:
     return str(response.json()["address"])
 
 
+ORIGIN = "http://testserver"  # the TestClient's own base URL: the dashboard's configured public origin
+
+
 @pytest.fixture()
 def dashboard(anvil, federation, tmp_path: Path) -> TestClient:  # type: ignore[no-untyped-def]
-    return TestClient(create_app(anvil.rpc_url, federation.address, notes_path=tmp_path / "notes.sqlite"))
+    return TestClient(create_app(anvil.rpc_url, federation.address, notes_path=tmp_path / "notes.sqlite",
+                                 origin=ORIGIN))
 
 
 def test_message_text_round_trips_and_is_eip4361() -> None:
@@ -114,3 +123,120 @@ def test_sign_in_refusals_name_what_is_wrong(accounts, dashboard) -> None:  # ty
     assert "already used" in verify(good, personal_sign(alice, good))
     bad_address = dashboard.post("/api/auth/challenge", json={"address": "0x1234"})
     assert bad_address.status_code == 400 and "40 hex digits" in bad_address.json()["detail"]
+
+
+def test_origins_parse_and_match_hosts() -> None:
+    local = siwe.Origin.parse("http://127.0.0.1:8000")
+    assert (local.domain, local.uri) == ("127.0.0.1:8000", "http://127.0.0.1:8000/")
+    public = siwe.Origin.parse("https://FL.Example.org/")
+    assert (public.domain, public.uri, str(public)) == ("fl.example.org", "https://fl.example.org/",
+                                                         "https://fl.example.org")
+    assert public.serves("fl.example.org") and public.serves("fl.example.org:443")
+    assert not public.serves("fl.example.org:8443") and not local.serves("localhost:8000")
+    assert siwe.Origin.parse("http://[::1]:8000").domain == "[::1]:8000"
+    for bad in ["ftp://x.org", "http://x.org/app", "http://u:p@x.org", "http://x.org?q=1", "x.org", "http://x:99999"]:
+        with pytest.raises(siwe.SiweError):
+            siwe.Origin.parse(bad)
+
+
+def test_a_request_with_an_unknown_host_is_refused(anvil, federation, dashboard,  # type: ignore[no-untyped-def]
+                                                    accounts, tmp_path: Path) -> None:
+    alice = accounts[0]
+    assert dashboard.get("/api/tasks").status_code == 200
+    for host in ["evil.example", "127.0.0.1:8000", "testserver.evil.example"]:
+        refused = dashboard.post("/api/auth/challenge", json={"address": alice.address}, headers={"host": host})
+        assert refused.status_code == 421, refused.text
+        assert host in refused.json()["detail"] and "http://testserver" in refused.json()["detail"]
+        assert dashboard.get("/api/tasks", headers={"host": host}).status_code == 421
+    # Without a configured origin the dashboard serves the address its socket is bound to, never a Host it is told.
+    unconfigured = TestClient(create_app(anvil.rpc_url, federation.address, notes_path=tmp_path / "n.sqlite"))
+    assert unconfigured.get("/api/tasks").status_code == 200
+    assert unconfigured.post("/api/auth/challenge", json={"address": alice.address},
+                             headers={"host": "evil.example"}).status_code == 421
+
+
+def test_a_message_for_another_domain_is_refused_even_through_its_host(anvil, federation, accounts, dashboard,  # type: ignore[no-untyped-def]
+                                                                       tmp_path: Path) -> None:
+    alice = accounts[0]
+    message = dashboard.post("/api/auth/challenge", json={"address": alice.address}).json()["message"]
+    assert message.startswith("testserver wants you") and "\nURI: http://testserver/\n" in message
+    other = message.replace("testserver", "evil.example")  # domain and URI: what evil.example would have asked for
+    signature = personal_sign(alice, other)
+    for headers in [{"host": "evil.example"}, {}]:  # the Host claims to be evil.example, or is the right one
+        refused = dashboard.post("/api/auth/verify", json={"message": other, "signature": signature}, headers=headers)
+        assert refused.status_code in (400, 421), refused.text
+        assert "evil.example" in refused.json()["detail"]
+    assert dashboard.get("/api/auth/me").json() == {"address": None}
+
+    # Two origins served: a nonce issued for one is no good in a message naming the other.
+    both = TestClient(create_app(anvil.rpc_url, federation.address, notes_path=tmp_path / "n.sqlite",
+                                 origin=[ORIGIN, "https://fl.example.org"]))
+    issued = both.post("/api/auth/challenge", json={"address": alice.address}).json()["message"]
+    moved = issued.replace("http://testserver/", "https://fl.example.org/").replace("testserver", "fl.example.org")
+    refused = both.post("/api/auth/verify", json={"message": moved, "signature": personal_sign(alice, moved)},
+                        headers={"host": "fl.example.org"})
+    assert refused.status_code == 400 and "issued for domain 'testserver'" in refused.json()["detail"]
+    there = both.post("/api/auth/challenge", json={"address": alice.address}, headers={"host": "fl.example.org"})
+    assert there.json()["message"].startswith("fl.example.org wants you")
+    assert "\nURI: https://fl.example.org/\n" in there.json()["message"]
+
+
+def test_a_nonce_issued_for_one_address_is_refused_for_another(accounts, dashboard) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = accounts[0], accounts[6]
+    issued = dashboard.post("/api/auth/challenge", json={"address": alice.address}).json()["message"]
+    assert siwe.parse(issued).address == alice.address
+    borrowed = issued.replace(alice.address, bob.address)  # Bob signs Alice's nonce in a message of his own
+    refused = dashboard.post("/api/auth/verify", json={"message": borrowed, "signature": personal_sign(bob, borrowed)})
+    assert refused.status_code == 400, refused.text
+    assert f"issued for {alice.address}, not for {bob.address}" in refused.json()["detail"]
+    assert dashboard.get("/api/auth/me").json() == {"address": None}
+    # The nonce was spent by that attempt: Alice asks again.
+    late = dashboard.post("/api/auth/verify", json={"message": issued, "signature": personal_sign(alice, issued)})
+    assert late.status_code == 400 and "already used" in late.json()["detail"]
+    assert sign_in(dashboard, alice) == alice.address
+
+
+def test_nonces_are_single_use_bound_and_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SessionStore()
+    alice, bob = "0x" + "Ab" * 20, "0x" + "Cd" * 20
+    nonce = store.issue_nonce(alice, "testserver")
+    store.consume_nonce(nonce, alice, "testserver")
+    with pytest.raises(NonceError, match="already used"):
+        store.consume_nonce(nonce, alice, "testserver")
+    with pytest.raises(NonceError, match="issued for domain"):
+        store.consume_nonce(store.issue_nonce(alice, "testserver"), alice, "evil.example")
+    with pytest.raises(NonceError, match=f"issued for {alice}, not for {bob}"):
+        store.consume_nonce(store.issue_nonce(alice, "testserver"), bob, "testserver")
+    stale = store.issue_nonce(alice, "testserver")
+    now = sessions_module.time.time()
+    monkeypatch.setattr(sessions_module.time, "time", lambda: now + sessions_module.NONCE_TTL_S + 1)
+    with pytest.raises(NonceError, match="expired"):
+        store.consume_nonce(stale, alice, "testserver")
+
+
+def test_notes_follow_the_organisation_role_on_chain(anvil, federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                                     tmp_path: Path) -> None:
+    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    creator, successor = accounts[0], accounts[7]
+    app = create_app(anvil.rpc_url, federation.address, notes_path=tmp_path / "notes.sqlite", origin=ORIGIN)
+    as_creator, as_successor = TestClient(app), TestClient(app)  # two browsers: two cookie jars
+    sign_in(as_creator, creator)
+    sign_in(as_successor, successor)
+    notes = f"/api/tasks/{task_id}/notes"
+    assert as_creator.put(notes, json={"notes": "handover: see ward 7"}).status_code == 200
+    assert as_successor.get(notes).status_code == 403
+
+    role = federation.contract.functions.organisationRole(task_id).call()
+    send(federation.w3, creator, federation.contract.functions.grantRole(role, successor.address))
+    send(federation.w3, successor, federation.contract.functions.revokeRole(role, creator.address))
+    assert federation.contract.functions.hasRole(role, successor.address).call()
+    assert not federation.contract.functions.hasRole(role, creator.address).call()
+    assert federation.task(task_id).organisation == creator.address  # the task still names its creator
+
+    # Same sessions, no new sign-in: the role is read from the chain at each request.
+    assert as_successor.get(notes).json() == {"notes": "handover: see ward 7"}
+    assert as_successor.put(notes, json={"notes": "taken over"}).status_code == 200
+    refused = as_creator.get(notes)
+    assert refused.status_code == 403 and "organisation role" in refused.json()["detail"]
+    assert as_creator.put(notes, json={"notes": "still mine?"}).status_code == 403
+    assert as_successor.get(notes).json() == {"notes": "taken over"}

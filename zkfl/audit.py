@@ -24,13 +24,21 @@ import numpy as np
 
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
-from zkfl.contracts.federation import Federation, RewardRule, SlashRule
+from zkfl.contracts.federation import Federation, Reason, RewardRule, SlashRule, decode_update
 from zkfl.errors import ZkflError
 from zkfl.prover.aggregation import statement_problems
 from zkfl.prover.backends import check_verifier_on_chain as check_step_verifier_on_chain
 from zkfl.prover.backends import ezkl_proof_json, step_circuit_from_package, verify_step
 from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.ezkl_backend import verify_proof
+from zkfl.prover.ezkl_backend import (
+    BINDING_INDEX,
+    CHECK_INDEX,
+    GLOBAL_INDEX,
+    INPUTS_VALID,
+    STEP_PUBLIC_LAYOUT,
+    UPDATE_INDEX,
+    verify_proof,
+)
 from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import ContentStore, cid_from_digest
 
@@ -71,10 +79,36 @@ class AuditReport:
 
 
 def _calldata(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
-    """The Federation function and arguments of the transaction that emitted ``event``."""
+    """The Federation function and arguments of the call that emitted ``event``: the
+    transaction's own input, or, for a call relayed through another contract, the inner
+    call to the Federation found in the transaction's call trace. ("", {}) if neither."""
     tx = fed.w3.eth.get_transaction(event["transactionHash"])
-    function, call = fed.contract.decode_function_input(tx["input"])
-    return str(function.fn_name), dict(call)
+    inputs = [bytes(tx["input"])] if str(tx["to"]).lower() == fed.address.lower() else _inner_calls(fed, event)
+    for data in inputs:
+        try:
+            function, call = fed.contract.decode_function_input(data)
+        except ValueError:
+            continue
+        return str(function.fn_name), dict(call)
+    return "", {}
+
+
+def _inner_calls(fed: Federation, event: Any) -> list[bytes]:
+    """Inputs of the calls to the Federation inside a transaction (debug_traceTransaction's
+    callTracer, which anvil and most archive nodes serve); [] where the node has no tracer."""
+    try:
+        trace = fed.w3.provider.make_request(
+            "debug_traceTransaction", [event["transactionHash"].to_0x_hex(), {"tracer": "callTracer"}])
+    except Exception:
+        return []
+    found: list[bytes] = []
+    stack = [trace.get("result") or {}]
+    while stack:
+        frame = stack.pop()
+        if str(frame.get("to", "")).lower() == fed.address.lower() and frame.get("input"):
+            found.append(bytes.fromhex(str(frame["input"]).removeprefix("0x")))
+        stack.extend(frame.get("calls") or [])
+    return found
 
 
 def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None) -> AuditReport:
@@ -110,9 +144,12 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
             check(None, None, f"{name} on chain is the package's", False, str(exc))
     created = fed.events("TaskCreated", task_id)[0]["args"]
     terms = fed.events("TaskTerms", task_id)[0]["args"]
-    bindings = {e["args"]["participant"]: int(e["args"]["binding"]) for e in fed.events("Joined", task_id)}
-    for e in fed.events("Left", task_id):
-        bindings.pop(e["args"]["participant"], None)
+    # The binding each wallet's proofs must carry is derived by the contract from the
+    # context alone, so joins, leaves and rejoins do not change it.
+    bindings: dict[str, int] = {}
+    # An update accepted and later shown (challengeUpdate) not to match its published values left the round.
+    withdrawn = {(int(e["args"]["round"]), str(e["args"]["participant"])) for e in fed.events("UpdateRejected", task_id)
+                 if Reason(int(e["args"]["reason"])) == Reason.UPDATE_UNAVAILABLE}
     published_events = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
     published = {r: e["args"] for r, e in published_events.items()}
     start = {0: int(created["globalCommitment"])}
@@ -123,18 +160,32 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
     for event in fed.events("UpdateAccepted", task_id):
         args = event["args"]
         round_, wallet, commitment = int(args["round"]), str(args["participant"]), int(args["updateCommitment"])
+        if (round_, wallet) in withdrawn:
+            continue
         accepted.setdefault(round_, {})[wallet] = commitment
         function, call = _calldata(fed, event)
         if function != "submitUpdate" or int(call["round"]) != round_ or call["participant"] != wallet:
-            check(round_, wallet, "calldata", False, "the accepting transaction is not this submission")
+            check(round_, wallet, "calldata", False, "the accepting call (its proof) cannot be recovered")
             continue
         values = [int(v) for v in call["publicValues"]]
-        check(round_, wallet, "starts from the round's global model", values[0] == start.get(round_),
+        if len(values) != len(STEP_PUBLIC_LAYOUT):
+            check(round_, wallet, "public values", False, f"{len(values)} public values")
+            continue
+        if wallet not in bindings:
+            bindings[wallet] = fed.binding_of(task_id, wallet)
+        check(round_, wallet, "starts from the round's global model", values[GLOBAL_INDEX] == start.get(round_),
               "the proof's global model is not the round's")
-        check(round_, wallet, "bound to the participant", values[-2] == bindings.get(wallet),
-              "the proof carries another participant's binding")
-        check(round_, wallet, "outputs the accepted update", values[-1] == commitment,
+        check(round_, wallet, "bound to the participant", values[BINDING_INDEX] == bindings[wallet],
+              "the proof carries another wallet's, task's or deployment's binding")
+        check(round_, wallet, "outputs the accepted update", values[UPDATE_INDEX] == commitment,
               "the proof's output is not the accepted update")
+        check(round_, wallet, "inputs within the task's bounds", values[CHECK_INDEX] == INPUTS_VALID,
+              f"the proof's batch is outside |x| <= {spec.feature_bound} or its labels are not 0/1")
+        published_values = decode_update(bytes(call["update"]))
+        check(round_, wallet, "published update is the proof's output",
+              len(published_values) == spec.param_count
+              and commit(np.array(published_values, dtype=np.int64)) == commitment,
+              "the update's values on chain do not hash to the accepted commitment")
         ok, reason = verify_step(artifacts, bytes(call["proof"]), values)
         check(round_, wallet, "proof verifies off chain", ok, reason)
 

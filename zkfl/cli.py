@@ -83,7 +83,8 @@ def cmd_task_create(args: argparse.Namespace) -> int:
     posted = post_task(w3, account, model=args.model, dataset=_dataset(args), rounds=args.rounds,
                        reward_wei=args.reward, min_stake_wei=args.min_stake, deadline_seconds=args.deadline,
                        aggregator=args.aggregator, federation=args.federation, local_steps=args.local_steps,
-                       pin_data=args.pin_data, slots=args.max_participants, backend=args.backend)
+                       pin_data=args.pin_data, slots=args.max_participants, backend=args.backend,
+                       collection_window=args.collection_window)
     if args.json:
         print(json.dumps(posted.__dict__))
     else:
@@ -239,7 +240,6 @@ def cmd_aggregator_run(args: argparse.Namespace) -> int:
     try:
         # ZKFL_TEST_PAUSE_*: hold at a crash point so fault tests can SIGKILL the process there.
         aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport,
-                                round_timeout=args.round_timeout,
                                 pause_after_relay=float(os.environ.get("ZKFL_TEST_PAUSE_AFTER_RELAY", 0)),
                                 pause_before_publish=float(os.environ.get("ZKFL_TEST_PAUSE_BEFORE_PUBLISH", 0)),
                                 on_round=lambda r: print(f"round {r.round} published: {r.global_commitment} "
@@ -258,8 +258,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from zkfl.dashboard.app import create_app
 
-    app = create_app(args.rpc, args.federation)
-    print(f"dashboard: http://{args.host}:{args.port}/", flush=True)
+    bound = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
+    origins = args.origin or [bound]  # the page must be opened at one of these; other Hosts get 421
+    app = create_app(args.rpc, args.federation, origin=origins)
+    print(f"dashboard: {origins[0].rstrip('/')}/", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -311,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.add_argument("--pin-data", action="store_true", help="a participant's data commitment may not change")
     p.add_argument("--max-participants", type=_positive_int, default=DEFAULT_SLOTS,
-                   help="at most this many participants; the FedAvg proof has this many update slots")
+                   help="update slots per round: at most this many accepted updates a round (the FedAvg proof's "
+                        "slots); joining takes no slot")
+    p.add_argument("--collection-window", type=_positive_int, default=300,
+                   help="seconds each round collects submissions before the aggregator may publish without "
+                        "every participant (10 s to 7 days)")
     p.add_argument("--rounds", type=_positive_int, default=2)
     p.add_argument("--reward", type=_eth, required=True, help="reward pool in ETH")
     p.add_argument("--min-stake", type=_eth, default=_eth("0.1"), help="minimum stake in ETH")
@@ -349,7 +355,6 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
-    p.add_argument("--round-timeout", type=float, default=600.0)
     p.set_defaults(func=cmd_aggregator_run)
 
     p = sub.add_parser("verify", help="check a trained update (DIR) off chain, as the contract would")
@@ -377,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_args(p, key=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_positive_int, default=8000)
+    p.add_argument("--origin", action="append", metavar="URL",
+                   help="public origin browsers use, e.g. https://fl.example.org (repeatable); sign-in names it "
+                        "and other Host headers are refused (default: http://HOST:PORT)")
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("demo", help="a whole verified federation on this machine")

@@ -135,7 +135,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
 
         aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
-                                round_timeout=cfg.round_timeout, evaluator=evaluate,
+                                evaluator=evaluate,
                                 on_round=lambda record: _print_round(cfg, record))
         stop = threading.Event()
         failure: list[BaseException] = []
@@ -160,7 +160,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                 for client, bundle in zip(active, bundles, strict=True):
                     if client.address in malicious:
                         bundle.update[0] += 1  # one quantum off: no longer the proven output
-                    client.submit(bundle)
+                    # A cheater skips the SDK's dry run, which would refuse to send this.
+                    client.submit(bundle, preflight=client.address not in malicious)
                 _wait_for_round(fed, posted.task_id, round_ + 1, thread, failure, cfg.round_timeout + 60)
         finally:
             stop.set()
@@ -201,8 +202,8 @@ def _start_dashboard(cfg: DemoConfig, rpc_url: str, federation: str) -> tuple[An
 
     from zkfl.dashboard.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(rpc_url, federation), host="127.0.0.1",
-                                           port=cfg.dashboard_port, log_level="warning"))
+    app = create_app(rpc_url, federation, origin=f"http://127.0.0.1:{cfg.dashboard_port}")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=cfg.dashboard_port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -16,6 +16,7 @@ from zkfl.circuits.cache import CircuitArtifacts, build_circuit
 from zkfl.circuits.registry import default_spec, initial_parameters
 from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.federation import (
+    DEFAULT_COLLECTION_WINDOW,
     EIP170_LIMIT,
     Deployment,
     Federation,
@@ -30,7 +31,7 @@ from zkfl.prover.backends import StepCircuit, backend_of, deploy_step_verifier, 
 from zkfl.prover.backends import proof_length as step_proof_length
 from zkfl.prover.commit import commit
 from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
-from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, ensure_keys
+from zkfl.prover.ezkl_backend import ensure_keys
 from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, digest_of_cid
 
@@ -129,6 +130,7 @@ def post_task(
     pin_data: bool = False,
     slots: int = DEFAULT_SLOTS,
     backend: str = "ezkl",
+    collection_window: int = DEFAULT_COLLECTION_WINDOW,
 ) -> PostedTask:
     store = store or ContentStore()
     data = load(dataset)
@@ -151,12 +153,12 @@ def post_task(
         deadline=int(time.time()) + deadline_seconds,
         rounds=rounds,
         samples_per_update=spec.batch,
-        public_value_count=len(STEP_PUBLIC_LAYOUT),
         min_stake=min_stake_wei,
         global_commitment=commit(np.array(initial.values, dtype=np.int64)),
         model_digest=digest_of_cid(initial_cid),
         package_digest=digest_of_cid(package_cid),
         pin_data=pin_data,
+        collection_window=collection_window,
     )
     task_id = fed.create_task(account, params, reward_wei)
     return PostedTask(task_id, fed.address, verifier, package_cid, initial_cid, aggregation_verifier)

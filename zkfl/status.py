@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from web3.logs import DISCARD
+
 from zkfl.aggregator.records import load_rounds, metrics_path
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason
@@ -35,6 +37,7 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
     published = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
     accepted_events = fed.events("UpdateAccepted", task_id)
     rejected_events = fed.events("UpdateRejected", task_id)
+    rejected_wallets = {(int(e["args"]["round"]), e["args"]["participant"]) for e in rejected_events}
     metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain_key(fed.w3), fed.address, task_id)))}
     rounds: list[dict[str, Any]] = []
     for r in range(task.rounds):
@@ -50,7 +53,9 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
             "model_cid": cid_from_digest(bytes(produced["args"]["modelDigest"])) if produced else None,
             "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
             "aggregation_proof": _aggregation_proof(fed, produced, extra) if produced else None,
-            "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r],
+            # an update rejected after its acceptance (challenged on chain) is not accepted
+            "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r
+                         and (r, e["args"]["participant"]) not in rejected_wallets],
             "rejected": [
                 {"wallet": e["args"]["participant"], "reason": Reason(int(e["args"]["reason"])).text, "on_chain": True}
                 for e in rejected_events if int(e["args"]["round"]) == r
@@ -96,9 +101,13 @@ def _aggregation_proof(fed: Federation, published: Any, metrics: dict[str, Any])
     """The round's FedAvg proof as the chain saw it: ``publishGlobalModel`` only succeeds
     after the contract verified it, so a published round is a proven aggregation."""
     receipt = fed.w3.eth.get_transaction_receipt(published["transactionHash"])
+    # Read from the receipt, not assumed: a successful transaction in which this Federation
+    # emitted GlobalModelPublished (it emits it only after the aggregation verifier said yes).
+    emitted = [log for log in fed.contract.events.GlobalModelPublished().process_receipt(receipt, errors=DISCARD)
+               if str(log["address"]).lower() == fed.address.lower()]
     return {
         "tx_hash": "0x" + bytes(published["transactionHash"]).hex(),
         "gas": int(receipt["gasUsed"]),
-        "verified_on_chain": True,
+        "verified_on_chain": receipt["status"] == 1 and bool(emitted),
         "prove_seconds": metrics.get("aggregation_prove_seconds"),
     }

@@ -16,7 +16,14 @@ from zkfl.contracts.federation import Federation
 from zkfl.middleware.bundle import UpdateBundle
 from zkfl.prover.backends import step_circuit_from_package, verify_step
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import BINDING_INDEX, GLOBAL_INDEX, STEP_PUBLIC_LAYOUT, UPDATE_INDEX
+from zkfl.prover.ezkl_backend import (
+    BINDING_INDEX,
+    CHECK_INDEX,
+    GLOBAL_INDEX,
+    INPUTS_VALID,
+    STEP_PUBLIC_LAYOUT,
+    UPDATE_INDEX,
+)
 from zkfl.store import ContentStore, cid_from_digest
 
 
@@ -42,10 +49,15 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
     checks += [
         Check("global model", values[GLOBAL_INDEX] == round_state.global_commitment,
               f"proof does not start from round {bundle.round}'s global model"),
-        Check("binding", participant.joined and values[BINDING_INDEX] == participant.binding,
-              f"proof is not bound to {wallet} in task {task_id}"),
+        Check("binding", values[BINDING_INDEX] == fed.binding_of(task_id, wallet),
+              f"proof is not bound to {wallet} in task {task_id} on this Federation and chain"),
+        Check("joined", participant.joined and not participant.slashed,
+              f"{wallet} is not an active participant of task {task_id}"),
         Check("update", commit(np.array(bundle.update, dtype=np.int64)) == values[UPDATE_INDEX],
               "update is not the proof's output"),
+        Check("inputs", values[CHECK_INDEX] == INPUTS_VALID,
+              f"the batch is outside the task's declared bounds (|x| <= {package.spec.feature_bound}, "
+              "labels 0/1 or one-hot)"),
     ]
     data = bytes(fed.w3.keccak(b"".join(v.to_bytes(32, "big") for v in values[GLOBAL_INDEX + 1 : BINDING_INDEX])))
     if task.pin_data and participant.data_commitment != b"\x00" * 32:

@@ -33,7 +33,7 @@ from zkfl.circuits.spec import ModelSpec
 from zkfl.circuits.zokrates_step import step_source
 from zkfl.errors import ProofError, ZkflError
 from zkfl.paths import cache_dir
-from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, StepProof
+from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, UPDATE_INDEX, StepProof
 from zkfl.prover.poseidon import poseidon_commit
 from zkfl.prover.quantize import IntArray
 from zkfl.prover.zokrates import groth16
@@ -155,7 +155,7 @@ def prove_step(circuit: ZokratesCircuit, global_model: IntArray, x: IntArray, y:
     answer = run("prove", program=circuit.path("program"), abi=circuit.path("abi"), pk=circuit.path("pk"),
                  args=witness.args)
     instances = [int(v) for v in answer["output"]]
-    if instances[-1] != poseidon_commit(witness.update):
+    if instances[UPDATE_INDEX] != poseidon_commit(witness.update):
         raise ProofError("the circuit's update differs from the host's: the program and zkfl disagree")
     proof = dict(answer["proof"])
     proof["hex_proof"] = "0x" + groth16.encode_proof(proof["proof"]).hex()

@@ -108,6 +108,8 @@ def linear_step(spec: ModelSpec, g: IntArray, x: IntArray, y: IntArray, binding:
         raise ProofError(f"a {spec.family} step takes {spec.param_count} weights, {spec.batch * out} labels and "
                          f"{BINDING_CHUNKS} binding chunks; got {g.size}, {y.size}, {np.asarray(binding).size}")
     _require_range("a feature", x, fp.feature_bits, s)
+    if np.abs(x).max(initial=0) > round(spec.feature_bound * unit):
+        raise ProofError(f"a feature lies outside the task's declared bound |x| <= {spec.feature_bound}")
     _require_range("a model weight", g, fp.weight_bits, s)
     if not np.isin(y, (0, unit)).all() or (out > 1 and not (y.reshape(-1, out).sum(axis=1) == unit).all()):
         raise ProofError("labels must be 0 or 1 (one-hot for softmax)")
