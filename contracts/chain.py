@@ -74,12 +74,15 @@ class AnvilProcess:
         self.stop()
 
 
-def start_anvil(port: int | None = None, block_time: float | None = None) -> AnvilProcess:
+def start_anvil(port: int | None = None, block_time: float | None = None,
+                chain_id: int | None = None) -> AnvilProcess:
     port = port or free_port()
     args = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--silent",
             "--accounts", str(DEV_ACCOUNTS), "--mnemonic", DEV_MNEMONIC]
     if block_time:
         args += ["--block-time", str(block_time)]
+    if chain_id:
+        args += ["--chain-id", str(chain_id)]
     with open(zkfl_home() / f"anvil-{port}.log", "wb") as log:  # the child keeps its own handle
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 15

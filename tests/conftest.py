@@ -30,13 +30,15 @@ from zkfl.contracts.chain import AnvilProcess, account_from_key, chain_key, conn
 from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
 from zkfl.organisation import deploy_circuit_verifier, prepare_aggregation_circuit, prepare_circuit  # noqa: E402
 from zkfl.prover.aggregation import AggregationProof, prove_aggregation  # noqa: E402
-from zkfl.prover.binding import binding_chunks  # noqa: E402
+from zkfl.prover.binding import binding_chunks, binding_value  # noqa: E402
 from zkfl.prover.commit import commit  # noqa: E402
-from zkfl.prover.ezkl_backend import STEP_PUBLIC_LAYOUT, StepProof, prove_step  # noqa: E402
+from zkfl.prover.ezkl_backend import StepProof, prove_step  # noqa: E402
 from zkfl.prover.quantize import Quantizer  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")
 AGGREGATION_SLOTS = 4
+#: The shortest collection window the contract allows: tests that wait it out move anvil's clock this far.
+TEST_COLLECTION_WINDOW = 10
 # Every update a fixture proved, by commitment: what a test aggregator averages.
 KNOWN_UPDATES: dict[int, list[int]] = {}
 # The FedAvg verifier deployed on each test chain (by chain_key).
@@ -63,7 +65,8 @@ class ProvenStep:
 
 
 def test_binding(seed: int) -> np.ndarray:
-    """A fixed binding value per test wallet, so one proof serves every test task."""
+    """A fixed binding value, for proofs that never go on chain (the contract derives the
+    binding a proof must carry from its chain, Federation, task and wallet)."""
     return binding_chunks(bytes([seed]) * 32)
 
 
@@ -80,6 +83,53 @@ def prove(artifacts: CircuitArtifacts, quantizer: Quantizer, seed: int, global_m
     step = ProvenStep(global_model, x, y, binding, prove_step(artifacts, global_model, x, y, binding))
     KNOWN_UPDATES[step.proof.update_commitment] = list(step.proof.update)
     return step
+
+
+# Proofs bound to a (chain, Federation, task, wallet), by binding, data seed and start model.
+_BOUND: dict[tuple[object, ...], ProvenStep] = {}
+
+
+def prove_for(artifacts: CircuitArtifacts, quantizer: Quantizer, federation: Federation, task_id: int,
+              wallet: str, seed: int, global_model: np.ndarray) -> ProvenStep:
+    """A real proof for ``wallet`` in ``task_id`` on ``federation``: it carries the binding the
+    contract derives for exactly that context, so it is accepted there and nowhere else.
+    Proofs are never shared between tasks or wallets; one context's proof is made once."""
+    binding = binding_value(federation.w3.eth.chain_id, federation.address, task_id, wallet)
+    key = (tuple(int(c) for c in binding), seed, tuple(int(v) for v in global_model))
+    if key not in _BOUND:
+        _BOUND[key] = prove(artifacts, quantizer, seed, global_model, binding)
+    return _BOUND[key]
+
+
+@dataclass(frozen=True)
+class Prover:
+    """``prover.step(federation, task_id, account, seed, model)``: a bound proof, in one line."""
+
+    artifacts: CircuitArtifacts
+    quantizer: Quantizer
+
+    def step(self, federation: Federation, task_id: int, account: LocalAccount | str, seed: int,
+             global_model: np.ndarray) -> ProvenStep:
+        wallet = account if isinstance(account, str) else account.address
+        return prove_for(self.artifacts, self.quantizer, federation, task_id, wallet, seed, global_model)
+
+
+@pytest.fixture(scope="session")
+def prover(artifacts: CircuitArtifacts, quantizer: Quantizer) -> Prover:
+    return Prover(artifacts, quantizer)
+
+
+def submit_step(federation: Federation, relayer: LocalAccount, signer: LocalAccount, task_id: int, round_: int,
+                step: ProvenStep, update: list[int] | None = None, proof: bytes | None = None,
+                gas: int | None = None):  # type: ignore[no-untyped-def]
+    """Sign and relay a step as its participant would (``update``: other values, signed as such)."""
+    values = list(step.proof.update) if update is None else update
+    proof_bytes = step.proof.proof_bytes if proof is None else proof
+    commitment = commit(np.array(values, dtype=np.int64))
+    signature = federation.sign_submission(signer, task_id, round_, commitment, values, step.proof.instances,
+                                           proof_bytes)
+    return federation.submit_update(relayer, task_id, round_, signer.address, commitment, values, proof_bytes,
+                                    step.proof.instances, signature, gas=gas)
 
 
 @dataclass
@@ -108,10 +158,29 @@ def deploy_aggregation_verifier(w3: Web3, account: LocalAccount, aggregation: Ag
     return address
 
 
+def advance_chain_time(w3: Web3, seconds: int) -> None:
+    """Move anvil's clock forward (and mine a block at the new time)."""
+    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def wait_out_collection_window(federation: Federation, task_id: int, round_: int) -> None:
+    """Let the round's collection window pass on chain, unless every active participant was accepted."""
+    task, state = federation.task(task_id), federation.round(task_id, round_)
+    if state.accepted >= min(task.active_participants, task.aggregation_slots):
+        return
+    now = int(federation.w3.eth.get_block("latest")["timestamp"])
+    if now < state.opened_at + task.collection_window:
+        advance_chain_time(federation.w3, state.opened_at + task.collection_window - now)
+
+
 def publish_aggregate(federation: Federation, aggregation: Aggregation, aggregator: LocalAccount, task_id: int,
-                      round_: int, model_digest: bytes = b"\x33" * 32) -> np.ndarray:
+                      round_: int, model_digest: bytes = b"\x33" * 32, wait: bool = True) -> np.ndarray:
     """What an honest aggregator does: FedAvg the round's accepted updates (in the
-    contract's order), prove it, publish. Returns the new global model."""
+    contract's order), prove it, publish (after the collection window unless ``wait`` is
+    False). Returns the new global model."""
+    if wait:
+        wait_out_collection_window(federation, task_id, round_)
     order = federation.accepted_updates(task_id, round_)
     updates = [KNOWN_UPDATES[c] for c in order]
     samples = [federation.task(task_id).samples_per_update] * len(updates)
@@ -198,9 +267,9 @@ def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds
     return TaskParams(
         aggregator=aggregator, verifier=verifier, aggregation_verifier=aggregation_verifier, aggregation_slots=slots,
         deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
-        samples_per_update=samples, public_value_count=len(STEP_PUBLIC_LAYOUT), min_stake=min_stake,
+        samples_per_update=samples, min_stake=min_stake,
         global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
-        pin_data=pin_data, **terms)  # type: ignore[arg-type]
+        pin_data=pin_data, **{"collection_window": TEST_COLLECTION_WINDOW, **terms})  # type: ignore[arg-type]
 
 
 @pytest.fixture()
