@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +20,9 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
 from zkfl.audit import audit_task
-from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
-from zkfl.contracts.federation import Federation
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys, send
+from zkfl.contracts.federation import Federation, deploy
+from zkfl.contracts.solc import compile_contract
 from zkfl.datasets import load, shard
 from zkfl.errors import ChainError
 from zkfl.middleware.client import Client
@@ -31,6 +33,22 @@ from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import ContentStore, digest_of_cid
 
 KEYS = dev_keys()
+RELAY = Path(__file__).parent / "contracts" / "Relay.sol"
+
+
+def relay_through_contract(w3, client: Client, bundle) -> str:  # type: ignore[no-untyped-def]
+    """Submit ``bundle`` the way a smart-contract relayer would: the Federation is called by
+    another contract, so the transaction's own input is not a ``submitUpdate`` call."""
+    compiled = compile_contract(RELAY, "Relay")
+    relay_address, _ = deploy(w3, account_from_key(KEYS[5]), compiled)
+    relay = w3.eth.contract(address=relay_address, abi=compiled.abi)
+    submission = client.build_submission(bundle)
+    call = client.federation.submit_call(client.task_id, bundle.round, client.address, submission.update_commitment_int,
+                                         bundle.update, bundle.proof_bytes, bundle.public_values,
+                                         submission.signature_bytes)
+    data = call._encode_transaction_data()
+    send(w3, account_from_key(KEYS[5]), relay.functions.forward(client.federation.address, data))
+    return relay_address
 
 
 def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-untyped-def]
@@ -39,31 +57,38 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
     transport = InProcessTransport()
     aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
     clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], federation=posted.federation, transport=transport,
-                      show_progress=False) for k in (2, 3)]
+                      show_progress=False) for k in (2, 3, 4)]
+    # Wallet 4 joins, leaves and joins again: its binding is the contract's, unchanged by that.
+    clients[2].join()
+    fed.leave(clients[2].account, posted.task_id)
     bundles = []
     for index, client in enumerate(clients):
         client.join()
-        bundle = client.train(*shard(load("breast_cancer"), index + 1, 2))
+        bundle = client.train(*shard(load("breast_cancer"), index + 1, 3))
         bundles.append(bundle)
+        if index == 1:  # never sent to the aggregator: relayed on chain through a contract
+            relay_through_contract(w3, client, bundle)
+            continue
         client.submit(bundle)
         delivery = transport.receive_submission(client.queue_key, timeout=5)
         assert delivery is not None
         aggregator.handle(delivery)  # relayed and accepted on chain
+    assert fed.round(posted.task_id, 0).accepted == 3
     if honest:
         assert aggregator.maybe_close_round()
     else:
         # A dishonest aggregator: the right manifest, but the model is one quantum off the average.
         spec, store = clients[0].spec, ContentStore()
         updates = [b.update for b in bundles]
-        average = fedavg(updates, [spec.batch] * 2, bundles[0].update_scale, spec.scale)
+        average = fedavg(updates, [spec.batch] * 3, bundles[0].update_scale, spec.scale)
         off = list(average)
         off[0] += 1
         circuit = artifacts_from_package(TaskPackage.get(store, posted.package_cid), store, "aggregation")
-        wrong = prove_aggregation(circuit, updates, [spec.batch] * 2, off)
+        wrong = prove_aggregation(circuit, updates, [spec.batch] * 3, off)
         with pytest.raises(ChainError, match="model is not the rounded average"):
             fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(off)),
                                      b"\x00" * 32, b"\x00" * 32, wrong.proof_bytes, wrong.instances)
-        proof = prove_aggregation(circuit, updates, [spec.batch] * 2, average)
+        proof = prove_aggregation(circuit, updates, [spec.batch] * 3, average)
         model_cid = ModelArtifact(spec.spec_hash(), spec.scale, off).put(store)
         entries = []
         for client, bundle in zip(clients, bundles, strict=True):
@@ -90,7 +115,11 @@ def test_audit_passes_an_honest_task_and_catches_a_dishonest_aggregate(anvil: An
     report = audit_task(fed, task_id)
     assert report.ok, report.failures
     names = {f.check for f in report.findings}
+    # Three accepted updates (one relayed through a contract, one from a wallet that left and rejoined),
+    # each re-verified: no finding is a failure, and none is skipped.
+    assert sum(f.check == "proof verifies off chain" for f in report.findings) == 3
     assert {"proof verifies off chain", "global model is the FedAvg of the accepted updates",
+            "bound to the participant", "inputs within the task's bounds", "published update is the proof's output",
             "aggregation proof verifies off chain", "aggregation proof averages exactly the accepted updates",
             "manifest lists exactly the accepted updates", "payout follows the reward rule"} <= names
     result = zkfl("audit", "--rpc", anvil.rpc_url, "--federation", fed.address, "--task", str(task_id), "--json")
