@@ -74,7 +74,10 @@ def _print_round(cfg: DemoConfig, record: RoundRecord) -> None:
     for wallet in record.accepted:
         _say(cfg, f"    accepted  {wallet}")
     for rejection in record.rejected:
-        _say(cfg, f"    REJECTED  {rejection.wallet}: {rejection.reason}")
+        if rejection.on_chain:
+            _say(cfg, f"    REJECTED  {rejection.wallet}: {rejection.reason}")
+        else:  # the wallet is what an unsigned message claimed: nothing on chain says it sent it
+            _say(cfg, f"    REFUSED before the chain (message claimed {rejection.wallet}): {rejection.reason}")
     _say(cfg, f"    global model -> {record.global_commitment} ({record.model_cid})")
     if record.publish_tx:
         proving = f"proved in {record.aggregation_prove_seconds:.1f} s, " if record.aggregation_prove_seconds else ""

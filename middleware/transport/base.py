@@ -56,5 +56,6 @@ class Transport(ABC):
 
 
 def task_key(chain_key: str, federation: str, task_id: int) -> str:
-    """Names a task's queues uniquely: task ids restart at 1 on every new chain."""
-    return f"{chain_key}.{federation.lower()[2:10]}.{task_id}"
+    """Names a task's queues uniquely: task ids restart at 1 on every new chain, and the
+    whole Federation address is used (a prefix could be matched by another deployment)."""
+    return f"{chain_key}.{federation.lower()[2:]}.{task_id}"
