@@ -179,6 +179,7 @@ class Client:
         batch_round = 0 if task.pin_data else round_
         xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), batch_round,
                              self.spec.batch)
+        self._check_batch(xb, yb)
         fam = family(self.spec.family)
         theta = self.quantizer.to_float(model.array())
         loss, accuracy = fam.loss_and_accuracy(self.spec, theta, np.asarray(x), np.asarray(y))
@@ -193,6 +194,17 @@ class Client:
             update=proof.update, public_values=proof.instances, proof=proof.proof,
             metrics=ClientMetrics(loss=loss, accuracy=accuracy, prove_seconds=proof.prove_seconds),
         )
+
+    def _check_batch(self, x: FloatArray, y: FloatArray) -> None:
+        """Say up front, not after proving, when the data is outside the task's declared bounds."""
+        bound = self.spec.feature_bound
+        largest = float(np.abs(self.quantizer.to_float(self.quantizer.to_int(x))).max(initial=0.0))
+        if largest > bound:
+            raise ZkflError(f"a feature of magnitude {largest:g} is past the task's declared bound {bound:g}: "
+                            "standardize and clip the data (the contract would reject the proof)")
+        classes = 2 if self.spec.family == "logreg" else self.spec.classes
+        if not np.isin(y, np.arange(classes)).all():
+            raise ZkflError(f"labels must be class indices 0..{classes - 1}")
 
     def build_submission(self, bundle: UpdateBundle, *, preflight: bool = True) -> UpdateSubmission:
         """Sign the update the client sends: its commitment is computed from its weights.

@@ -84,7 +84,7 @@ def cmd_task_create(args: argparse.Namespace) -> int:
                        reward_wei=args.reward, min_stake_wei=args.min_stake, deadline_seconds=args.deadline,
                        aggregator=args.aggregator, federation=args.federation, local_steps=args.local_steps,
                        pin_data=args.pin_data, slots=args.max_participants, backend=args.backend,
-                       collection_window=args.collection_window)
+                       collection_window=args.collection_window, feature_bound=args.feature_bound)
     if args.json:
         print(json.dumps(posted.__dict__))
     else:
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-participants", type=_positive_int, default=DEFAULT_SLOTS,
                    help="update slots per round: at most this many accepted updates a round (the FedAvg proof's "
                         "slots); joining takes no slot")
+    p.add_argument("--feature-bound", type=float, default=4.0,
+                   help="declared bound on |feature| (standardized units): every proof checks it, and a batch past "
+                        "it is never accepted (zkfl's datasets are clipped to 4)")
     p.add_argument("--collection-window", type=_positive_int, default=300,
                    help="seconds each round collects submissions before the aggregator may publish without "
                         "every participant (10 s to 7 days)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.circuits.aggregation import build_aggregation_circuit
 from zkfl.circuits.cache import CircuitArtifacts, build_circuit
 from zkfl.circuits.registry import default_spec, initial_parameters
-from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
+from zkfl.circuits.spec import DEFAULT_FEATURE_BOUND, DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.federation import (
     DEFAULT_COLLECTION_WINDOW,
     EIP170_LIMIT,
@@ -131,12 +131,15 @@ def post_task(
     slots: int = DEFAULT_SLOTS,
     backend: str = "ezkl",
     collection_window: int = DEFAULT_COLLECTION_WINDOW,
+    feature_bound: float = DEFAULT_FEATURE_BOUND,
 ) -> PostedTask:
     store = store or ContentStore()
     data = load(dataset)
     if model == "logreg" and data.classes != 2:
         raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
-    spec = default_spec(model, data.features, data.classes, local_steps=local_steps)
+    spec = replace(default_spec(model, data.features, data.classes, local_steps=local_steps),
+                   feature_bound=feature_bound)
+    spec.check_bounds()
     artifacts = prepare_step_circuit(spec, backend)
     aggregation = prepare_aggregation_circuit(artifacts, slots)
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
