@@ -12,9 +12,10 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
-from zkfl.contracts.chain import chain_key, send
+from zkfl.contracts.chain import chain_key, decode_revert, send
 from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract, poseidon_contract
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
@@ -340,8 +341,8 @@ class Federation:
                                 signature)
         try:
             return bool(call.call({"from": Web3.to_checksum_address(participant), "gas": 10_000_000}))
-        except Exception as exc:
-            raise ChainError(f"the contract would refuse this submission: {exc}") from None
+        except (ContractLogicError, ContractCustomError) as exc:
+            raise ChainError(f"the contract would refuse this submission: {decode_revert(call, exc)}") from None
 
     def submit_update(self, relayer: LocalAccount, task_id: int, round_: int, participant: str,
                       update_commitment: int, update: list[int], proof: bytes, public_values: list[int],

@@ -101,9 +101,14 @@ def test_errors_are_one_clear_line(anvil: AnvilProcess, cli_task: int, tmp_path:
         {"task_id": cli_task, "round": 0, "num_samples": 16, "public_values": []}))
     (tmp_path / "bundle" / "update.json").write_text(json.dumps({"scale": 43, "values": [0]}))
     (tmp_path / "bundle" / "proof.json").write_text(json.dumps({"hex_proof": "0x00"}))
-    assert_one_line_error(zkfl("client", "submit", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[6],
-                               "--broker", "amqp://guest:guest@127.0.0.1:1/%2F", str(tmp_path / "bundle")),
-                          "no RabbitMQ broker answers")
+    # The SDK dry-runs a submission before it sends anything: a wallet that never joined is refused
+    # (or, once the task has run its rounds, the task is closed), before any broker is asked.
+    result = zkfl("client", "submit", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[6],
+                  "--broker", "amqp://guest:guest@127.0.0.1:1/%2F", str(tmp_path / "bundle"))
+    assert_one_line_error(result)
+    assert "participant has not joined" in result.stderr or f"task {cli_task} is closed" in result.stderr
+    assert_one_line_error(zkfl("aggregator", "run", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[1],
+                               "--broker", "amqp://guest:guest@127.0.0.1:1/%2F"), "no RabbitMQ broker answers")
     assert_one_line_error(zkfl("task", "status", "--rpc", "http://127.0.0.1:1", "--task", "1"), "no chain answers")
     assert_one_line_error(zkfl("client", "join", "--rpc", rpc, "--task", str(cli_task), "--key", "nothex"),
                           "invalid private key")
