@@ -1,0 +1,105 @@
+"""No framing by settings: what the SDK checks before it joins and before it signs, on the
+real anvil, ezkl and contracts. An honest participant is never slashed for a task's
+settings, for a pinned-data task, or for a submission the contract would reject."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from zkfl.aggregator.service import Aggregator
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
+from zkfl.contracts.federation import Federation, Status, TaskParams
+from zkfl.datasets import load, shard
+from zkfl.errors import ZkflError
+from zkfl.middleware.client import Client
+from zkfl.middleware.transport.inprocess import InProcessTransport
+from zkfl.organisation import post_task
+from zkfl.store import digest_of_cid
+
+KEYS = dev_keys()
+
+
+def test_pinned_data_task_accepts_honest_clients_with_many_batches(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    """Each client holds several batches of data; a pinned task still accepts both of its rounds
+    (before, the batch rotated and round 1 was rejected as "changed data", and slashed)."""
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=2,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address, pin_data=True)
+    fed = Federation(w3, posted.federation)
+    transport = InProcessTransport()
+    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
+    clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], federation=posted.federation, transport=transport,
+                      show_progress=False) for k in (2, 3)]
+    data = [shard(load("breast_cancer"), i + 1, 2) for i in range(2)]
+    assert all(len(x) >= 4 * clients[0].spec.batch for x, _ in data)  # many batches each
+    for round_ in range(2):
+        for client, (x, y) in zip(clients, data, strict=True):
+            if round_ == 0:
+                client.join()
+            client.submit(client.train(x, y))
+            delivery = transport.receive_submission(client.queue_key, timeout=5)
+            assert delivery is not None
+            aggregator.handle(delivery)
+            assert fed.submission_status(posted.task_id, round_, client.address)[0] == Status.ACCEPTED
+        assert aggregator.maybe_close_round()
+    for client in clients:
+        state = fed.participant(posted.task_id, client.address)
+        assert not state.slashed and state.accepted_updates == 2
+
+
+def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    """The organisation reuses a real package but sets other terms: a wrong sample count, or
+    another circuit's verifier. The SDK refuses to join, with the reason, and nothing is staked."""
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    good = fed.task(posted.task_id)
+    round0 = fed.round(posted.task_id, 0)
+    base = TaskParams(aggregator=good.aggregator, verifier=good.verifier,
+                      aggregation_verifier=good.aggregation_verifier, aggregation_slots=good.aggregation_slots,
+                      deadline=good.deadline, rounds=1, samples_per_update=good.samples_per_update,
+                      min_stake=good.min_stake, global_commitment=round0.global_commitment,
+                      model_digest=round0.model_digest, package_digest=digest_of_cid(posted.package_cid))
+    cases = {
+        "samples per update": replace(base, samples_per_update=good.samples_per_update + 1),
+        "verifier": replace(base, verifier=good.aggregation_verifier),  # code, but not the package's verifier
+    }
+    for what, params in cases.items():
+        task_id = fed.create_task(account_from_key(KEYS[0]), params, 10**18)
+        client = Client(anvil.rpc_url, task_id, KEYS[4], federation=posted.federation, show_progress=False)
+        balance = w3.eth.get_balance(client.address)
+        with pytest.raises(ZkflError) as refused:
+            client.join()
+        assert ("samples per update" if what == "samples per update" else "verifier") in str(refused.value)
+        assert not fed.participant(task_id, client.address).joined
+        assert w3.eth.get_balance(client.address) == balance  # no stake, not even gas spent
+
+
+def test_sdk_never_sends_a_submission_the_contract_would_reject(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    """A bundle that is not its proof's output (a prover bug, a corrupted file) is refused by the
+    dry run with the failing check named; nothing reaches the broker, and the stake is whole."""
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    transport = InProcessTransport()
+    client = Client(anvil.rpc_url, posted.task_id, KEYS[5], federation=posted.federation, transport=transport,
+                    show_progress=False)
+    client.join()
+    bundle = client.train(*shard(load("breast_cancer"), 1, 3))
+    bundle.update[0] += 1
+    with pytest.raises(ZkflError, match="would reject this submission.*update is not the proof's output"):
+        client.submit(bundle)
+    assert transport.receive_submission(client.queue_key, timeout=0.5) is None
+    assert fed.submission_status(posted.task_id, 0, client.address)[0] == Status.NONE
+    assert not fed.participant(posted.task_id, client.address).slashed
+    # A batch past the task's declared bound is named before any proof is made.
+    x, y = shard(load("breast_cancer"), 1, 3)
+    x = np.array(x)
+    x[0, 0] = client.spec.feature_bound + 1.0
+    with pytest.raises(ZkflError, match="past the task's declared bound"):
+        client.train(x, y)
