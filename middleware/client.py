@@ -103,6 +103,10 @@ class Client:
         if task.samples_per_update != self.spec.batch:
             raise ZkflError(f"task {self.task_id} counts {task.samples_per_update} samples per update, but its "
                             f"package's circuit proves batches of {self.spec.batch}")
+        if self.package.aggregation_slots and task.aggregation_slots != self.package.aggregation_slots:
+            raise ZkflError(f"task {self.task_id} has {task.aggregation_slots} update slots a round, but its "
+                            f"package's FedAvg circuit averages {self.package.aggregation_slots}: no round could "
+                            "ever be published")
         if task.settled or task.finished:
             raise ZkflError(f"task {self.task_id} is closed")
         self.artifacts  # noqa: B018  (rebuilds keys from the package and checks the verifier on chain)

@@ -1,20 +1,23 @@
 """ezkl's reusable verifier behind an adapter: how circuits whose own verifier is over
 the 24,576-byte limit (softmax, MLP) are verified on chain. Tested with the logreg
-circuit, whose proofs are cheap; the adapter does not depend on the circuit."""
+circuit, whose proofs are cheap; the adapter does not depend on the circuit. (A relayer
+starving the adapter of gas: tests/test_incentives.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import aggregation_verifier_for, task_params, test_binding
-from tests.test_federation_contract import submit
-from zkfl.contracts.federation import EIP170_LIMIT, Reason, adapter_contract, deploy_reusable_adapter
+from tests.conftest import ProvenStep, aggregation_verifier_for, submit_step, task_params
+from zkfl.contracts.federation import EIP170_LIMIT, Reason, Status, adapter_contract, deploy_reusable_adapter
 from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ZkflError
-from zkfl.prover.commit import commit
 from zkfl.prover.evm import reusable_verifier_source, vka_words
+from zkfl.prover.ezkl_backend import BINDING_INDEX, StepProof
 from zkfl.prover.keys import check_verifier_on_chain
 from zkfl.prover.quantize import FIELD_MODULUS
+
+STAKE = 10**17
+REWARD = 10**18
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +44,32 @@ def test_adapter_accepts_exactly_the_valid_proofs(w3, adapter, step_a) -> None: 
     assert contract.functions.verifyProof(bytes(broken), values).call() is False
 
 
-def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_model, step_a, step_b,
-                                        verifier_address) -> None:  # type: ignore[no-untyped-def]
+def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_model, verifier_address,  # type: ignore[no-untyped-def]
+                                        prover) -> None:
+    """Wallet 2's proof is accepted through the adapter. Wallet 3 signs the same proof with its
+    own binding in place of wallet 2's (every other public value the same, so every check
+    the contract makes itself passes): the adapter's verifier rejects it, and it is slashed."""
     params = task_params(accounts[1].address, adapter, initial_model,
                          aggregation_verifier=aggregation_verifier_for(federation))
-    task_id = federation.create_task(accounts[0], params, 10**18)
-    for seed, wallet in ((1, accounts[2]), (2, accounts[3])):
-        federation.join(wallet, task_id, 10**17, commit(test_binding(seed)))
-    accepted = submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
-    assert accepted.accepted
-    proof = bytearray(step_b.proof.proof_bytes)
-    proof[300] ^= 1
-    rejected = submit(federation, accounts[1], accounts[3], task_id, 0, step_b, proof=bytes(proof))
-    assert not rejected.accepted and rejected.reason == Reason.INVALID_PROOF
+    task_id = federation.create_task(accounts[0], params, REWARD)
+    honest, copier = accounts[2], accounts[3]
+    for wallet in (honest, copier):
+        federation.join(wallet, task_id, STAKE)
+    step = prover.step(federation, task_id, honest, 1, initial_model)
+    assert step.proof.binding_commitment == federation.participant(task_id, honest.address).binding
+    result = submit_step(federation, accounts[1], honest, task_id, 0, step)
+    assert (result.accepted, result.reason) == (True, Reason.NONE)
+    assert federation.submission_status(task_id, 0, honest.address) == (Status.ACCEPTED, Reason.NONE)
+
+    rebound = list(step.proof.instances)
+    rebound[BINDING_INDEX] = federation.participant(task_id, copier.address).binding
+    assert rebound != step.proof.instances
+    copied = ProvenStep(step.global_model, step.x, step.y, step.binding,
+                        StepProof(proof=step.proof.proof, instances=rebound, update=list(step.proof.update)))
+    result = submit_step(federation, accounts[1], copier, task_id, 0, copied)
+    assert (result.accepted, result.reason) == (False, Reason.INVALID_PROOF)
+    assert federation.participant(task_id, copier.address).slashed
+    assert federation.accepted_updates(task_id, 0) == [step.proof.update_commitment]
 
 
 def test_clients_check_the_adapter_before_proving(w3, accounts, adapter, artifacts) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
 interface IFederation {
-    function join(uint256 taskId, uint256 binding, uint256 stake) external payable;
+    function join(uint256 taskId, uint256 stake) external payable;
     function leave(uint256 taskId) external;
     function withdraw(uint256 taskId) external;
 }
@@ -18,14 +18,27 @@ contract TestToken is ERC20 {
     }
 }
 
-/// A token that calls back into the Federation whenever it is transferred to `attacker`,
-/// trying to withdraw (or leave) a second time in the middle of the first payout.
+/// Bubble a failed call's revert data up unchanged, so the test sees the callee's own error.
+library Bubble {
+    function call(address target, bytes memory data) internal {
+        (bool ok, bytes memory ret) = target.call(data);
+        if (!ok) {
+            assembly {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+    }
+}
+
+/// A token that, armed, calls back into the Federation exactly once: when the Federation
+/// transfers to `target`, it makes the armed call (e.g. `withdraw` of another task) in the
+/// middle of that payout. The token can itself be a participant (`joinTask`), so the nested
+/// call is one the Federation would accept on its own: only the reentrancy guard refuses it.
 contract ReentrantToken is ERC20 {
-    IFederation public federation;
-    address public attacker;
-    uint256 public taskId;
-    bool public useLeave;
-    bool private armed;
+    address public federation;
+    address public target;
+    bytes public reentry;
+    uint256 public reentries;
 
     constructor() ERC20("reentrant token", "BAD") {}
 
@@ -33,53 +46,68 @@ contract ReentrantToken is ERC20 {
         _mint(to, amount);
     }
 
-    function arm(IFederation fed, address target, uint256 task, bool viaLeave) external {
+    function arm(address fed, address target_, bytes calldata call) external {
         federation = fed;
-        attacker = target;
-        taskId = task;
-        useLeave = viaLeave;
-        armed = true;
+        target = target_;
+        reentry = call;
+    }
+
+    /// Stake `stake` of this token in a task of `fed`, as a participant.
+    function joinTask(address fed, uint256 taskId, uint256 stake) external {
+        _mint(address(this), stake);
+        _approve(address(this), fed, stake);
+        IFederation(fed).join(taskId, stake);
+    }
+
+    /// Make a call to the Federation as this contract (not nested in a payout).
+    function callFederation(address fed, bytes calldata call) external {
+        Bubble.call(fed, call);
     }
 
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
-        if (armed && to == attacker && from == address(federation)) {
-            armed = false;
-            if (useLeave) federation.leave(taskId);
-            else federation.withdraw(taskId);
+        if (reentry.length != 0 && to == target && from == federation) {
+            bytes memory call = reentry;
+            delete reentry; // once
+            reentries += 1;
+            Bubble.call(federation, call);
         }
     }
 }
 
-/// A participant contract whose receive() re-enters the Federation during a payout.
+/// A participant contract whose receive(), armed, makes one call into the Federation in the
+/// middle of a payout (exactly once: it disarms before calling), with the callee's error bubbled up.
 contract ReentrantParticipant {
-    IFederation public immutable federation;
-    uint256 public taskId;
-    bool public useLeave;
+    address public immutable federation;
+    bytes public reentry;
     uint256 public reentries;
 
-    constructor(IFederation fed) {
+    constructor(address fed) {
         federation = fed;
     }
 
-    function join(uint256 task, uint256 binding, bool viaLeave) external payable {
-        taskId = task;
-        useLeave = viaLeave;
-        federation.join{value: msg.value}(task, binding, msg.value);
+    function arm(bytes calldata call) external {
+        reentry = call;
     }
 
-    function withdraw() external {
-        federation.withdraw(taskId);
+    function join(uint256 taskId) external payable {
+        IFederation(federation).join{value: msg.value}(taskId, msg.value);
     }
 
-    function leave() external {
-        federation.leave(taskId);
+    function withdraw(uint256 taskId) external {
+        IFederation(federation).withdraw(taskId);
+    }
+
+    function leave(uint256 taskId) external {
+        IFederation(federation).leave(taskId);
     }
 
     receive() external payable {
+        if (msg.sender != federation || reentry.length == 0) return;
+        bytes memory call = reentry;
+        delete reentry; // once
         reentries += 1;
-        if (useLeave) federation.leave(taskId);
-        else federation.withdraw(taskId);
+        Bubble.call(federation, call);
     }
 }
 
