@@ -91,7 +91,8 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
         aggregation = prepare_aggregation_circuit(artifacts, DEFAULT_SLOTS)
         aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], aggregation)
         params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
-                            spec.batch, STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32)
+                            spec.batch, STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32,
+                            update_values=spec.param_count)
         task_id = fed.create_task(keys[0], params, REWARD)
 
         def last_gas() -> int:

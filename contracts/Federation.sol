@@ -58,6 +58,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     /// @notice Bounds on the per-round collection window fixed at creation.
     uint256 public constant MIN_COLLECTION_WINDOW = 10 seconds;
     uint256 public constant MAX_COLLECTION_WINDOW = 7 days;
+    /// @notice At most this many values in an update: a challenge hashes them all on chain (about 7.8k gas
+    /// each), and must fit in one block.
+    uint256 public constant MAX_UPDATE_VALUES = 3000;
     /// @notice An update travels as int64 values, 8 bytes each, big-endian two's complement.
     uint256 private constant FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
@@ -104,6 +107,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint32 rounds;
         uint32 samplesPerUpdate;
         uint32 collectionWindow; // seconds each round stays open for submissions before the aggregator may publish
+        uint32 updateValues; // values in an update (the model's parameters): every submission publishes exactly these
         bool pinData; // a participant's data commitment may not change between rounds
         uint256 minStake;
         uint256 globalCommitment;
@@ -128,6 +132,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint32 currentRound; // open round; equals `rounds` once the last model is published
         uint32 samplesPerUpdate;
         uint32 collectionWindow;
+        uint32 updateValues;
         uint32 activeParticipants; // joined and not slashed
         bool settled;
         bool reclaimed;
@@ -262,6 +267,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (p.collectionWindow < MIN_COLLECTION_WINDOW || p.collectionWindow > MAX_COLLECTION_WINDOW) {
             revert InvalidTask("collection window must be 10 s to 7 days");
         }
+        if (p.updateValues == 0 || p.updateValues > MAX_UPDATE_VALUES) {
+            revert InvalidTask("an update has 1 to 3000 values");
+        }
         if (p.aggregator == address(0)) revert InvalidTask("no aggregator");
         // A call to an address without code "succeeds" with empty return data: never
         // accept a verifier that is not a deployed contract (e.g. one over 24,576 bytes).
@@ -280,6 +288,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         t.rounds = p.rounds;
         t.samplesPerUpdate = p.samplesPerUpdate;
         t.collectionWindow = p.collectionWindow;
+        t.updateValues = p.updateValues;
         t.pinData = p.pinData;
         t.token = p.token;
         t.rewardRule = p.rewardRule;
@@ -414,7 +423,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (s.status != Status.None) revert NotAllowed("already submitted this round");
         // Never more accepted updates than the aggregation circuit has slots.
         if (_rounds[taskId][round].accepted >= t.aggregationSlots) revert NotAllowed("round is full");
-        if (update.length == 0 || update.length % 8 != 0) revert NotAllowed("update must be int64 values");
+        if (update.length != 8 * uint256(t.updateValues)) revert NotAllowed("update must be the model's int64 values");
         bytes32 updateHash = keccak256(update);
         bytes32 digest = submissionDigest(
             taskId, round, updateCommitment, updateHash, keccak256(abi.encodePacked(publicValues)), keccak256(proof)
@@ -540,8 +549,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     function _fieldElements(bytes calldata update) private pure returns (uint256[] memory values) {
         values = new uint256[](update.length / 8);
         for (uint256 i = 0; i < values.length; ++i) {
-            int64 v = int64(uint64(bytes8(update[8 * i:8 * i + 8])));
-            values[i] = v >= 0 ? uint256(uint64(v)) : FIELD - uint256(uint64(-v));
+            uint256 raw = uint64(bytes8(update[8 * i:8 * i + 8]));
+            values[i] = raw < 2 ** 63 ? raw : FIELD - (2 ** 64 - raw); // two's complement, int64.min included
         }
     }
 

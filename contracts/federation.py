@@ -92,6 +92,7 @@ class TaskParams:
     model_digest: bytes
     package_digest: bytes
     collection_window: int = DEFAULT_COLLECTION_WINDOW
+    update_values: int = 0  # the model's parameter count: every submission publishes exactly these
     pin_data: bool = False
     token: str = ETH  # ETH, or an ERC-20's address (stakes are in the same currency)
     reward_rule: RewardRule = RewardRule.PRO_RATA_SAMPLES
@@ -101,7 +102,7 @@ class TaskParams:
         return (self.aggregator, self.verifier, self.aggregation_verifier, self.aggregation_slots, self.token,
                 int(self.reward_rule), int(self.slash_rule),
                 0 if self.token == ETH else reward, self.deadline, self.rounds, self.samples_per_update,
-                self.collection_window, self.pin_data, self.min_stake, self.global_commitment,
+                self.collection_window, self.update_values, self.pin_data, self.min_stake, self.global_commitment,
                 self.model_digest, self.package_digest)
 
 
@@ -124,6 +125,7 @@ class TaskState:
     current_round: int
     samples_per_update: int
     collection_window: int
+    update_values: int
     active_participants: int
     settled: bool
     reclaimed: bool
@@ -367,8 +369,15 @@ class Federation:
     def challenge_update(self, account: LocalAccount, task_id: int, round_: int, participant: str,
                          update: list[int]) -> str:
         """Show on chain that an accepted update's published values are not its proof's output."""
-        receipt = send(self.w3, account, self.contract.functions.challengeUpdate(
-            task_id, round_, Web3.to_checksum_address(participant), encode_update(update)))
+        call = self.contract.functions.challengeUpdate(task_id, round_, Web3.to_checksum_address(participant),
+                                                       encode_update(update))
+        # The hash costs most of a block for big models: no 1.2x margin past the block's gas limit.
+        limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+        try:
+            gas = min(int(call.estimate_gas({"from": account.address}) * 1.05) + 20_000, limit)
+        except (ContractLogicError, ContractCustomError) as exc:
+            raise ChainError(f"challenge refused: {decode_revert(call, exc)}") from None
+        receipt = send(self.w3, account, call, gas=gas)
         return "0x" + bytes(receipt["transactionHash"]).hex()
 
     def published_updates(self, task_id: int, round_: int) -> dict[str, list[int]]:

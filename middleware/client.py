@@ -103,6 +103,9 @@ class Client:
         if task.samples_per_update != self.spec.batch:
             raise ZkflError(f"task {self.task_id} counts {task.samples_per_update} samples per update, but its "
                             f"package's circuit proves batches of {self.spec.batch}")
+        if task.update_values != self.spec.param_count:
+            raise ZkflError(f"task {self.task_id} takes updates of {task.update_values} values, but its package's "
+                            f"model has {self.spec.param_count} parameters")
         if self.package.aggregation_slots and task.aggregation_slots != self.package.aggregation_slots:
             raise ZkflError(f"task {self.task_id} has {task.aggregation_slots} update slots a round, but its "
                             f"package's FedAvg circuit averages {self.package.aggregation_slots}: no round could "

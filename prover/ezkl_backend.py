@@ -114,7 +114,10 @@ def prove_input(artifacts: CircuitArtifacts, input_json: dict[str, Any], what: s
         data_path, witness_path, proof_path = work / "input.json", work / "witness.json", work / "proof.json"
         data_path.write_text(json.dumps(input_json))
         start = time.perf_counter()
-        witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
+        try:
+            witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
+        except Exception as exc:  # ezkl raises RuntimeError when a value leaves the circuit's ranges
+            raise ProofError(f"the {what}'s witness cannot be generated (values out of range?): {exc}") from exc
         timings["witness"] = time.perf_counter() - start
         # A witness outside the circuit's ranges would make prove() hang for minutes:
         # mock first, and fail fast with a reason.

@@ -263,11 +263,11 @@ def verifier_address(w3: Web3, accounts: list[LocalAccount], artifacts: CircuitA
 def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds: int = 2,
                 deadline_in: int = 3600, min_stake: int = 10**17, samples: int = 16,
                 pin_data: bool = False, now: int | None = None, *, aggregation_verifier: str,
-                slots: int = AGGREGATION_SLOTS, **terms: object) -> TaskParams:
+                slots: int = AGGREGATION_SLOTS, update_values: int = 31, **terms: object) -> TaskParams:
     return TaskParams(
         aggregator=aggregator, verifier=verifier, aggregation_verifier=aggregation_verifier, aggregation_slots=slots,
         deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
-        samples_per_update=samples, min_stake=min_stake,
+        samples_per_update=samples, min_stake=min_stake, update_values=update_values,
         global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
         pin_data=pin_data, **{"collection_window": TEST_COLLECTION_WINDOW, **terms})  # type: ignore[arg-type]
 

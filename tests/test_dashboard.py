@@ -7,7 +7,7 @@ from zkfl.dashboard.app import create_app
 
 
 def test_dashboard_serves_tasks_from_the_chain(anvil, federation, accounts, verifier_address, initial_model) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
+    task_id = new_task(federation, accounts, verifier_address, initial_model, tuple(accounts[2:5]))
     client = TestClient(create_app(anvil.rpc_url, federation.address))
     tasks = client.get("/api/tasks").json()
     assert any(t["task_id"] == task_id for t in tasks)

@@ -1,273 +1,745 @@
-"""The Federation contract on anvil with real ezkl proofs and the generated verifier."""
+"""The Federation contract on anvil with real ezkl proofs and the generated verifier.
+
+Every proof is made for the one (chain, Federation, task, wallet) that submits it
+(``prover.step``); a proof used anywhere else is the attack under test. Tests that only
+need different wallets in one task share the module's task (``shared_task``, one wallet
+each), so each proof is made once. Publishing rounds averages one update, wallet seed 1's
+from the zero model, so one FedAvg proof serves every test that publishes.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
+import rlp
+from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import ContractCustomError
 
 from tests.conftest import (
     ProvenStep,
+    advance_chain_time,
     aggregation_verifier_for,
-    prove,
+    deploy_aggregation_verifier,
     publish_aggregate,
+    submit_step,
     task_params,
-    test_binding,
 )
-from zkfl.contracts.federation import Federation, Reason, Status
-from zkfl.errors import ChainError
-from zkfl.prover.binding import binding_value
+from zkfl.aggregator.fedavg import fedavg
+from zkfl.contracts.chain import connect, decode_revert, start_anvil
+from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy_verifier
+from zkfl.contracts.solc import compile_contract
+from zkfl.errors import ChainError, ProofError, ZkflError
+from zkfl.prover.binding import binding_commitment, binding_value
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import proof_with_instances, verify_proof
+from zkfl.prover.ezkl_backend import INPUTS_VALID, STEP_PUBLIC_LAYOUT, proof_with_instances, prove_step, verify_proof
+from zkfl.prover.poseidon import poseidon_commit
 from zkfl.prover.quantize import FIELD_MODULUS
 
 STAKE = 10**17
 REWARD = 10**18
+YEAR = 365 * 24 * 3600
+#: Tests that time a round use this window: long enough that a loaded machine finishes its
+#: transactions inside it, short enough that moving anvil's clock past it disturbs no other task.
+WINDOW = 120
 
 
-def new_task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial, **kw) -> int:  # type: ignore[no-untyped-def]
-    org, aggregator = accounts[0], accounts[1]
-    params = task_params(aggregator.address, verifier, initial,
-                         aggregation_verifier=aggregation_verifier_for(federation), **kw)
-    task_id = federation.create_task(org, params, REWARD)
-    # Test wallets 2, 3, 4 register the fixed bindings their fixture proofs carry.
-    for seed, participant in enumerate(accounts[2:5], start=1):
-        federation.join(participant, task_id, STAKE, commit(test_binding(seed)))
+# ---------------------------------------------------------------- helpers
+
+
+def chain_now(w3: Web3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def new_task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial: np.ndarray,
+             joiners: tuple[LocalAccount, ...] = (), reward: int = REWARD, expect_id: int | None = None,
+             **kw: object) -> int:
+    """A task by dev account 0, aggregated by dev account 1; ``joiners`` stake and join."""
+    params = task_params(accounts[1].address, verifier, initial, now=chain_now(federation.w3),
+                         aggregation_verifier=aggregation_verifier_for(federation), **kw)  # type: ignore[arg-type]
+    task_id = federation.create_task(accounts[0], params, reward)
+    assert expect_id is None or task_id == expect_id
+    for wallet in joiners:
+        federation.join(wallet, task_id, STAKE)
     return task_id
 
 
-def submit(federation: Federation, relayer: LocalAccount, signer: LocalAccount, task_id: int, round_: int,
-           step: ProvenStep, update_commitment: int | None = None, proof: bytes | None = None):  # type: ignore[no-untyped-def]
+def task_numbered(federation: Federation, accounts: list[LocalAccount], verifier: str, initial: np.ndarray,
+                  task_id: int) -> int:
+    """A task with exactly this id (small filler tasks before it), so that a context differs
+    from another only in what the test means it to."""
+    while federation.task_count() < task_id - 1:
+        new_task(federation, accounts, verifier, initial, reward=1)
+    created = new_task(federation, accounts, verifier, initial)
+    assert created == task_id
+    return created
+
+
+def next_task_id(federation: Federation) -> int:
+    """The id the next task will get: proofs for a timed task are made before it exists, so
+    that proving time (wall clock, which anvil's clock follows) does not eat its deadline or window."""
+    return federation.task_count() + 1
+
+
+def prepare_publish(aggregation, steps: list[ProvenStep]) -> None:  # type: ignore[no-untyped-def]
+    """Make (and cache) the FedAvg proof ``publish_aggregate`` will need for these updates."""
+    updates = [list(s.proof.update) for s in steps]
+    samples = [16] * len(updates)
+    aggregation.prove(updates, samples, fedavg(updates, samples, aggregation.update_scale,
+                                               aggregation.artifacts.spec.scale))
+
+
+def signed(federation: Federation, signer: LocalAccount, task_id: int, round_: int, step: ProvenStep, *,
+           update: list[int] | None = None, commitment: int | None = None,
+           proof: bytes | None = None) -> tuple:  # type: ignore[type-arg]
+    """The arguments of a signed submission (for ``simulate_submit``/``submit_update``)."""
+    values = list(step.proof.update if update is None else update)
     proof_bytes = step.proof.proof_bytes if proof is None else proof
-    commitment = step.proof.update_commitment if update_commitment is None else update_commitment
-    signature = federation.sign_submission(signer, task_id, round_, commitment, step.proof.instances, proof_bytes)
-    return federation.submit_update(relayer, task_id, round_, signer.address, commitment, proof_bytes,
-                                    step.proof.instances, signature)
+    if commitment is None:
+        commitment = commit(np.array(values, dtype=np.int64))
+    signature = federation.sign_submission(signer, task_id, round_, commitment, values, step.proof.instances,
+                                           proof_bytes)
+    return (task_id, round_, signer.address, commitment, values, proof_bytes, step.proof.instances, signature)
 
 
-def test_honest_update_is_accepted(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    result = submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
-    assert result.accepted and result.reason == Reason.NONE
-    assert federation.submission_status(task_id, 0, accounts[2].address) == (Status.ACCEPTED, Reason.NONE)
-    assert federation.participant(task_id, accounts[2].address).verified_samples == 16
+def step_verifier(w3: Web3, artifacts, address: str):  # type: ignore[no-untyped-def]
+    return w3.eth.contract(address=Web3.to_checksum_address(address),
+                           abi=compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi)
 
 
-def test_tampered_proof_is_rejected_and_slashed(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    proof = bytearray(step_a.proof.proof_bytes)
+def verifies_on_chain(verifier, proof: bytes, values: list[int]) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return verifier.functions.verifyProof(proof, values).call() is True
+    except Exception:  # the generated verifier reverts on a bad proof
+        return False
+
+
+def create_address(sender: str, nonce: int) -> str:
+    return Web3.to_checksum_address(Web3.keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
+
+
+def data_commitment(public_values: list[int]) -> bytes:
+    return bytes(Web3.keccak(encode(["uint256", "uint256"], [public_values[1], public_values[2]])))
+
+
+# ---------------------------------------------------------------- shared set-up
+
+
+@pytest.fixture(scope="module")
+def shared_task(federation, accounts, verifier_address, initial_model) -> int:  # type: ignore[no-untyped-def]
+    """One round-0 task, never published: each test here uses its own wallet(s) in it.
+    Wallets: 2 P (honest), 3 tampered proof, 4 tampered update, 5 framed by the relayer,
+    6 rules of the round, 7 thief. More slots than the FedAvg circuit's, since nothing
+    is aggregated here."""
+    return new_task(federation, accounts, verifier_address, initial_model, slots=8)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    task_id: int
+    wallet: LocalAccount
+    step: ProvenStep
+    tx_hash: str
+
+
+@pytest.fixture(scope="module")
+def p_accepted(federation, accounts, shared_task, prover, initial_model) -> Accepted:  # type: ignore[no-untyped-def]
+    """Participant P (wallet 2) joins the shared task and its honest update is accepted."""
+    wallet = accounts[2]
+    federation.join(wallet, shared_task, STAKE)
+    step = prover.step(federation, shared_task, wallet, 1, initial_model)
+    result = submit_step(federation, accounts[1], wallet, shared_task, 0, step)
+    assert result.accepted, result.reason
+    return Accepted(shared_task, wallet, step, result.tx_hash)
+
+
+@dataclass(frozen=True)
+class Target:
+    federation: Federation
+    task_id: int
+    verifier: str
+
+
+@pytest.fixture(scope="module")
+def second_federation(federation, accounts) -> Federation:  # type: ignore[no-untyped-def]
+    """Another Federation deployment on the same chain."""
+    return Federation.deploy(federation.w3, accounts[0])
+
+
+@dataclass(frozen=True)
+class OtherChain:
+    federation: Federation  # at the session Federation's address
+    verifier: str
+
+
+@pytest.fixture(scope="module")
+def other_chain(federation, accounts, artifacts, aggregation) -> Iterator[OtherChain]:  # type: ignore[no-untyped-def]
+    """A second anvil with another chain id, where the Federation sits at the same address as
+    the session's (same deployer, same nonce): only the chain id tells the two apart."""
+    w3 = federation.w3
+    deployer = accounts[0].address
+    nonce = next((n for n in range(w3.eth.get_transaction_count(deployer))
+                  if create_address(deployer, n) == federation.address), None)
+    assert nonce, "the session Federation was not deployed by dev account 0 after its Poseidon"
+    with start_anvil(chain_id=w3.eth.chain_id + 1) as process:
+        other_w3 = connect(process.rpc_url)
+        other_w3.provider.make_request("anvil_setNonce", [deployer, hex(nonce - 1)])  # type: ignore[arg-type]
+        other = Federation.deploy(other_w3, accounts[0])  # Poseidon at nonce - 1, Federation at nonce
+        assert other.address == federation.address and other_w3.eth.chain_id != w3.eth.chain_id
+        verifier, _ = deploy_verifier(other_w3, accounts[0], artifacts.verifier_sol)
+        deploy_aggregation_verifier(other_w3, accounts[0], aggregation)
+        yield OtherChain(other, verifier)
+
+
+# ---------------------------------------------------------------- the honest path and its rules
+
+
+def test_honest_update_is_accepted(federation, accounts, p_accepted) -> None:  # type: ignore[no-untyped-def]
+    task_id, wallet, step = p_accepted.task_id, p_accepted.wallet, p_accepted.step
+    assert federation.submission_status(task_id, 0, wallet.address) == (Status.ACCEPTED, Reason.NONE)
+    participant = federation.participant(task_id, wallet.address)
+    assert participant.verified_samples == 16 and participant.stake == STAKE and not participant.slashed
+    assert participant.data_commitment == data_commitment(step.proof.instances)
+    assert step.proof.instances[3] == participant.binding
+    assert step.proof.update_commitment in federation.accepted_updates(task_id, 0)
+    # The update's values are on chain for anyone to aggregate, and they are the proof's output.
+    published = federation.published_updates(task_id, 0)[wallet.address.lower()]
+    assert published == step.proof.update and commit(np.array(published)) == step.proof.update_commitment
+
+
+def test_tampered_proof_is_rejected_and_slashed(federation, accounts, shared_task, prover,  # type: ignore[no-untyped-def]
+                                               initial_model) -> None:
+    wallet = accounts[3]
+    federation.join(wallet, shared_task, STAKE)
+    step = prover.step(federation, shared_task, wallet, 2, initial_model)
+    assert federation.simulate_submit(*signed(federation, wallet, shared_task, 0, step))  # untampered: accepted
+    proof = bytearray(step.proof.proof_bytes)
     proof[100] ^= 0x01
-    result = submit(federation, accounts[1], accounts[2], task_id, 0, step_a, proof=bytes(proof))
+    pool = federation.task(shared_task).slashed_pool
+    result = submit_step(federation, accounts[1], wallet, shared_task, 0, step, proof=bytes(proof))
     assert not result.accepted and result.reason == Reason.INVALID_PROOF
-    assert federation.participant(task_id, accounts[2].address).slashed
-    assert federation.task(task_id).slashed_pool == STAKE
+    assert federation.participant(shared_task, wallet.address).slashed
+    assert federation.participant(shared_task, wallet.address).stake == 0
+    assert federation.task(shared_task).slashed_pool == pool + STAKE
 
 
-def test_tampered_update_is_rejected(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    update = list(step_a.proof.update)
+def test_tampered_update_is_rejected(federation, accounts, shared_task, prover, initial_model) -> None:  # type: ignore[no-untyped-def]
+    wallet = accounts[4]
+    federation.join(wallet, shared_task, STAKE)
+    step = prover.step(federation, shared_task, wallet, 3, initial_model)
+    assert federation.simulate_submit(*signed(federation, wallet, shared_task, 0, step))
+    update = list(step.proof.update)
     update[0] += 1  # one quantum
-    result = submit(federation, accounts[1], accounts[2], task_id, 0, step_a, update_commitment=commit(update))
+    result = submit_step(federation, accounts[1], wallet, shared_task, 0, step, update=update)
     assert not result.accepted and result.reason == Reason.UPDATE_MISMATCH
-    events = federation.events("UpdateRejected", task_id)
-    assert events[0]["args"]["detail"] == "submitted update is not the proof's output"
+    assert federation.participant(shared_task, wallet.address).slashed
+    [event] = [e for e in federation.events("UpdateRejected", shared_task)
+               if e["args"]["participant"] == wallet.address]
+    assert event["args"]["detail"] == "submitted update is not the proof's output"
 
 
-def test_proof_against_stale_global_model_is_rejected(federation, accounts, verifier_address, initial_model,
-                                                      step_a, step_b, aggregation) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
-    # Client B proved from the round-0 model; round 1 starts from the new one.
-    result = submit(federation, accounts[1], accounts[3], task_id, 1, step_b)
-    assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
-
-
-def test_relayer_cannot_frame_or_impersonate(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    honest, relayer = accounts[2], accounts[1]
-    bad = commit([1] * 31)
-    forged = federation.sign_submission(relayer, task_id, 0, bad, step_a.proof.instances, step_a.proof.proof_bytes)
+def test_relayer_cannot_frame_or_impersonate(federation, accounts, shared_task, prover, initial_model) -> None:  # type: ignore[no-untyped-def]
+    honest, relayer = accounts[5], accounts[1]
+    federation.join(honest, shared_task, STAKE)
+    step = prover.step(federation, shared_task, honest, 4, initial_model)
+    proof, values = step.proof.proof_bytes, step.proof.instances
+    bad = [1] * len(step.proof.update)
+    forged = federation.sign_submission(relayer, shared_task, 0, commit(np.array(bad)), bad, values, proof)
     with pytest.raises(ChainError, match="BadSignature"):
-        federation.submit_update(relayer, task_id, 0, honest.address, bad, step_a.proof.proof_bytes,
-                                 step_a.proof.instances, forged)
-    # A genuine signature cannot be reused for another update either.
-    genuine = federation.sign_submission(honest, task_id, 0, step_a.proof.update_commitment,
-                                         step_a.proof.instances, step_a.proof.proof_bytes)
+        federation.submit_update(relayer, shared_task, 0, honest.address, commit(np.array(bad)), bad, proof, values,
+                                 forged)
+    # A genuine signature cannot be reused for other update values, nor for another commitment.
+    genuine = signed(federation, honest, shared_task, 0, step)
+    _, _, _, commitment, update, _, _, signature = genuine
     with pytest.raises(ChainError, match="BadSignature"):
-        federation.submit_update(relayer, task_id, 0, honest.address, bad, step_a.proof.proof_bytes,
-                                 step_a.proof.instances, genuine)
-    assert not federation.participant(task_id, honest.address).slashed
+        federation.submit_update(relayer, shared_task, 0, honest.address, commitment, bad, proof, values, signature)
+    with pytest.raises(ChainError, match="BadSignature"):
+        federation.submit_update(relayer, shared_task, 0, honest.address, commit(np.array(bad)), update, proof,
+                                 values, signature)
+    assert federation.submission_status(shared_task, 0, honest.address) == (Status.NONE, Reason.NONE)
+    assert not federation.participant(shared_task, honest.address).slashed
+    # None of it used up the honest participant's turn.
+    assert federation.submit_update(relayer, *genuine).accepted
 
 
-def test_rules_of_the_round(federation, accounts, verifier_address, initial_model, step_a) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    stranger = accounts[7]
+def test_rules_of_the_round(federation, accounts, shared_task, prover, initial_model) -> None:  # type: ignore[no-untyped-def]
+    wallet = accounts[6]
+    step = prover.step(federation, shared_task, wallet, 5, initial_model)
     with pytest.raises(ChainError, match="has not joined"):
-        submit(federation, accounts[1], stranger, task_id, 0, step_a)
-    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
+        submit_step(federation, accounts[1], wallet, shared_task, 0, step)
+    federation.join(wallet, shared_task, STAKE)
+    with pytest.raises(ChainError, match="already joined"):
+        federation.join(wallet, shared_task, STAKE)
+    assert submit_step(federation, accounts[1], wallet, shared_task, 0, step).accepted
     with pytest.raises(ChainError, match="already submitted"):
-        submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
+        submit_step(federation, accounts[1], wallet, shared_task, 0, step)
+    with pytest.raises(ChainError, match="cannot leave after submitting"):
+        federation.leave(wallet, shared_task)
     with pytest.raises(ChainError, match="only the task's aggregator"):
-        federation.publish_global_model(accounts[2], task_id, 0, 1, b"\x00" * 32, b"\x00" * 32, b"", [])
+        federation.publish_global_model(wallet, shared_task, 0, 1, b"\x00" * 32, b"\x00" * 32, b"", [])
     with pytest.raises(ChainError, match="still running"):
-        federation.settle(accounts[0], task_id)
+        federation.settle(accounts[0], shared_task)
     with pytest.raises(ChainError, match="not settled"):
-        federation.withdraw(accounts[2], task_id)
+        federation.withdraw(wallet, shared_task)
 
 
 def test_verifier_without_code_is_refused(federation, accounts, initial_model, verifier_address) -> None:  # type: ignore[no-untyped-def]
     empty = Web3.to_checksum_address("0x" + "42" * 20)
+    now = chain_now(federation.w3)
     with pytest.raises(ChainError, match="verifier has no code"):
-        federation.create_task(accounts[0], task_params(accounts[1].address, empty, initial_model,
+        federation.create_task(accounts[0], task_params(accounts[1].address, empty, initial_model, now=now,
                                                         aggregation_verifier=aggregation_verifier_for(federation)),
                                REWARD)
     with pytest.raises(ChainError, match="aggregation verifier has no code"):
         federation.create_task(accounts[0], task_params(accounts[1].address, verifier_address, initial_model,
-                                                        aggregation_verifier=empty), REWARD)
+                                                        now=now, aggregation_verifier=empty), REWARD)
 
 
-def test_settlement_pays_verified_work_and_conserves_value(federation, accounts, verifier_address, initial_model,
-                                                           step_a, step_b, aggregation) -> None:  # type: ignore[no-untyped-def]
+def test_task_limits_are_enforced_at_creation(federation, accounts, initial_model, verifier_address) -> None:  # type: ignore[no-untyped-def]
+    """A deadline at most a year ahead (pool and stakes are never locked longer) and a
+    collection window of 10 s to 7 days."""
+    def create(**kw: object) -> int:
+        params = task_params(accounts[1].address, verifier_address, initial_model, now=chain_now(federation.w3),
+                             aggregation_verifier=aggregation_verifier_for(federation), **kw)  # type: ignore[arg-type]
+        return federation.create_task(accounts[0], params, REWARD)
+
+    with pytest.raises(ChainError, match="deadline is more than a year away"):
+        create(deadline_in=YEAR + 3600)
+    now = chain_now(federation.w3)
+    assert federation.task(create(deadline_in=YEAR)).deadline == now + YEAR  # a year (from the last block) is fine
+    with pytest.raises(ChainError, match="collection window must be 10 s to 7 days"):
+        create(collection_window=9)
+    with pytest.raises(ChainError, match="collection window must be 10 s to 7 days"):
+        create(collection_window=7 * 24 * 3600 + 1)
+    assert federation.task(create(collection_window=10)).collection_window == 10
+
+
+def test_settlement_pays_verified_work_and_conserves_value(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                                           prover, aggregation) -> None:
     w3 = federation.w3
     before = w3.eth.get_balance(federation.address)
-    task_id = new_task(federation, accounts, verifier_address, initial_model, rounds=1)
-    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    bad = list(step_b.proof.update)
-    bad[3] -= 1
-    assert not submit(federation, accounts[1], accounts[3], task_id, 0, step_b, update_commitment=commit(bad)).accepted
+    honest, cheat, silent = accounts[2], accounts[3], accounts[4]
+    task_id = new_task(federation, accounts, verifier_address, initial_model, (honest, cheat, silent), rounds=1)
+    step = prover.step(federation, task_id, honest, 1, initial_model)
+    assert submit_step(federation, accounts[1], honest, task_id, 0, step).accepted
+    result = submit_step(federation, accounts[1], cheat, task_id, 0, step)  # the cheat signs the honest work
+    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
     publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
     federation.settle(accounts[5], task_id)
     with pytest.raises(ChainError, match="already settled"):
         federation.settle(accounts[5], task_id)
-    paid = {a.address: federation.withdraw(a, task_id) for a in (accounts[2], accounts[4])}
+    paid = {a.address: federation.withdraw(a, task_id) for a in (honest, cheat, silent)}
     with pytest.raises(ChainError, match="already withdrawn"):
-        federation.withdraw(accounts[2], task_id)
-    # Accepted: reward pool + slashed stake + own stake. Silent joiner: stake back only.
-    assert paid[accounts[2].address] == REWARD + STAKE + STAKE
-    assert paid[accounts[4].address] == STAKE
-    deposited = REWARD + 3 * STAKE
-    left = w3.eth.get_balance(federation.address) - before
-    assert sum(paid.values()) + left == deposited
-    assert left == 0
+        federation.withdraw(honest, task_id)
+    # Accepted: reward pool + slashed stake + own stake. Slashed: nothing. Silent joiner: stake back only.
+    assert paid == {honest.address: REWARD + STAKE + STAKE, cheat.address: 0, silent.address: STAKE}
+    assert federation.contract.functions.reclaimable(task_id).call() == 0  # nothing left for the organisation
+    assert w3.eth.get_balance(federation.address) == before  # everything deposited went back out
 
 
-def test_deadline_closes_the_task(federation, accounts, verifier_address, initial_model, step_a, w3) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model, deadline_in=60)
-    w3.provider.make_request("evm_increaseTime", [120])
-    w3.provider.make_request("evm_mine", [])
+def test_deadline_closes_the_task(federation, accounts, verifier_address, initial_model, prover) -> None:  # type: ignore[no-untyped-def]
+    wallet = accounts[2]
+    task_id = next_task_id(federation)
+    step = prover.step(federation, task_id, wallet, 1, initial_model)
+    new_task(federation, accounts, verifier_address, initial_model, (wallet,), deadline_in=60, expect_id=task_id)
+    args = signed(federation, wallet, task_id, 0, step)
+    assert federation.simulate_submit(*args)  # before the deadline this submission is accepted
+    with pytest.raises(ChainError, match="task still running"):
+        federation.settle(accounts[0], task_id)
+    advance_chain_time(federation.w3, 120)  # deadlines are chain time, not wall time
     with pytest.raises(ChainError, match="task is closed"):
-        submit(federation, accounts[1], accounts[2], task_id, 0, step_a)
+        federation.submit_update(accounts[1], *args)
+    with pytest.raises(ChainError, match="task is closed"):
+        federation.join(accounts[3], task_id, STAKE)
     federation.settle(accounts[0], task_id)
     assert federation.task(task_id).settled
-    time.sleep(0)  # deadlines are chain time, not wall time
+    assert federation.submission_status(task_id, 0, wallet.address) == (Status.NONE, Reason.NONE)
 
 
-def test_proof_copied_by_another_wallet_is_rejected(federation, accounts, verifier_address, initial_model,
-                                                    step_a) -> None:  # type: ignore[no-untyped-def]
-    """Wallet 3 takes wallet 2's proof and update off the broker and signs them itself."""
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    result = submit(federation, accounts[1], accounts[3], task_id, 0, step_a)
-    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
-    # The owner can still submit its own work.
-    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-
-
-def test_binding_commitments_are_owned_by_one_wallet(federation, accounts, verifier_address, initial_model) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    with pytest.raises(ChainError, match="binding already taken"):
-        federation.join(accounts[6], task_id, STAKE, commit(test_binding(1)))
-
-
-def test_proof_replayed_in_a_later_round_is_rejected(federation, accounts, verifier_address, initial_model,
-                                                      step_a, aggregation) -> None:  # type: ignore[no-untyped-def]
-    task_id = new_task(federation, accounts, verifier_address, initial_model)
-    assert submit(federation, accounts[1], accounts[2], task_id, 0, step_a).accepted
-    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
-    result = submit(federation, accounts[1], accounts[2], task_id, 1, step_a)
-    assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
-
-
-def test_proof_sent_to_another_task_is_rejected(federation, accounts, verifier_address, initial_model, artifacts,
-                                                quantizer) -> None:  # type: ignore[no-untyped-def]
-    """Real bindings (derived from the wallet's signature) differ per task."""
-    org, aggregator, wallet = accounts[0], accounts[1], accounts[5]
-    params = task_params(aggregator.address, verifier_address, initial_model,
-                         aggregation_verifier=aggregation_verifier_for(federation))
-    first = federation.create_task(org, params, REWARD)
-    second = federation.create_task(org, params, REWARD)  # same circuit, same initial model
-    federation.join(wallet, first, STAKE)
-    federation.join(wallet, second, STAKE)
-    binding = binding_value(wallet, federation.w3.eth.chain_id, federation.address, first)
-    step = prove(artifacts, quantizer, 7, initial_model, binding)
-    result = submit(federation, aggregator, wallet, second, 0, step)
-    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
-    assert submit(federation, aggregator, wallet, first, 0, step).accepted
-
-
-def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, verifier_address,
-                                                                     initial_model, artifacts, quantizer,
-                                                                     step_a, aggregation) -> None:  # type: ignore[no-untyped-def]
-    org, aggregator, wallet = accounts[0], accounts[1], accounts[2]
-    task_id = federation.create_task(org, task_params(aggregator.address, verifier_address, initial_model,
-                                                      pin_data=True,
-                                                      aggregation_verifier=aggregation_verifier_for(federation)),
-                                     REWARD)
-    federation.join(wallet, task_id, STAKE, commit(test_binding(1)))
-    assert submit(federation, aggregator, wallet, task_id, 0, step_a).accepted
-    next_model = publish_aggregate(federation, aggregation, aggregator, task_id, 0)
-    # The same data again is fine ...
-    assert federation.contract.functions.getSubmission(task_id, 0, wallet.address).call()[0] == 1
-    # Same wallet and binding, right global model, but other data than in round 0.
-    other_data = prove(artifacts, quantizer, 5, next_model, test_binding(1))
-    result = submit(federation, aggregator, wallet, task_id, 1, other_data)
+def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
+                                                                     initial_model, prover, aggregation) -> None:
+    wallet = accounts[2]
+    task_id = new_task(federation, accounts, verifier_address, initial_model, (wallet,), pin_data=True)
+    first = prover.step(federation, task_id, wallet, 1, initial_model)
+    assert submit_step(federation, accounts[1], wallet, task_id, 0, first).accepted
+    assert federation.participant(task_id, wallet.address).data_commitment == data_commitment(first.proof.instances)
+    next_model = publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
+    # The same data from the new model would be accepted ...
+    same_data = prover.step(federation, task_id, wallet, 1, next_model)
+    assert federation.simulate_submit(*signed(federation, wallet, task_id, 1, same_data))
+    # ... other data than in round 0 is not (same wallet, binding and global model).
+    other_data = prover.step(federation, task_id, wallet, 5, next_model)
+    assert data_commitment(other_data.proof.instances) != data_commitment(first.proof.instances)
+    result = submit_step(federation, accounts[1], wallet, task_id, 1, other_data)
     assert not result.accepted and result.reason == Reason.DATA_COMMITMENT_CHANGED
+    assert federation.participant(task_id, wallet.address).slashed
 
 
-def test_every_public_value_is_bound_by_the_proof(artifacts, step_a, verifier_address, w3) -> None:  # type: ignore[no-untyped-def]
-    """Changing any public value breaks verification, off chain and in the EVM verifier."""
-    from zkfl.contracts.solc import compile_contract
-
-    verifier = w3.eth.contract(address=verifier_address, abi=compile_contract(artifacts.verifier_sol,
-                                                                               "Halo2Verifier").abi)
-    proof_bytes, values = step_a.proof.proof_bytes, step_a.proof.instances
-    assert verifier.functions.verifyProof(proof_bytes, values).call() is True
-    for index in range(len(values)):
+def test_every_public_value_is_bound_by_the_proof(federation, artifacts, p_accepted, verifier_address) -> None:  # type: ignore[no-untyped-def]
+    """Changing any of the six public values breaks verification, off chain and in the EVM verifier."""
+    verifier = step_verifier(federation.w3, artifacts, verifier_address)
+    proof_bytes, values = p_accepted.step.proof.proof_bytes, p_accepted.step.proof.instances
+    assert len(values) == len(STEP_PUBLIC_LAYOUT) == federation.contract.functions.STEP_PUBLIC_VALUES().call() == 6
+    assert verifies_on_chain(verifier, proof_bytes, values)
+    assert verify_proof(artifacts, p_accepted.step.proof.proof)[0]
+    for index, name in enumerate(STEP_PUBLIC_LAYOUT):
         changed = list(values)
         changed[index] = (changed[index] + 1) % FIELD_MODULUS
-        ok, _ = verify_proof(artifacts, proof_with_instances(step_a.proof.proof, changed))
-        assert not ok, f"public value {index} is not bound"
-        try:
-            on_chain = verifier.functions.verifyProof(proof_bytes, changed).call()
-        except Exception:  # the generated verifier reverts on a bad proof
-            on_chain = False
-        assert on_chain is False, f"public value {index} is not bound on chain"
+        ok, _ = verify_proof(artifacts, proof_with_instances(p_accepted.step.proof.proof, changed))
+        assert not ok, f"public value {index} ({name}) is not bound"
+        assert not verifies_on_chain(verifier, proof_bytes, changed), f"{name} is not bound on chain"
 
 
 def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
-                                                                          step_a) -> None:
+                                                                          prover) -> None:
     """A verifier far costlier than the contract's own bookkeeping: with too little gas the
     verifier call starves while the outer call could still record a slash. It must revert."""
     from pathlib import Path
 
     from zkfl.contracts.federation import adapter_contract, deploy
-    from zkfl.contracts.solc import compile_contract
 
     hungry = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
     direct, _ = deploy(federation.w3, accounts[0], hungry, 8_000_000)
     reusable, _ = deploy(federation.w3, accounts[0], hungry, 8_000_000)
     adapter, _ = deploy(federation.w3, accounts[0], adapter_contract(), reusable, [b"\x01" * 32])
+    honest, thief, relayer = accounts[2], accounts[3], accounts[1]
     for verifier in (direct, adapter):
-        task_id = new_task(federation, accounts, verifier, initial_model)
-        honest = accounts[2]
-        signature = federation.sign_submission(honest, task_id, 0, step_a.proof.update_commitment,
-                                               step_a.proof.instances, step_a.proof.proof_bytes)
-        args = (accounts[1], task_id, 0, honest.address, step_a.proof.update_commitment, step_a.proof.proof_bytes,
-                step_a.proof.instances, signature)
-        with pytest.raises(ChainError):
-            federation.submit_update(*args, gas=7_000_000)  # verifier starves; bookkeeping would fit
+        task_id = new_task(federation, accounts, verifier, initial_model, (honest, thief))
+        step = prover.step(federation, task_id, honest, 1, initial_model)
+        args = signed(federation, honest, task_id, 0, step)
+        call = federation.submit_call(*args)
+        with pytest.raises(ContractCustomError) as refused:
+            call.call({"from": relayer.address, "gas": 7_000_000})
+        assert decode_revert(call, refused.value) == "VerifierOutOfGas"
+        with pytest.raises(ChainError, match="reverted"):
+            federation.submit_update(relayer, *args, gas=7_000_000)  # verifier starves; bookkeeping would fit
         assert federation.submission_status(task_id, 0, honest.address) == (Status.NONE, Reason.NONE)
         assert not federation.participant(task_id, honest.address).slashed
-        assert federation.submit_update(*args, gas=12_000_000).accepted
+        # Control: the same gas records a rejection and a slash (here a copied proof's).
+        copied = federation.submit_update(relayer, *signed(federation, thief, task_id, 0, step), gas=7_000_000)
+        assert copied.reason == Reason.BINDING_MISMATCH and federation.participant(task_id, thief.address).slashed
+        assert federation.submit_update(relayer, *args, gas=12_000_000).accepted
+
+
+# ---------------------------------------------------------------- binding: a proof counts only where it was made
+
+
+def test_the_contract_derives_each_binding(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                           second_federation, other_chain) -> None:
+    """Nobody chooses a binding: join takes none, and the contract's H(b) is the one the
+    SDK computes for (chain id, Federation, task, wallet), different if any of them differs."""
+    [join] = [f for f in federation.contract.abi if f.get("type") == "function" and f["name"] == "join"]
+    assert [i["name"] for i in join["inputs"]] == ["taskId", "stake"]
+    wallet = accounts[8]
+    chain_id = federation.w3.eth.chain_id
+    task_id = new_task(federation, accounts, verifier_address, initial_model, (wallet,))
+    expected = binding_value(chain_id, federation.address, task_id, wallet.address)
+    chunks = federation.contract.functions.bindingChunks(task_id, wallet.address).call()
+    assert [int(c) for c in chunks] == [int(c) for c in expected]
+    stored = federation.participant(task_id, wallet.address).binding
+    assert stored == federation.binding_of(task_id, wallet.address) == binding_commitment(expected)
+    # Vary one part of the context at a time.
+    other_chain_binding = int(other_chain.federation.contract.functions.bindingOf(task_id, wallet.address).call())
+    variants = {
+        "task": federation.binding_of(task_id + 1, wallet.address),
+        "wallet": federation.binding_of(task_id, accounts[9].address),
+        "deployment": second_federation.binding_of(task_id, wallet.address),
+        "chain": other_chain_binding,
+    }
+    assert other_chain.federation.address == federation.address
+    assert variants["chain"] == binding_commitment(
+        binding_value(other_chain.federation.w3.eth.chain_id, federation.address, task_id, wallet.address))
+    assert len({stored, *variants.values()}) == 5, variants
+
+
+def copied_submission(federation: Federation, tx_hash: str) -> dict:  # type: ignore[type-arg]
+    """What an outsider reads off P's submitUpdate transaction."""
+    fn, args = federation.contract.decode_function_input(federation.w3.eth.get_transaction(tx_hash)["input"])
+    assert fn.fn_name == "submitUpdate"
+    return args
+
+
+@pytest.mark.parametrize("where", ["another task", "another deployment", "another chain", "another wallet"])
+def test_a_copied_proof_is_rejected_everywhere_else(where, federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                                     artifacts, p_accepted, second_federation, request) -> None:
+    """P's accepted proof, public values and update, copied off P's transaction and signed by
+    a thief: in a task of the same Federation with the same initial model, in the task with
+    P's task id on another deployment, in the task with P's task id on the same Federation
+    address on another chain, and from another wallet in P's own task. Every other check
+    would pass (same round-0 model, the proof verifies there): only the binding stops it."""
+    thief = accounts[7]
+    if where == "another task":
+        target = Target(federation, new_task(federation, accounts, verifier_address, initial_model),
+                        verifier_address)
+    elif where == "another deployment":
+        target = Target(second_federation, task_numbered(second_federation, accounts, verifier_address,
+                                                         initial_model, p_accepted.task_id), verifier_address)
+    elif where == "another chain":
+        chain = request.getfixturevalue("other_chain")
+        target = Target(chain.federation, task_numbered(chain.federation, accounts, chain.verifier, initial_model,
+                                                        p_accepted.task_id), chain.verifier)
+    else:
+        target = Target(federation, p_accepted.task_id, verifier_address)
+    fed, task_id = target.federation, target.task_id
+    fed.join(thief, task_id, STAKE)
+    copied = copied_submission(federation, p_accepted.tx_hash)
+    values, proof = list(copied["publicValues"]), bytes(copied["proof"])
+    update = decode_update(bytes(copied["update"]))
+    assert values[0] == fed.round(task_id, 0).global_commitment  # the same round-0 model
+    assert verifies_on_chain(step_verifier(fed.w3, artifacts, target.verifier), proof, values)
+    assert values[3] == federation.participant(p_accepted.task_id, p_accepted.wallet.address).binding
+    assert values[3] != fed.participant(task_id, thief.address).binding
+    pool = fed.task(task_id).slashed_pool
+    signature = fed.sign_submission(thief, task_id, 0, copied["updateCommitment"], update, values, proof)
+    result = fed.submit_update(thief, task_id, 0, thief.address, copied["updateCommitment"], update, proof, values,
+                               signature)
+    assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
+    assert fed.participant(task_id, thief.address).slashed
+    assert fed.task(task_id).slashed_pool == pool + STAKE
+    assert fed.participant(task_id, thief.address).verified_samples == 0
+    # P is untouched.
+    p = federation.participant(p_accepted.task_id, p_accepted.wallet.address)
+    assert not p.slashed and p.stake == STAKE and p.verified_samples == 16
+    assert federation.submission_status(p_accepted.task_id, 0, p_accepted.wallet.address) == (Status.ACCEPTED,
+                                                                                              Reason.NONE)
+
+
+def test_proofs_from_an_earlier_round_are_stale(federation, accounts, verifier_address, initial_model, prover,  # type: ignore[no-untyped-def]
+                                                aggregation) -> None:
+    """P replays its own accepted round-0 proof in round 1, and Q sends a round-1 update proven
+    from the round-0 model: both start from a model that is no longer the global one."""
+    p, q = accounts[2], accounts[3]
+    task_id = new_task(federation, accounts, verifier_address, initial_model, (p, q))
+    p_step = prover.step(federation, task_id, p, 1, initial_model)
+    q_step = prover.step(federation, task_id, q, 2, initial_model)
+    assert submit_step(federation, accounts[1], p, task_id, 0, p_step).accepted
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
+    assert federation.task(task_id).current_round == 1
+    assert federation.round(task_id, 1).global_commitment != p_step.proof.global_commitment
+    for wallet, step in ((p, p_step), (q, q_step)):
+        result = submit_step(federation, accounts[1], wallet, task_id, 1, step)
+        assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
+        assert federation.participant(task_id, wallet.address).slashed
+
+
+# ---------------------------------------------------------------- bounded inputs
+
+
+def batch(quantizer, seed: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    return quantizer.to_int(rng.uniform(-3, 3, (16, 30))), quantizer.to_int(rng.integers(0, 2, 16))
+
+
+def out_of_bounds_batch(case: str, quantizer) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    one = 1 << quantizer.scale
+    x, y = batch(quantizer, 40)
+    alternate = np.arange(16) % 2 == 0
+    if case == "labels 2 and -1":
+        y = np.where(alternate, 2 * one, -one)
+    elif case == "labels 16000.5 and -15999.5, x0 = 4":  # |label| past the quantizer's range: built as integers
+        x[:, 0] = 4 * one
+        y = np.where(alternate, int(16000.5 * one), int(-15999.5 * one))
+    elif case == "a feature of 1000":
+        x[0, 0] = 1000 * one
+    elif case == "a feature of 4 + 2^-12":
+        x[0, 0] = 4 * one + 1
+    elif case == "a feature of exactly 4":
+        x[0, 0] = -4 * one
+        x[1, 0] = 4 * one
+    return x.astype(np.int64), y.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def bounds_task(federation, accounts, verifier_address, initial_model) -> int:  # type: ignore[no-untyped-def]
+    return new_task(federation, accounts, verifier_address, initial_model)
+
+
+BOUNDS_CASES = [  # (case, its wallet, what happens)
+    ("labels 2 and -1", 2, "rejected"),
+    ("labels 16000.5 and -15999.5, x0 = 4", 3, "unprovable"),
+    ("a feature of 1000", 4, "rejected"),
+    ("a feature of 4 + 2^-12", 5, "rejected"),
+    ("a feature of exactly 4", 6, "accepted"),  # the control at the bound
+]
+
+
+@pytest.mark.parametrize(("case", "wallet_index", "outcome"), BOUNDS_CASES, ids=[c[0] for c in BOUNDS_CASES])
+def test_inputs_outside_the_bounds_never_count(case, wallet_index, outcome, federation, accounts, bounds_task,  # type: ignore[no-untyped-def]
+                                                artifacts, quantizer, initial_model, verifier_address) -> None:
+    """Labels other than 0/1 and features past the task's bound (4.0) either cannot be proven
+    or are proven with a non-zero input check, which the contract rejects and slashes."""
+    assert artifacts.spec.feature_bound == 4.0 and artifacts.spec.scale == 12
+    wallet = accounts[wallet_index]
+    federation.join(wallet, bounds_task, STAKE)
+    x, y = out_of_bounds_batch(case, quantizer)
+    binding = binding_value(federation.w3.eth.chain_id, federation.address, bounds_task, wallet.address)
+    if outcome == "unprovable":
+        # The SDK's quantizer cannot even encode such labels; built by hand, they still cannot be proven.
+        with pytest.raises(ZkflError, match="out of fixed-point range"):
+            quantizer.to_int(quantizer.to_float(y))
+        # prove_step lets ezkl's RuntimeError out here (witness generation fails before its mock check).
+        with pytest.raises((ProofError, RuntimeError), match="witness"):
+            prove_step(artifacts, initial_model, x, y, binding)
+        return
+    step = ProvenStep(initial_model, x, y, binding, prove_step(artifacts, initial_model, x, y, binding))
+    assert step.proof.inputs_valid == (outcome == "accepted")
+    # The proof itself is valid: what decides is the circuit's verdict on its inputs.
+    assert verifies_on_chain(step_verifier(federation.w3, artifacts, verifier_address), step.proof.proof_bytes,
+                             step.proof.instances)
+    pool = federation.task(bounds_task).slashed_pool
+    result = submit_step(federation, accounts[1], wallet, bounds_task, 0, step)
+    if outcome == "accepted":
+        assert result.accepted and result.reason == Reason.NONE
+        return
+    assert not result.accepted and result.reason == Reason.INPUTS_OUT_OF_BOUNDS
+    assert federation.participant(bounds_task, wallet.address).slashed
+    assert federation.task(bounds_task).slashed_pool == pool + STAKE
+    assert step.proof.update_commitment not in federation.accepted_updates(bounds_task, 0)
+
+
+def test_inputs_valid_is_the_commitment_to_zero(federation) -> None:  # type: ignore[no-untyped-def]
+    on_chain = int(federation.contract.functions.INPUTS_VALID().call())
+    assert on_chain == poseidon_commit([0]) == INPUTS_VALID == commit(np.array([0]))
+    assert on_chain != poseidon_commit([1])
+
+
+# ---------------------------------------------------------------- withholding and the collection window
+
+
+def test_a_withheld_update_is_challenged_and_the_round_goes_on(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                                               prover, aggregation) -> None:
+    """W submits directly with a valid proof and its true commitment, but publishes values
+    that are not the proof's output. It is accepted, and nobody can aggregate it; anyone's
+    challenge with the published bytes removes it, slashes W, and the round publishes."""
+    honest, withholder, outsider = accounts[2], accounts[3], accounts[9]
+    task_id = next_task_id(federation)
+    honest_step = prover.step(federation, task_id, honest, 1, initial_model)
+    step = prover.step(federation, task_id, withholder, 2, initial_model)
+    prepare_publish(aggregation, [honest_step])
+    new_task(federation, accounts, verifier_address, initial_model, (honest, withholder), expect_id=task_id,
+             collection_window=WINDOW)
+    assert submit_step(federation, accounts[1], honest, task_id, 0, honest_step).accepted
+    true_values, commitment = list(step.proof.update), step.proof.update_commitment
+    bogus = [0] * len(true_values)
+    result = federation.submit_update(withholder, *signed(federation, withholder, task_id, 0, step, update=bogus,
+                                                          commitment=commitment))
+    assert result.accepted
+    assert federation.accepted_updates(task_id, 0) == [honest_step.proof.update_commitment, commitment]
+    published = federation.published_updates(task_id, 0)
+    assert published[withholder.address.lower()] == bogus and commit(np.array(bogus)) != commitment
+    # The aggregator cannot leave it out: a FedAvg of the other accepted update is refused.
+    others = [honest_step.proof.update]
+    model = fedavg(others, [16], aggregation.update_scale, aggregation.artifacts.spec.scale)
+    without = aggregation.prove(others, [16], model)
+    with pytest.raises(ChainError, match="inputs are not the round's accepted updates"):
+        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(model)), b"\x33" * 32, b"\x00" * 32,
+                                        without.proof_bytes, without.instances)
+    # Challenges that show nothing revert and slash nobody.
+    with pytest.raises(ChainError, match="the published values are the proof's output"):
+        federation.challenge_update(outsider, task_id, 0, honest.address, honest_step.proof.update)
+    with pytest.raises(ChainError, match="these are not the published values"):
+        federation.challenge_update(outsider, task_id, 0, withholder.address, true_values)
+    with pytest.raises(ChainError, match="these are not the published values"):
+        federation.challenge_update(outsider, task_id, 0, withholder.address, [1] + bogus[1:])
+    assert federation.round(task_id, 0).accepted == 2
+    assert not any(federation.participant(task_id, w.address).slashed for w in (honest, withholder))
+    # The challenge with the published bytes.
+    federation.challenge_update(outsider, task_id, 0, withholder.address, bogus)
+    assert federation.submission_status(task_id, 0, withholder.address) == (Status.REJECTED,
+                                                                            Reason.UPDATE_UNAVAILABLE)
+    state = federation.participant(task_id, withholder.address)
+    assert state.slashed and state.stake == 0 and state.verified_samples == 0 and state.accepted_updates == 0
+    task = federation.task(task_id)
+    assert task.slashed_pool == STAKE and task.contributors == 1 and task.verified_samples == 16
+    assert federation.accepted_updates(task_id, 0) == [honest_step.proof.update_commitment]
+    assert (federation.round(task_id, 0).accepted, federation.round(task_id, 0).rejected) == (1, 1)
+    with pytest.raises(ChainError, match="no accepted update to challenge"):
+        federation.challenge_update(outsider, task_id, 0, withholder.address, bogus)
+    # Every active participant is now accepted: the round publishes at once (within its
+    # collection window), without W.
+    federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(model)), b"\x33" * 32, b"\x00" * 32,
+                                    without.proof_bytes, without.instances)
+    assert chain_now(federation.w3) < federation.round(task_id, 0).opened_at + WINDOW
+    assert federation.task(task_id).current_round == 1
+    assert federation.round(task_id, 1).global_commitment == commit(np.array(model))
+
+
+def test_the_aggregator_waits_out_the_collection_window(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                                        prover, aggregation) -> None:
+    """With an active participant not yet accepted the round stays open for its window (that
+    a round where every active participant is accepted closes at once is shown by the
+    withholding test above)."""
+    early, late = accounts[2], accounts[3]
+    task_id = next_task_id(federation)
+    step = prover.step(federation, task_id, early, 1, initial_model)
+    prepare_publish(aggregation, [step])
+    new_task(federation, accounts, verifier_address, initial_model, (early, late), expect_id=task_id,
+             collection_window=WINDOW)
+    assert federation.task(task_id).collection_window == WINDOW
+    assert submit_step(federation, accounts[1], early, task_id, 0, step).accepted
+    with pytest.raises(ChainError, match="round is still collecting submissions"):
+        publish_aggregate(federation, aggregation, accounts[1], task_id, 0, wait=False)
+    opened = federation.round(task_id, 0).opened_at
+    advance_chain_time(federation.w3, max(0, opened + WINDOW - 30 - chain_now(federation.w3)))
+    with pytest.raises(ChainError, match="round is still collecting submissions"):  # 30 s before the end
+        publish_aggregate(federation, aggregation, accounts[1], task_id, 0, wait=False)
+    advance_chain_time(federation.w3, opened + WINDOW - chain_now(federation.w3))
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0, wait=False)
+    assert federation.task(task_id).current_round == 1
+    assert federation.round(task_id, 0).accepted == 1  # published without the late participant
+
+
+# ---------------------------------------------------------------- known contract bugs (reproducers)
+
+
+def accepted_with_published(federation: Federation, accounts: list[LocalAccount], initial_model: np.ndarray,
+                            published: list[int]) -> tuple[int, LocalAccount]:
+    """A participant accepted with a claimed commitment and these published values, on a task
+    whose verifier accepts any proof (the bug is in the contract's own bookkeeping, not in
+    what the proof shows; a real proof behaves the same, see the withholding test)."""
+    from pathlib import Path
+
+    from zkfl.contracts.federation import deploy
+
+    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
+    wallet = accounts[8]
+    task_id = new_task(federation, accounts, verifier, initial_model, (wallet,))
+    claimed = commit(np.ones(len(initial_model), dtype=np.int64))
+    values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, wallet.address),
+              claimed, INPUTS_VALID]
+    proof = b"\x01" * 32
+    signature = federation.sign_submission(wallet, task_id, 0, claimed, published, values, proof)
+    assert federation.submit_update(wallet, task_id, 0, wallet.address, claimed, published, proof, values,
+                                    signature).accepted
+    return task_id, wallet
+
+
+def test_an_update_holding_int64_min_can_be_challenged(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
+                                                       verifier_address) -> None:
+    published = [-(2**63)] + [0] * (len(initial_model) - 1)
+    task_id, wallet = accepted_with_published(federation, accounts, initial_model, published)
+    federation.challenge_update(accounts[9], task_id, 0, wallet.address, published)
+    assert federation.submission_status(task_id, 0, wallet.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+
+
+def test_an_update_of_another_length_is_refused_and_every_update_can_be_challenged(  # type: ignore[no-untyped-def]
+        federation, accounts, initial_model, verifier_address) -> None:
+    """The task fixes how many values an update has (its model's parameters, at most 3,000), so
+    an oversized published update, whose challenge would not fit in a block, never gets in; and a
+    full-size update is challenged well inside a block."""
+    with pytest.raises(ChainError, match="update must be the model's int64 values"):
+        accepted_with_published(federation, accounts, initial_model, [1] * 5_000)
+    with pytest.raises(ChainError, match="an update has 1 to 3000 values"):
+        federation.create_task(accounts[0], task_params(accounts[1].address, verifier_address, initial_model,
+                                                        aggregation_verifier=aggregation_verifier_for(federation),
+                                                        update_values=3001), REWARD)
+    published = [7] * len(initial_model)
+    task_id, wallet = accepted_with_published(federation, accounts, initial_model, published)
+    tx = federation.challenge_update(accounts[9], task_id, 0, wallet.address, published)
+    assert federation.submission_status(task_id, 0, wallet.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+    assert int(federation.w3.eth.get_transaction_receipt(tx)["gasUsed"]) < 31 * 9_000 + 200_000

@@ -63,6 +63,7 @@ def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProce
                       aggregation_verifier=good.aggregation_verifier, aggregation_slots=good.aggregation_slots,
                       deadline=good.deadline, rounds=1, samples_per_update=good.samples_per_update,
                       min_stake=good.min_stake, global_commitment=round0.global_commitment,
+                      update_values=good.update_values,
                       model_digest=round0.model_digest, package_digest=digest_of_cid(posted.package_cid))
     cases = {
         "samples per update": replace(base, samples_per_update=good.samples_per_update + 1),

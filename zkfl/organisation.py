@@ -162,6 +162,7 @@ def post_task(
         package_digest=digest_of_cid(package_cid),
         pin_data=pin_data,
         collection_window=collection_window,
+        update_values=spec.param_count,
     )
     task_id = fed.create_task(account, params, reward_wei)
     return PostedTask(task_id, fed.address, verifier, package_cid, initial_cid, aggregation_verifier)
