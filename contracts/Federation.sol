@@ -98,7 +98,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         address aggregator;
         address verifier;
         address aggregationVerifier; // verifies the FedAvg proof over `aggregationSlots` updates
-        uint32 aggregationSlots; // at most this many participants, so at most this many updates a round
+        uint32 aggregationSlots; // at most this many accepted updates a round (joining takes no slot)
         address token; // address(0): ETH
         RewardRule rewardRule;
         SlashRule slashRule;

@@ -47,3 +47,19 @@ def test_one_sponge_without_tree_or_padding() -> None:
     assert poseidon_commit([1, 2]) != poseidon_commit([1, 2, 0])  # trailing zeros are not padding
     with pytest.raises(ValueError):
         poseidon_commit([])
+
+
+def test_inputs_valid_is_the_commitment_to_a_zero_check_everywhere() -> None:
+    """H([0]), the input check's commitment for a batch within the task's bounds: ezkl's
+    hash of the check output 0, the pure-Python Poseidon, zkfl's constant and the
+    Federation's INPUTS_VALID (read from its source) are one number."""
+    import re
+    from pathlib import Path
+
+    from zkfl.prover.ezkl_backend import INPUTS_VALID
+
+    source = (Path(__file__).resolve().parent.parent / "contracts" / "Federation.sol").read_text()
+    [on_chain] = re.findall(r"uint256 public constant INPUTS_VALID =\s*(\d+);", source)
+    assert INPUTS_VALID == poseidon_commit([0]) == commit(np.zeros(1, dtype=np.int64)) == int(on_chain)
+    # A violation of one quantum commits to something else: the contract tells them apart.
+    assert poseidon_commit([1]) != INPUTS_VALID and poseidon_commit([0, 0]) != INPUTS_VALID

@@ -8,7 +8,15 @@ from tests.conftest import ProvenStep
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.logreg import float_step
 from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import proof_with_instances, verify_proof
+from zkfl.prover.ezkl_backend import (
+    CHECK_INDEX,
+    INPUTS_VALID,
+    STEP_PUBLIC_LAYOUT,
+    UPDATE_INDEX,
+    proof_with_instances,
+    verify_proof,
+)
+from zkfl.prover.poseidon import poseidon_commit
 from zkfl.prover.quantize import Quantizer
 
 
@@ -29,11 +37,18 @@ def test_public_values_are_the_commitments(step_a: ProvenStep) -> None:
     assert proof.data_commitments == [commit(step_a.x), commit(step_a.y.reshape(-1))]
     assert proof.binding_commitment == commit(step_a.binding)
     assert proof.update_commitment == commit(np.array(proof.update, dtype=np.int64))
+    # Six values, the contract's fixed layout; the last is the input check's commitment, H([0])
+    # for a batch within the bounds (features within +-3, labels 0/1).
+    assert len(proof.instances) == len(STEP_PUBLIC_LAYOUT) == 6
+    assert proof.instances[CHECK_INDEX] == INPUTS_VALID == poseidon_commit([0]) and proof.inputs_valid
 
 
 def test_off_chain_verification(artifacts: CircuitArtifacts, step_a: ProvenStep) -> None:
     assert verify_proof(artifacts, step_a.proof.proof) == (True, "")
-    values = list(step_a.proof.instances)
-    values[-1] ^= 1  # claim another update
-    ok, reason = verify_proof(artifacts, proof_with_instances(step_a.proof.proof, values))
-    assert not ok and "does not verify" in reason
+    # Claim another update, or another input check: the proof binds both outputs.
+    for index, claimed in ((UPDATE_INDEX, step_a.proof.instances[UPDATE_INDEX] ^ 1),
+                           (CHECK_INDEX, poseidon_commit([1]))):
+        values = list(step_a.proof.instances)
+        values[index] = claimed
+        ok, reason = verify_proof(artifacts, proof_with_instances(step_a.proof.proof, values))
+        assert not ok and "does not verify" in reason, STEP_PUBLIC_LAYOUT[index]
