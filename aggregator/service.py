@@ -133,7 +133,7 @@ class Aggregator:
         window_over = self._chain_time() >= on_chain.opened_at + task.collection_window
         if on_chain.accepted == 0 or not (resuming or everyone_decided or window_over):
             return False
-        if len(self.state.accepted(round_)) < on_chain.accepted and not self.adopt_from_chain(round_):
+        if not self.adopt_from_chain(round_):
             return False
         self.aggregate_and_publish(round_)
         return True
@@ -143,31 +143,39 @@ class Aggregator:
         return max(int(self.federation.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
 
     def adopt_from_chain(self, round_: int) -> bool:
-        """Take accepted updates this aggregator never received from their on-chain
-        ``UpdateData``; challenge those whose values are not the proof's output. True when
-        every accepted update of the round is now held."""
+        """Check every accepted update's values as the chain published them (``UpdateData``):
+        take those this aggregator never received over the broker, and challenge those that
+        are not their proof's output (even one it holds good values for: the chain's copy is
+        what anyone else can use). True when every accepted update of the round is held."""
         held = {d.wallet for d in self.state.accepted(round_)}
-        published = self.federation.published_updates(self.task_id, round_)
         complete = True
-        for wallet, values in published.items():
-            if wallet in held:
-                continue
-            status, _ = self.federation.submission_status(self.task_id, round_, wallet)
-            if status != Status.ACCEPTED:
+        for wallet, values in self.federation.published_updates(self.task_id, round_).items():
+            if self.federation.submission_status(self.task_id, round_, wallet)[0] != Status.ACCEPTED:
                 continue
             commitment = int(self.federation.contract.functions.getSubmission(
                 self.task_id, round_, Web3.to_checksum_address(wallet)).call()[2])
-            if len(values) == self.package.spec.param_count and commit(np.array(values, dtype=np.int64)) == commitment:
+            matches = len(values) == self.package.spec.param_count and \
+                commit(np.array(values, dtype=np.int64)) == commitment
+            if matches and wallet not in held:
                 log.info("round %d: adopted %s's update from the chain", round_, wallet)
                 self.state.record_decision(Decision(
                     round=round_, wallet=wallet, status="accepted", reason="", update_commitment=commitment_hex(
                         commitment), update_scale=self.package.update_scale, update_values=values,
                     num_samples=self.package.spec.batch, gas=None, metrics={}))
-                continue
-            log.warning("round %d: %s's published update is not its proof's output: challenging", round_, wallet)
-            self.federation.challenge_update(self.relayer, self.task_id, round_, wallet, values)
-            complete = False  # the round's accepted set changed: look again
+            elif not matches:
+                self._challenge(round_, wallet, values, commitment)
+                complete = False  # the round's accepted set changed: look again
         return complete and len(self.state.accepted(round_)) >= self.federation.round(self.task_id, round_).accepted
+
+    def _challenge(self, round_: int, wallet: str, values: list[int], commitment: int) -> None:
+        log.warning("round %d: %s's published update is not its proof's output: challenging", round_, wallet)
+        try:
+            self.federation.challenge_update(self.relayer, self.task_id, round_, wallet, values)
+        except ChainError:  # another worker (or anyone) challenged it first
+            if self.federation.submission_status(self.task_id, round_, wallet)[0] == Status.ACCEPTED:
+                raise
+        self.state.record_rejection(round_, wallet, Reason.UPDATE_UNAVAILABLE.text, commitment_hex(commitment),
+                                    self.package.update_scale, self.package.spec.batch)
 
     def aggregation_circuit(self) -> CircuitArtifacts:
         """The package's FedAvg circuit, keys rebuilt here (checked against the published vk)."""

@@ -118,6 +118,14 @@ class AggregatorState:
             )
             return cursor.rowcount == 1
 
+    def record_rejection(self, round_: int, wallet: str, reason: str, update_commitment: str, update_scale: int,
+                         num_samples: int) -> None:
+        """A decision the chain changed after the fact (an accepted update challenged out of its round)."""
+        self.record_decision(Decision(round_, wallet.lower(), "rejected", reason, update_commitment, update_scale,
+                                      None, num_samples, None, {}))
+        self._write("UPDATE submissions SET status = 'rejected', reason = ?, update_values = NULL "
+                    "WHERE round = ? AND wallet = ?", (reason, round_, wallet.lower()))
+
     def decisions(self, round_: int) -> list[Decision]:
         with self._lock:
             rows = self._db.execute(

@@ -168,7 +168,9 @@ def decode_submission(body: bytes) -> UpdateSubmission:
         metrics=metrics,
         update_cid=update_cid,
     )
-    if submission.task_id < 1 or submission.round < 0 or submission.num_samples < 1:
+    # Within the contract's types (uint256 task, uint32 counts): a value past them would reach web3's
+    # ABI encoder and crash the consumer on every redelivery.
+    if not (1 <= submission.task_id < 2**256 and 0 <= submission.round < 2**32 and 1 <= submission.num_samples < 2**32):
         raise MessageError("task_id, round or num_samples out of range")
     if not submission.proof_bytes:
         raise MessageError("proof is empty")

@@ -1,6 +1,9 @@
 """Crashes on the real parts: the aggregator SIGKILLed at its worst moments, on anvil
 and RabbitMQ with real proofs, then restarted: nothing lost, nothing counted twice,
-and the same global model as a clean run."""
+and the same global model as a clean run. The broker restarted, a connection cut
+between publish and confirm. And participants who bypass the broker and submit
+straight to the chain: adopted from the chain when honest, challenged and slashed
+when the values they published are not their proof's output; neither freezes the round."""
 
 from __future__ import annotations
 
@@ -14,16 +17,76 @@ from collections.abc import Callable
 import numpy as np
 from web3 import Web3
 
-from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.state import AggregatorState, default_path
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
-from zkfl.contracts.federation import Federation, Status
+from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.datasets import load, shard
+from zkfl.middleware.bundle import UpdateBundle
 from zkfl.middleware.client import Client
+from zkfl.middleware.transport.base import DeadLetter, Delivery, Transport
+from zkfl.middleware.transport.rabbitmq import RabbitMQTransport, dead_queue, submissions_queue
+from zkfl.organisation import PostedTask, post_task
 from zkfl.prover.commit import commit, commitment_hex
 
 KEYS = dev_keys()
+
+
+class Observed(Delivery):
+    """A real delivery, passed through, that remembers what the aggregator did with it."""
+
+    def __init__(self, inner: Delivery) -> None:
+        self.inner = inner
+        self.body = inner.body
+        self.outcome: str | None = None
+
+    def ack(self) -> None:
+        assert self.outcome is None, "settled twice"
+        self.inner.ack()
+        self.outcome = "ack"
+
+    def reject(self, reason: str) -> None:
+        assert self.outcome is None, "settled twice"
+        self.inner.reject(reason)
+        self.outcome = f"dead: {reason}"
+
+
+class Watched(Transport):
+    """The aggregator's real RabbitMQ transport, passed through, recording every delivery it takes."""
+
+    def __init__(self, inner: RabbitMQTransport) -> None:
+        self.inner = inner
+        self.deliveries: list[Observed] = []
+
+    def publish_submission(self, task: str, body: bytes) -> None:
+        self.inner.publish_submission(task, body)
+
+    def receive_submission(self, task: str, timeout: float) -> Delivery | None:
+        delivery = self.inner.receive_submission(task, timeout)
+        if delivery is None:
+            return None
+        self.deliveries.append(Observed(delivery))
+        return self.deliveries[-1]
+
+    def publish_event(self, task: str, event: dict[str, object]) -> None:
+        self.inner.publish_event(task, event)
+
+    def dead_letters(self, task: str) -> list[DeadLetter]:
+        return self.inner.dead_letters(task)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def ready_messages(broker: str, queue: str) -> int:
+    """Messages waiting in a queue, as the broker counts them (from a connection of its own)."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
 
 
 def start_aggregator(rpc: str, task_id: int, broker: str, **pauses: float) -> subprocess.Popen[bytes]:
@@ -45,9 +108,19 @@ def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen
         time.sleep(0.2)
 
 
+def post_one_round_task(w3: Web3) -> PostedTask:
+    """A one-round logreg task on breast_cancer, posted by dev account 0 with dev account 1
+    as its aggregator, whose collection window (30 min) is longer than these tests: its
+    round closes because every participant was decided, never because the window ran out
+    while proofs were made on a loaded machine."""
+    return post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                     reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                     aggregator=account_from_key(KEYS[1]).address, collection_window=1800)
+
+
 def trained_clients(anvil: AnvilProcess, w3: Web3, broker: str, keys: tuple[int, ...]):  # type: ignore[no-untyped-def]
     """A fresh one-round task, and clients (dev keys ``keys``) that joined and trained on it."""
-    posted = post_logreg_task(w3)
+    posted = post_one_round_task(w3)
     data = load("breast_cancer")
     clients = [Client(anvil.rpc_url, posted.task_id, KEYS[k], broker, federation=posted.federation,
                       show_progress=False) for k in keys]
@@ -125,14 +198,16 @@ def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilPr
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    clients[0].submit(bundles[0])
+    first = clients[0].submit(bundles[0])
     deadline = time.monotonic() + 120
     while fed.submission_status(posted.task_id, 0, clients[0].address)[0] != Status.ACCEPTED:
         assert time.monotonic() < deadline and not failure, failure
         time.sleep(0.2)
     restart_broker()  # both the aggregator's and the client's connections die here
     clients[1].submit(bundles[1])  # reconnects, publishes, waits for the confirm
-    clients[0].submit(bundles[0])  # a re-send of an already decided submission: no second effect
+    # A re-send of the already decided submission, byte for byte (as a client that lost its
+    # confirm sends it again; its SDK's dry run would now refuse a fresh one): no second effect.
+    clients[0].transport.publish_submission(clients[0].queue_key, first.encode())
     thread.join(timeout=180)
     assert not failure, failure
     assert not thread.is_alive(), "the aggregator did not finish the round"
@@ -152,33 +227,142 @@ def test_connection_dropped_between_publish_and_confirm_then_retried_has_one_eff
     import pika
 
     from zkfl.aggregator.service import Aggregator
-    from zkfl.middleware.transport.rabbitmq import SUBMISSION_KEY, RabbitMQTransport, exchange_name
+    from zkfl.middleware.transport.rabbitmq import SUBMISSION_KEY, exchange_name
 
     posted, fed, [client], [bundle] = trained_clients(anvil, w3, rabbitmq_url, (4,))
+    key = client.queue_key
     body = client.build_submission(bundle).encode()
-    RabbitMQTransport(rabbitmq_url)._declare(client.queue_key)  # the topology exists, as in any live task
+    with RabbitMQTransport(rabbitmq_url) as declarer:
+        declarer._declare(key)  # the topology exists, as in any live task
+    assert ready_messages(rabbitmq_url, submissions_queue(key)) == 0
 
-    # The first attempt: published, then the TCP connection is cut before a confirm could
-    # come back. The client cannot know whether the broker has the message.
+    # The first attempt: published on a channel without confirms, and the TCP connection
+    # cut once the broker has the message, before any confirm could come back. The client
+    # cannot know that the broker has it.
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
     channel = connection.channel()
-    channel.basic_publish(exchange_name(client.queue_key), SUBMISSION_KEY, body,
+    channel.basic_publish(exchange_name(key), SUBMISSION_KEY, body,
                           properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent))
+    deadline = time.monotonic() + 30
+    while ready_messages(rabbitmq_url, submissions_queue(key)) == 0:
+        assert time.monotonic() < deadline, "the first publish never reached the broker"
+        time.sleep(0.05)
     raw = connection._impl._transport._sock  # pika's socket: cut it as a network failure would
     raw.shutdown(socket.SHUT_RDWR)
     raw.close()
-    # So it retries, this time with a confirm.
-    client.submit(bundle)
+    # So it retries, this time with a confirm: the same signed message, byte for byte.
+    sent = client.submit(bundle)
+    assert sent.encode() == body
+    assert ready_messages(rabbitmq_url, submissions_queue(key)) == 2  # the duplicate is on the broker
 
-    transport = RabbitMQTransport(rabbitmq_url)
-    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
+    aggregator_account = account_from_key(KEYS[1])
+    nonce_before = w3.eth.get_transaction_count(aggregator_account.address)
+    transport = Watched(RabbitMQTransport(rabbitmq_url))
+    aggregator = Aggregator(fed, posted.task_id, aggregator_account, transport)
     thread = threading.Thread(target=aggregator.run, daemon=True)
     thread.start()
     thread.join(timeout=120)
-    while (delivery := transport.receive_submission(client.queue_key, timeout=1.0)) is not None:
+    assert not thread.is_alive(), "the aggregator did not finish the round"
+    while (delivery := transport.receive_submission(key, timeout=1.0)) is not None:
         aggregator.handle(delivery)  # whatever copies remain
-    transport.close()
+    transport.close()  # anything it held unacked would go back to the queue
+
+    # Both copies were delivered, once each, and both acked: nothing left, nothing dead-lettered.
+    assert [d.body for d in transport.deliveries] == [body, body]
+    assert [d.outcome for d in transport.deliveries] == ["ack", "ack"]
+    assert ready_messages(rabbitmq_url, submissions_queue(key)) == 0
+    assert ready_messages(rabbitmq_url, dead_queue(key)) == 0
+    # One effect on chain: one submitUpdate (the aggregator sent two transactions in all:
+    # that relay and the round's publication), one acceptance, one decision stored.
+    assert w3.eth.get_transaction_count(aggregator_account.address) - nonce_before == 2
+    accepted = fed.events("UpdateAccepted", posted.task_id)
+    assert [str(e["args"]["participant"]) for e in accepted] == [client.address]
+    assert fed.events("UpdateRejected", posted.task_id) == []
     assert fed.round(posted.task_id, 0).accepted == 1
-    assert [d.wallet for d in aggregator.state.decisions(0)] == [client.address.lower()]
+    [decision] = aggregator.state.decisions(0)
+    assert decision.wallet == client.address.lower() and decision.status == "accepted"
+    assert decision.gas is not None  # relayed by this aggregator (the copy was adopted, not relayed again)
     assert aggregator.state.refusals(0) == []
     assert fed.task(posted.task_id).current_round == 1
+
+
+def submit_directly(fed: Federation, client: Client, bundle: UpdateBundle, values: list[int]):  # type: ignore[no-untyped-def]
+    """What a participant can do without the broker or the SDK's checks: sign its proof with
+    ``values`` as the update it publishes, and call submitUpdate itself. The commitment is
+    its proof's output, so the contract accepts it whatever ``values`` are."""
+    commitment = commit(np.array(bundle.update, dtype=np.int64))
+    signature = fed.sign_submission(client.account, bundle.task_id, bundle.round, commitment, values,
+                                    bundle.public_values, bundle.proof_bytes)
+    return fed.submit_update(client.account, bundle.task_id, bundle.round, client.address, commitment, values,
+                             bundle.proof_bytes, bundle.public_values, signature)
+
+
+def test_updates_sent_straight_to_the_chain_are_adopted_or_challenged_and_never_freeze_the_round(
+        anvil: AnvilProcess, w3: Web3, rabbitmq_url: str) -> None:
+    import threading
+
+    from zkfl.aggregator.service import Aggregator
+
+    posted, fed, [honest, cheat], [honest_bundle, cheat_bundle] = trained_clients(anvil, w3, rabbitmq_url, (2, 9))
+    task_id = posted.task_id
+    # (a) Honest values, never sent to the broker. (b) Values that are not the proof's
+    # output (nobody could aggregate them): also accepted by the contract, which only
+    # publishes them in UpdateData.
+    bogus = [cheat_bundle.update[0] + 1, *cheat_bundle.update[1:]]
+    assert submit_directly(fed, honest, honest_bundle, honest_bundle.update).accepted
+    assert submit_directly(fed, cheat, cheat_bundle, bogus).accepted
+    assert fed.published_updates(task_id, 0) == {honest.address.lower(): honest_bundle.update,
+                                                 cheat.address.lower(): bogus}
+    stake = fed.participant(task_id, cheat.address).stake
+    assert stake == fed.task(task_id).min_stake > 0
+
+    aggregator_account = account_from_key(KEYS[1])
+    transport = Watched(RabbitMQTransport(rabbitmq_url))
+    aggregator = Aggregator(fed, task_id, aggregator_account, transport)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            aggregator.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    thread.join(timeout=240)  # far less than the task's 30 min collection window
+    transport.close()
+    assert not failure, failure
+    assert not thread.is_alive(), "the round froze: the aggregator did not publish it"
+    assert transport.deliveries == []  # nothing came over the broker: all of it was taken from the chain
+
+    # Neither froze the round: it was published without waiting out the collection window.
+    task = fed.task(task_id)
+    assert task.current_round == 1
+    [published] = fed.events("GlobalModelPublished", task_id)
+    published_at = int(w3.eth.get_block(published["blockNumber"])["timestamp"])
+    assert published_at < fed.round(task_id, 0).opened_at + task.collection_window
+
+    # (a) The honest update was adopted from the chain, and the round includes it.
+    assert fed.submission_status(task_id, 0, honest.address) == (Status.ACCEPTED, Reason.NONE)
+    [adopted] = aggregator.state.accepted(0)
+    assert adopted.wallet == honest.address.lower() and adopted.update_values == honest_bundle.update
+    assert adopted.gas is None  # taken from the chain, not relayed by the aggregator
+    assert [r.accepted for r in aggregator.history] == [[honest.address]]
+    assert fed.accepted_updates(task_id, 0) == [commit(np.array(honest_bundle.update, dtype=np.int64))]
+    spec = honest.spec
+    alone = fedavg([honest_bundle.update], [spec.batch], honest_bundle.update_scale, spec.scale)
+    assert fed.round(task_id, 1).global_commitment == commit(np.array(alone, dtype=np.int64))
+    assert not fed.participant(task_id, honest.address).slashed
+
+    # (b) The bogus one was challenged on chain by the aggregator: out of the round, and slashed.
+    assert fed.submission_status(task_id, 0, cheat.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+    [rejected] = fed.events("UpdateRejected", task_id)
+    assert str(rejected["args"]["participant"]) == cheat.address
+    assert Reason(int(rejected["args"]["reason"])) == Reason.UPDATE_UNAVAILABLE
+    assert w3.eth.get_transaction(rejected["transactionHash"])["from"] == aggregator_account.address
+    [slashed] = fed.events("Slashed", task_id)
+    assert str(slashed["args"]["participant"]) == cheat.address and int(slashed["args"]["amount"]) == stake
+    punished = fed.participant(task_id, cheat.address)
+    assert punished.slashed and punished.stake == 0 and punished.accepted_updates == 0
+    assert (fed.round(task_id, 0).accepted, fed.round(task_id, 0).rejected) == (1, 1)
+    assert task.slashed_pool == stake and task.active_participants == 1
