@@ -49,6 +49,10 @@ from zkfl.store import ContentStore, cid_from_digest, digest_of_cid
 
 log = logging.getLogger("zkfl.aggregator")
 
+
+class RoundChanged(ZkflError):
+    """The round's accepted set changed between proving its FedAvg and publishing it."""
+
 #: (model ints at the model scale) -> (loss, accuracy) on held-out data
 Evaluator = Callable[[list[int]], tuple[float, float]]
 
@@ -117,7 +121,11 @@ class Aggregator:
                 break
             delivery = self.transport.receive_submission(self.queue_key, timeout=poll)
             if delivery is not None:
-                self.handle(delivery)
+                try:
+                    self.handle(delivery)
+                except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+                    # A message no check foresaw: dead-letter it, never a crash on every redelivery.
+                    self._refuse(delivery, None, None, f"unprocessable message: {type(exc).__name__}: {exc}")
             self.maybe_close_round()
         return self.history
 
@@ -129,13 +137,16 @@ class Aggregator:
         on_chain = self.federation.round(self.task_id, round_)
         saved = self.state.round_state(round_)
         resuming = saved is not None and saved["state"] == "aggregating"
-        everyone_decided = on_chain.accepted >= min(task.active_participants, task.aggregation_slots)
+        everyone_decided = on_chain.accepted >= task.active_participants  # what the contract lets close early
         window_over = self._chain_time() >= on_chain.opened_at + task.collection_window
         if on_chain.accepted == 0 or not (resuming or everyone_decided or window_over):
             return False
         if not self.adopt_from_chain(round_):
             return False
-        self.aggregate_and_publish(round_)
+        try:
+            self.aggregate_and_publish(round_)
+        except RoundChanged:
+            return False
         return True
 
     def _chain_time(self) -> int:
@@ -224,6 +235,12 @@ class Aggregator:
             gas, tx = published.gas_used, published.tx_hash
         except ChainError:
             if self.federation.task(self.task_id).current_round <= round_:
+                if self.federation.accepted_updates(self.task_id, round_) != [
+                        int(d.update_commitment, 16) for d in accepted]:
+                    # An update was accepted (or challenged out) while this one was being proved:
+                    # the round is still open, so aggregate again over the set the chain now holds.
+                    log.info("round %d: the accepted set changed while proving; aggregating again", round_)
+                    raise RoundChanged(round_) from None
                 raise
             # another aggregator worker published this round first
         loss, accuracy = self.evaluator(values) if self.evaluator is not None else (None, None)
@@ -272,8 +289,9 @@ class Aggregator:
 
     def handle(self, delivery: Delivery) -> None:
         try:
-            submission = self._resolve_update(decode_submission(delivery.body))
-            self._check_header(submission)
+            submission = decode_submission(delivery.body)
+            self._check_header(submission)  # before fetching anything the message names
+            submission = self._resolve_update(submission)
         except MessageError as exc:
             self._refuse(delivery, None, None, exc.reason)
             return

@@ -34,6 +34,7 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 /// @notice ezkl's Poseidon (width 2, rate 1) on chain: see PoseidonT2.sol.
 interface IPoseidon {
     function hash(uint256[] calldata m) external pure returns (uint256);
+    function absorb(uint256[2] calldata state, uint256[] calldata m) external pure returns (uint256[2] memory);
 }
 
 contract Federation is EIP712, ReentrancyGuard, AccessControl {
@@ -58,9 +59,12 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     /// @notice Bounds on the per-round collection window fixed at creation.
     uint256 public constant MIN_COLLECTION_WINDOW = 10 seconds;
     uint256 public constant MAX_COLLECTION_WINDOW = 7 days;
-    /// @notice At most this many values in an update: a challenge hashes them all on chain (about 7.8k gas
-    /// each), and must fit in one block.
-    uint256 public constant MAX_UPDATE_VALUES = 3000;
+    /// @notice At most this many values in an update: its bytes travel in one transaction's calldata
+    /// (96 KB, under the 128 KB nodes relay). A challenge hashes them over as many calls as it needs.
+    uint256 public constant MAX_UPDATE_VALUES = 12000;
+    /// @notice Bounds on the gas a task gives its step verifier.
+    uint256 public constant MIN_VERIFY_GAS = 100_000;
+    uint256 public constant MAX_VERIFY_GAS = 10_000_000;
     /// @notice An update travels as int64 values, 8 bytes each, big-endian two's complement.
     uint256 private constant FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
@@ -108,6 +112,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint32 samplesPerUpdate;
         uint32 collectionWindow; // seconds each round stays open for submissions before the aggregator may publish
         uint32 updateValues; // values in an update (the model's parameters): every submission publishes exactly these
+        uint32 verifyGas; // the gas every step verification gets, exactly: no relayer can give it less
         bool pinData; // a participant's data commitment may not change between rounds
         uint256 minStake;
         uint256 globalCommitment;
@@ -133,6 +138,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint32 samplesPerUpdate;
         uint32 collectionWindow;
         uint32 updateValues;
+        uint32 verifyGas;
         uint32 activeParticipants; // joined and not slashed
         bool settled;
         bool reclaimed;
@@ -164,6 +170,13 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         bool withdrawn;
     }
 
+    /// @dev A challenge in progress: the Poseidon sponge over the first `absorbed` values.
+    struct Challenge {
+        uint256 rate;
+        uint256 capacity;
+        uint32 absorbed;
+    }
+
     struct Submission {
         Status status;
         Reason reason;
@@ -182,6 +195,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     mapping(uint256 => mapping(uint256 => mapping(address => Submission))) private _submissions;
     // task => round => accepted update commitments, in acceptance order (the aggregation's slots)
     mapping(uint256 => mapping(uint256 => uint256[])) private _acceptedUpdates;
+    mapping(uint256 => mapping(uint256 => mapping(address => Challenge))) private _challenges;
 
     event TaskCreated(
         uint256 indexed taskId,
@@ -268,7 +282,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             revert InvalidTask("collection window must be 10 s to 7 days");
         }
         if (p.updateValues == 0 || p.updateValues > MAX_UPDATE_VALUES) {
-            revert InvalidTask("an update has 1 to 3000 values");
+            revert InvalidTask("an update has 1 to 12000 values");
+        }
+        if (p.verifyGas < MIN_VERIFY_GAS || p.verifyGas > MAX_VERIFY_GAS) {
+            revert InvalidTask("verify gas must be 100k to 10M");
         }
         if (p.aggregator == address(0)) revert InvalidTask("no aggregator");
         // A call to an address without code "succeeds" with empty return data: never
@@ -289,6 +306,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         t.samplesPerUpdate = p.samplesPerUpdate;
         t.collectionWindow = p.collectionWindow;
         t.updateValues = p.updateValues;
+        t.verifyGas = p.verifyGas;
         t.pinData = p.pinData;
         t.token = p.token;
         t.rewardRule = p.rewardRule;
@@ -421,8 +439,13 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (p.slashed) revert NotAllowed("participant was slashed");
         Submission storage s = _submissions[taskId][round][participant];
         if (s.status != Status.None) revert NotAllowed("already submitted this round");
+        Round storage open = _rounds[taskId][round];
         // Never more accepted updates than the aggregation circuit has slots.
-        if (_rounds[taskId][round].accepted >= t.aggregationSlots) revert NotAllowed("round is full");
+        if (open.accepted >= t.aggregationSlots) revert NotAllowed("round is full");
+        // Once the window is over with an update accepted, the set the aggregator proves is final.
+        if (open.accepted > 0 && block.timestamp >= open.openedAt + t.collectionWindow) {
+            revert NotAllowed("the round's collection window is over");
+        }
         if (update.length != 8 * uint256(t.updateValues)) revert NotAllowed("update must be the model's int64 values");
         bytes32 updateHash = keccak256(update);
         bytes32 digest = submissionDigest(
@@ -498,15 +521,18 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (t.pinData && p.dataCommitment != bytes32(0) && p.dataCommitment != dataCommitment) {
             return (Reason.DataCommitmentChanged, "data commitment differs from the participant's earlier rounds");
         }
-        uint256 budget = gasleft();
+        // The verifier gets exactly the task's verifyGas. A call starved of gas fails like a
+        // bad proof would, and a relayer could use that to get an honest participant slashed:
+        // so the relayer must leave enough for all of it (EIP-150 passes at most 63/64 on),
+        // and a failure that used (nearly) all of it is no verdict either, whatever ran out
+        // (a verifier that forwards the call, the reusable adapter, says so with the same
+        // VerifierOutOfGas error): both revert, and nobody is slashed.
+        uint256 g = t.verifyGas;
+        if (gasleft() < g + g / 63 + 40_000) revert VerifierOutOfGas();
+        uint256 before = gasleft();
         (bool ok, bytes memory ret) =
-            t.verifier.staticcall(abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues));
-        // A call starved of gas fails like a bad proof would. A relayer could use that to
-        // get an honest participant slashed, so a failure that left less than 1/64 of the
-        // budget (EIP-150: the callee got 63/64 and used it all) reverts instead.
-        // A verifier that itself forwards the call (the reusable adapter) reports starvation
-        // with the same VerifierOutOfGas error, since its own leftover gas hides it from us.
-        if (!ok && (gasleft() < budget / 64 || _isOutOfGas(ret))) revert VerifierOutOfGas();
+            t.verifier.staticcall{gas: g}(abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues));
+        if (!ok && (before - gasleft() >= g - g / 64 || _isOutOfGas(ret))) revert VerifierOutOfGas();
         // Exactly `true`: a revert, empty return data or anything else is a rejection.
         if (!ok || ret.length != 32 || abi.decode(ret, (uint256)) != 1) {
             return (Reason.InvalidProof, "proof does not verify");
@@ -518,7 +544,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     /// not the proof's output, so that nobody could aggregate it: the update leaves the
     /// round's accepted set, its submitter is slashed, and the round goes on without it.
     /// This is what stops a participant from freezing a round by withholding its update.
-    function challengeUpdate(uint256 taskId, uint256 round, address participant, bytes calldata update)
+    /// The values are hashed on chain, at most `count` of them per call: a big update is
+    /// challenged over several calls (anyone may continue one), each well inside a block
+    /// and inside EIP-7825's per-transaction gas cap.
+    function challengeUpdate(uint256 taskId, uint256 round, address participant, bytes calldata update, uint256 count)
         external
         nonReentrant
     {
@@ -527,9 +556,24 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         Submission storage s = _submissions[taskId][round][participant];
         if (s.status != Status.Accepted) revert NotAllowed("no accepted update to challenge");
         if (keccak256(update) != s.updateHash) revert NotAllowed("these are not the published values");
-        if (poseidon.hash(_fieldElements(update)) == s.updateCommitment) {
-            revert NotAllowed("the published values are the proof's output");
+        Challenge storage c = _challenges[taskId][round][participant];
+        uint256 total = update.length / 8;
+        uint256 end = c.absorbed + count < total ? c.absorbed + count : total;
+        if (end <= c.absorbed) revert NotAllowed("nothing to hash");
+        uint256[2] memory state = c.absorbed == 0 ? [uint256(0), uint256(2 ** 64)] : [c.rate, c.capacity];
+        state = poseidon.absorb(state, _fieldElements(update, c.absorbed, end));
+        if (end < total) {
+            (c.rate, c.capacity, c.absorbed) = (state[0], state[1], uint32(end));
+            return;
         }
+        delete _challenges[taskId][round][participant];
+        if (state[0] == s.updateCommitment) revert NotAllowed("the published values are the proof's output");
+        _withdrawAccepted(t, taskId, round, participant, s);
+    }
+
+    function _withdrawAccepted(Task storage t, uint256 taskId, uint256 round, address participant, Submission storage s)
+        private
+    {
         Participant storage p = _participants[taskId][participant];
         Round storage r = _rounds[taskId][round];
         s.status = Status.Rejected;
@@ -546,10 +590,14 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     }
 
     /// @dev int64 big-endian values as BN254 field elements (negative v as FIELD + v), as the circuits hash them.
-    function _fieldElements(bytes calldata update) private pure returns (uint256[] memory values) {
-        values = new uint256[](update.length / 8);
+    function _fieldElements(bytes calldata update, uint256 from, uint256 to)
+        private
+        pure
+        returns (uint256[] memory values)
+    {
+        values = new uint256[](to - from);
         for (uint256 i = 0; i < values.length; ++i) {
-            uint256 raw = uint64(bytes8(update[8 * i:8 * i + 8]));
+            uint256 raw = uint64(bytes8(update[8 * (from + i):8 * (from + i) + 8]));
             values[i] = raw < 2 ** 63 ? raw : FIELD - (2 ** 64 - raw); // two's complement, int64.min included
         }
     }
@@ -599,11 +647,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         Round storage current = _rounds[taskId][round];
         if (current.accepted == 0) revert NotAllowed("no accepted update this round");
         // The aggregator may not close a round early on a few (its own) updates: it waits out the
-        // collection window unless every active participant was accepted or the round is full.
-        if (
-            block.timestamp < current.openedAt + t.collectionWindow && current.accepted < t.activeParticipants
-                && current.accepted < t.aggregationSlots
-        ) revert NotAllowed("round is still collecting submissions");
+        // collection window unless every active participant was accepted.
+        if (block.timestamp < current.openedAt + t.collectionWindow && current.accepted < t.activeParticipants) {
+            revert NotAllowed("round is still collecting submissions");
+        }
         _checkAggregation(t, _acceptedUpdates[taskId][round], globalCommitment, aggregationProof, aggregationValues);
         t.currentRound = uint32(round + 1);
         _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, uint64(block.timestamp), 0, 0);

@@ -68,6 +68,11 @@ class SlashRule(IntEnum):
 ETH = "0x0000000000000000000000000000000000000000"
 #: Seconds a round stays open before the aggregator may publish on fewer than all participants.
 DEFAULT_COLLECTION_WINDOW = 300
+#: Gas each step verification gets: ezkl's verifiers take 0.25M (Groth16) to 2.7M (the MLP through the reusable
+#: verifier), so every model's proof fits with room to spare; the relayer must leave this much for the call.
+DEFAULT_VERIFY_GAS = 4_000_000
+#: Values hashed per challengeUpdate call: about 8.4k gas each, so a call stays near 13M gas, under EIP-7825's cap.
+CHALLENGE_VALUES_PER_CALL = 1500
 
 ERC20_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": "approve", "stateMutability": "nonpayable",
@@ -93,6 +98,7 @@ class TaskParams:
     package_digest: bytes
     collection_window: int = DEFAULT_COLLECTION_WINDOW
     update_values: int = 0  # the model's parameter count: every submission publishes exactly these
+    verify_gas: int = DEFAULT_VERIFY_GAS  # the gas each step verification gets, exactly
     pin_data: bool = False
     token: str = ETH  # ETH, or an ERC-20's address (stakes are in the same currency)
     reward_rule: RewardRule = RewardRule.PRO_RATA_SAMPLES
@@ -102,8 +108,8 @@ class TaskParams:
         return (self.aggregator, self.verifier, self.aggregation_verifier, self.aggregation_slots, self.token,
                 int(self.reward_rule), int(self.slash_rule),
                 0 if self.token == ETH else reward, self.deadline, self.rounds, self.samples_per_update,
-                self.collection_window, self.update_values, self.pin_data, self.min_stake, self.global_commitment,
-                self.model_digest, self.package_digest)
+                self.collection_window, self.update_values, self.verify_gas, self.pin_data, self.min_stake,
+                self.global_commitment, self.model_digest, self.package_digest)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ class TaskState:
     samples_per_update: int
     collection_window: int
     update_values: int
+    verify_gas: int
     active_participants: int
     settled: bool
     reclaimed: bool
@@ -367,18 +374,22 @@ class Federation:
         return PublishResult(int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex())
 
     def challenge_update(self, account: LocalAccount, task_id: int, round_: int, participant: str,
-                         update: list[int]) -> str:
-        """Show on chain that an accepted update's published values are not its proof's output."""
-        call = self.contract.functions.challengeUpdate(task_id, round_, Web3.to_checksum_address(participant),
-                                                       encode_update(update))
-        # The hash costs most of a block for big models: no 1.2x margin past the block's gas limit.
-        limit = int(self.w3.eth.get_block("latest")["gasLimit"])
-        try:
-            gas = min(int(call.estimate_gas({"from": account.address}) * 1.05) + 20_000, limit)
-        except (ContractLogicError, ContractCustomError) as exc:
-            raise ChainError(f"challenge refused: {decode_revert(call, exc)}") from None
-        receipt = send(self.w3, account, call, gas=gas)
-        return "0x" + bytes(receipt["transactionHash"]).hex()
+                         update: list[int], per_call: int = CHALLENGE_VALUES_PER_CALL) -> str:
+        """Show on chain that an accepted update's published values are not its proof's output,
+        hashing ``per_call`` values a transaction (a challenge in progress is continued). Returns
+        the last transaction's hash."""
+        data, wallet = encode_update(update), Web3.to_checksum_address(participant)
+        tx = ""
+        for _ in range(-(-len(update) // per_call)):
+            call = self.contract.functions.challengeUpdate(task_id, round_, wallet, data, per_call)
+            try:
+                gas = int(call.estimate_gas({"from": account.address}) * 1.1) + 20_000
+            except (ContractLogicError, ContractCustomError) as exc:
+                raise ChainError(f"challenge refused: {decode_revert(call, exc)}") from None
+            tx = "0x" + bytes(send(self.w3, account, call, gas=gas)["transactionHash"]).hex()
+            if self.submission_status(task_id, round_, wallet)[0] != Status.ACCEPTED:
+                break
+        return tx
 
     def published_updates(self, task_id: int, round_: int) -> dict[str, list[int]]:
         """The values of the round's accepted updates, from the chain's UpdateData events, by wallet."""

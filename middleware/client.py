@@ -34,10 +34,13 @@ from zkfl.middleware.transport.rabbitmq import open_transport
 from zkfl.prover.backends import StepCircuit, check_verifier_on_chain, prove_step, step_circuit_from_package
 from zkfl.prover.binding import binding_commitment, binding_value
 from zkfl.prover.commit import commit, commitment_hex
+from zkfl.prover.fedavg import fedavg
 from zkfl.prover.quantize import Quantizer
 from zkfl.store import ContentStore, cid_from_digest
 
 FloatArray = npt.NDArray[np.float64]
+#: The shortest collection window the SDK joins: a round must leave time to prove in.
+MIN_COLLECTION_WINDOW = 60
 
 
 class Client:
@@ -110,6 +113,9 @@ class Client:
             raise ZkflError(f"task {self.task_id} has {task.aggregation_slots} update slots a round, but its "
                             f"package's FedAvg circuit averages {self.package.aggregation_slots}: no round could "
                             "ever be published")
+        if task.collection_window < MIN_COLLECTION_WINDOW:
+            raise ZkflError(f"task {self.task_id} collects submissions for {task.collection_window} s a round, too "
+                            f"short to prove in (the SDK asks for at least {MIN_COLLECTION_WINDOW} s)")
         if task.settled or task.finished:
             raise ZkflError(f"task {self.task_id} is closed")
         self.artifacts  # noqa: B018  (rebuilds keys from the package and checks the verifier on chain)
@@ -149,13 +155,36 @@ class Client:
             time.sleep(poll_seconds)
 
     def global_model(self, round_: int | None = None) -> ModelArtifact:
+        """The round's global model: the artifact under the CID on chain, or, when that is
+        missing or is not the committed model (an aggregator withholding it), FedAvg of the
+        previous round's accepted updates recomputed from their values on chain. FedAvg's
+        result is unique, so either way it is the model the commitment names."""
         task = self.task()
         round_ = task.current_round if round_ is None else round_
         state = self.federation.round(self.task_id, round_)
-        model = ModelArtifact.get(self.store, cid_from_digest(state.model_digest))
+        try:
+            model = ModelArtifact.get(self.store, cid_from_digest(state.model_digest))
+            if commit(model.array()) == state.global_commitment:
+                return model
+        except ZkflError:
+            pass
+        if round_ == 0:
+            raise ZkflError(f"the initial model of task {self.task_id} is not available, or not the committed one")
+        model = self._model_from_chain(round_ - 1)
         if commit(model.array()) != state.global_commitment:
             raise ZkflError(f"global model of round {round_} does not match its commitment on chain")
         return model
+
+    def _model_from_chain(self, previous: int) -> ModelArtifact:
+        published = self.federation.published_updates(self.task_id, previous)
+        by_commitment = {commit(np.array(values, dtype=np.int64)): values for values in published.values()}
+        try:
+            updates = [by_commitment[c] for c in self.federation.accepted_updates(self.task_id, previous)]
+        except KeyError:
+            raise ZkflError(f"round {previous}'s accepted updates are not all on chain") from None
+        samples = [self.task().samples_per_update] * len(updates)
+        values = fedavg(updates, samples, self.package.update_scale, self.spec.scale)
+        return ModelArtifact(self.spec.spec_hash(), self.spec.scale, values)
 
     def train(self, data: FloatArray | tuple[FloatArray, FloatArray], y: FloatArray | None = None,
               round_: int | None = None) -> UpdateBundle:

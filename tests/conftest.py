@@ -167,7 +167,7 @@ def advance_chain_time(w3: Web3, seconds: int) -> None:
 def wait_out_collection_window(federation: Federation, task_id: int, round_: int) -> None:
     """Let the round's collection window pass on chain, unless every active participant was accepted."""
     task, state = federation.task(task_id), federation.round(task_id, round_)
-    if state.accepted >= min(task.active_participants, task.aggregation_slots):
+    if state.accepted >= task.active_participants:
         return
     now = int(federation.w3.eth.get_block("latest")["timestamp"])
     if now < state.opened_at + task.collection_window:

@@ -298,6 +298,24 @@ def test_large_updates_travel_by_cid_and_oversized_messages_are_refused_at_the_c
     assert missing.outcome is not None and "cannot be fetched" in missing.outcome
     [(body, props)] = scene.view.take_dead()
     assert body == unknown_cid.encode() and "cannot be fetched" in (props.headers or {})[REASON_HEADER]
+    # Malformed artifacts under a CID, from a joined wallet and from a stranger: each used to crash the
+    # aggregator on every redelivery (KeyError, ValueError, OverflowError). Now each is dead-lettered.
+    poisons = {
+        "no values": {"schema": "zkfl.model/1", "spec_hash": client.spec.spec_hash(), "scale": good_a.update_scale},
+        "not numbers": {"schema": "zkfl.model/1", "spec_hash": "x", "scale": good_a.update_scale, "values": ["x"]},
+        "past 64 bits": {"schema": "zkfl.model/1", "spec_hash": "x", "scale": good_a.update_scale,
+                         "values": [2**70] * len(good_a.update)},
+    }
+    bodies = [replace(good_a, update=[], update_cid=client.store.put_json(p)).encode() for p in poisons.values()]
+    bodies.append(replace(good_a, wallet=Web3.to_checksum_address("0x" + "ab" * 20), update=[],
+                          update_cid=client.store.put_json(poisons["no values"])).encode())
+    scene.publish(*bodies)
+    outcomes = scene.consume(len(bodies))
+    scene.assert_nothing_left_unsettled()
+    assert all(o.outcome is not None and o.outcome != "ack" for o in outcomes), [o.outcome for o in outcomes]
+    assert "unknown wallet" in str(outcomes[-1].outcome)  # the sender is checked before anything is fetched
+    assert [body for body, _ in scene.view.take_dead()] == bodies
+    assert scene.accepted_events(good_a.wallet) == 1
     # Too big for the client's limit even by CID (the proof alone is): refused before it is sent.
     # (The dry run is skipped: A's round-0 submission is already decided; the size is what is checked.)
     with pytest.raises(MessageError, match="over the 2000-byte limit"):

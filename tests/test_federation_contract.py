@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from tests.conftest import (
 )
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.contracts.chain import connect, decode_revert, start_anvil
-from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy_verifier
+from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy, deploy_verifier
 from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ChainError, ProofError, ZkflError
 from zkfl.prover.binding import binding_commitment, binding_value
@@ -408,7 +409,8 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(federati
     adapter, _ = deploy(federation.w3, accounts[0], adapter_contract(), reusable, [b"\x01" * 32])
     honest, thief, relayer = accounts[2], accounts[3], accounts[1]
     for verifier in (direct, adapter):
-        task_id = new_task(federation, accounts, verifier, initial_model, (honest, thief))
+        # The task gives its verifier more than it burns: only the relayer's gas limit could starve it.
+        task_id = new_task(federation, accounts, verifier, initial_model, (honest, thief), verify_gas=9_000_000)
         step = prover.step(federation, task_id, honest, 1, initial_model)
         args = signed(federation, honest, task_id, 0, step)
         call = federation.submit_call(*args)
@@ -697,7 +699,7 @@ def test_the_aggregator_waits_out_the_collection_window(federation, accounts, ve
 
 
 def accepted_with_published(federation: Federation, accounts: list[LocalAccount], initial_model: np.ndarray,
-                            published: list[int]) -> tuple[int, LocalAccount]:
+                            published: list[int], claimed: int | None = None) -> tuple[int, LocalAccount]:
     """A participant accepted with a claimed commitment and these published values, on a task
     whose verifier accepts any proof (the bug is in the contract's own bookkeeping, not in
     what the proof shows; a real proof behaves the same, see the withholding test)."""
@@ -709,7 +711,7 @@ def accepted_with_published(federation: Federation, accounts: list[LocalAccount]
     verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
     wallet = accounts[8]
     task_id = new_task(federation, accounts, verifier, initial_model, (wallet,))
-    claimed = commit(np.ones(len(initial_model), dtype=np.int64))
+    claimed = commit(np.ones(len(initial_model), dtype=np.int64)) if claimed is None else claimed
     values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, wallet.address),
               claimed, INPUTS_VALID]
     proof = b"\x01" * 32
@@ -729,17 +731,78 @@ def test_an_update_holding_int64_min_can_be_challenged(federation, accounts, ini
 
 def test_an_update_of_another_length_is_refused_and_every_update_can_be_challenged(  # type: ignore[no-untyped-def]
         federation, accounts, initial_model, verifier_address) -> None:
-    """The task fixes how many values an update has (its model's parameters, at most 3,000), so
-    an oversized published update, whose challenge would not fit in a block, never gets in; and a
-    full-size update is challenged well inside a block."""
+    """The task fixes how many values an update has (its model's parameters, at most 12,000, so
+    that the bytes fit a transaction), so no update of another size gets in; and a full-size
+    update is challenged well inside a block."""
     with pytest.raises(ChainError, match="update must be the model's int64 values"):
         accepted_with_published(federation, accounts, initial_model, [1] * 5_000)
-    with pytest.raises(ChainError, match="an update has 1 to 3000 values"):
+    with pytest.raises(ChainError, match="an update has 1 to 12000 values"):
         federation.create_task(accounts[0], task_params(accounts[1].address, verifier_address, initial_model,
                                                         aggregation_verifier=aggregation_verifier_for(federation),
-                                                        update_values=3001), REWARD)
+                                                        update_values=12_001), REWARD)
     published = [7] * len(initial_model)
     task_id, wallet = accepted_with_published(federation, accounts, initial_model, published)
     tx = federation.challenge_update(accounts[9], task_id, 0, wallet.address, published)
     assert federation.submission_status(task_id, 0, wallet.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
     assert int(federation.w3.eth.get_transaction_receipt(tx)["gasUsed"]) < 31 * 9_000 + 200_000
+
+
+def permissive_submission(federation: Federation, task_id: int, wallet: LocalAccount, published: list[int],
+                          claimed: int) -> tuple:  # type: ignore[type-arg]
+    """A signed submission for a task whose verifier accepts any proof: what the contract's own
+    bookkeeping does is all that is tested."""
+    values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, wallet.address),
+              claimed, INPUTS_VALID]
+    proof = b"\x01" * 32
+    signature = federation.sign_submission(wallet, task_id, 0, claimed, published, values, proof)
+    return task_id, 0, wallet.address, claimed, published, proof, values, signature
+
+
+def test_a_challenge_is_spread_over_several_calls(federation, accounts, initial_model) -> None:  # type: ignore[no-untyped-def]
+    """EIP-7825 caps a transaction at 2^24 gas, about 2,000 hashed values: a challenge hashes at
+    most `count` values a call and keeps the sponge on chain between calls. Until the last call
+    nothing is decided; the last one rejects a mismatch, and reverts (slashing nobody) on a match."""
+    published = [(-1) ** i * (i + 5) for i in range(len(initial_model))]
+    task_id, wallet = accepted_with_published(federation, accounts, initial_model, published)
+    challenger = accounts[9]
+    sent = federation.w3.eth.get_transaction_count(challenger.address)
+    federation.challenge_update(challenger, task_id, 0, wallet.address, published, per_call=10)
+    assert federation.w3.eth.get_transaction_count(challenger.address) - sent == 4  # 31 values, 10 a call
+    assert federation.submission_status(task_id, 0, wallet.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+    # The same over several calls for an update that is its commitment's: the last call reverts.
+    honest = [3] * len(initial_model)
+    task_id, wallet = accepted_with_published(federation, accounts, initial_model, honest,
+                                              claimed=commit(np.array(honest, dtype=np.int64)))
+    with pytest.raises(ChainError, match="the published values are the proof's output"):
+        federation.challenge_update(accounts[9], task_id, 0, wallet.address, honest, per_call=10)
+    assert federation.submission_status(task_id, 0, wallet.address)[0] == Status.ACCEPTED
+    assert not federation.participant(task_id, wallet.address).slashed
+
+
+def test_a_full_round_still_waits_and_a_closed_window_takes_no_more(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
+                                                                    aggregation) -> None:
+    """The aggregator cannot fill the slots with its own updates and publish at once: a full
+    round waits out the window unless every participant was accepted. Once the window is over
+    with an update accepted, the set is final (no late update can change what is being proved)."""
+    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
+    sybil, honest, late = accounts[7], accounts[8], accounts[9]
+    task_id = new_task(federation, accounts, verifier, initial_model, (sybil, honest, late), slots=1,
+                       collection_window=120)
+    update = [1] * len(initial_model)
+    claimed = commit(np.array(update, dtype=np.int64))
+    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, sybil, update,
+                                                                        claimed)).accepted
+    with pytest.raises(ChainError, match="round is full"):
+        federation.submit_update(accounts[1], *permissive_submission(federation, task_id, honest, update, claimed))
+    with pytest.raises(ChainError, match="still collecting"):
+        federation.publish_global_model(accounts[1], task_id, 0, 1, b"\x00" * 32, b"\x00" * 32, b"", [0] * 12)
+    assert not federation.participant(task_id, honest.address).slashed
+    # A task with room, after its window: the first accepted update closes the round to others.
+    task_id = new_task(federation, accounts, verifier, initial_model, (sybil, late), collection_window=10)
+    advance_chain_time(federation.w3, 11)
+    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, sybil, update,
+                                                                        claimed)).accepted
+    with pytest.raises(ChainError, match="collection window is over"):
+        federation.submit_update(accounts[1], *permissive_submission(federation, task_id, late, update, claimed))
+    assert federation.submission_status(task_id, 0, late.address)[0] == Status.NONE

@@ -290,7 +290,13 @@ def test_cancel_with_joined_participants_returns_pool_and_stakes(federation, acc
 HUNGRY_BURN = 8_000_000
 STARVED_GAS = 7_000_000
 ENOUGH_GAS = 12_000_000
-NO_STARVATION_CHECK = ("if (!ok && (gasleft() < budget / 64 || _isOutOfGas(ret))) revert VerifierOutOfGas();", "")
+#: The starving verifier's task gives it more gas than it burns, so only the relayer's gas limit can starve it.
+HUNGRY_TASK_VERIFY_GAS = 9_000_000
+NO_STARVATION_CHECK = (
+    ("if (gasleft() < g + g / 63 + 40_000) revert VerifierOutOfGas();", ""),
+    ("if (!ok && (before - gasleft() >= g - g / 64 || _isOutOfGas(ret))) revert VerifierOutOfGas();", ""),
+    ("t.verifier.staticcall{gas: g}(", "t.verifier.staticcall("),
+)
 
 
 def mined_revert(fed: Federation, exc: ChainError) -> str:
@@ -312,7 +318,7 @@ def mined_revert(fed: Federation, exc: ChainError) -> str:
 @pytest.fixture(scope="module")
 def naive_federation(federation, accounts) -> Federation:  # type: ignore[no-untyped-def]
     """Control: a Federation that takes a starved verifier call for a verdict."""
-    return federation_variant(federation.w3, accounts[0], NO_STARVATION_CHECK)
+    return federation_variant(federation.w3, accounts[0], *NO_STARVATION_CHECK)
 
 
 @pytest.mark.parametrize("route", ["direct", "adapter"])
@@ -338,7 +344,7 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(route, f
         return deploy_reusable_adapter(w3, accounts[0], reusable_verifier_source(artifacts), vka_words(artifacts))[0]
 
     def task_on(fed: Federation, verifier: str, wallet: LocalAccount) -> tuple[int, ProvenStep]:
-        params = task_params(relayer.address, verifier, initial_model,
+        params = task_params(relayer.address, verifier, initial_model, verify_gas=HUNGRY_TASK_VERIFY_GAS,
                              aggregation_verifier=aggregation_verifier_for(fed))
         task_id = fed.create_task(accounts[0], params, REWARD)
         fed.join(wallet, task_id, STAKE)

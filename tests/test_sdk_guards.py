@@ -9,7 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
+from zkfl.artifacts import ModelArtifact
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation, Status, TaskParams
 from zkfl.datasets import load, shard
@@ -17,6 +19,9 @@ from zkfl.errors import ZkflError
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.organisation import post_task
+from zkfl.prover.aggregation import prove_aggregation
+from zkfl.prover.commit import commit
+from zkfl.prover.keys import artifacts_from_package
 from zkfl.store import digest_of_cid
 
 KEYS = dev_keys()
@@ -104,3 +109,34 @@ def test_sdk_never_sends_a_submission_the_contract_would_reject(anvil: AnvilProc
     x[0, 0] = client.spec.feature_bound + 1.0
     with pytest.raises(ZkflError, match="past the task's declared bound"):
         client.train(x, y)
+
+
+def test_a_withheld_global_model_is_rebuilt_from_the_chain(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    """A dishonest aggregator publishes round 0's proven commitment with the digest of another
+    artifact (here the initial model): the model under that CID is not the committed one, and no
+    artifact anywhere is. The SDK rebuilds G1 from the accepted updates' values on chain, checks
+    it against the commitment, and trains on it."""
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=2,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    client = Client(anvil.rpc_url, posted.task_id, KEYS[6], federation=posted.federation,
+                    transport=InProcessTransport(), show_progress=False)
+    client.join()
+    data = shard(load("breast_cancer"), 1, 2)
+    bundle = client.train(*data)
+    submission = client.build_submission(bundle)
+    assert fed.submit_update(account_from_key(KEYS[1]), posted.task_id, 0, client.address,
+                             submission.update_commitment_int, bundle.update, bundle.proof_bytes,
+                             bundle.public_values, submission.signature_bytes).accepted
+    spec = client.spec
+    model = fedavg([bundle.update], [spec.batch], bundle.update_scale, spec.scale)
+    circuit = artifacts_from_package(client.package, client.store, "aggregation")
+    proof = prove_aggregation(circuit, [bundle.update], [spec.batch], model)
+    fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(model)),
+                             digest_of_cid(posted.initial_model_cid), b"\x00" * 32, proof.proof_bytes, proof.instances)
+    served = ModelArtifact.get(client.store, posted.initial_model_cid)
+    assert commit(served.array()) != fed.round(posted.task_id, 1).global_commitment  # the CID on chain lies
+    rebuilt = client.global_model(1)
+    assert rebuilt.values == model
+    assert client.train(*data).public_values[0] == fed.round(posted.task_id, 1).global_commitment

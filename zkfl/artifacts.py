@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,19 @@ MANIFEST_SCHEMA = "zkfl.aggregation/1"
 MODEL_SCHEMA = "zkfl.model/1"
 
 
+@contextmanager
+def _well_formed(kind: str, data: Any, schema: str) -> Iterator[None]:
+    """Anything fetched by CID may be malformed on purpose: every parse error is one ZkflError
+    naming the artifact, never a crash of whoever reads it (aggregator, client, auditor)."""
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ZkflError(f"not a zkfl {kind} (schema {found!r})")
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ZkflError(f"malformed {kind}: {type(exc).__name__}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class ModelArtifact:
     """A global model or an update: integers at a fixed-point scale."""
@@ -30,9 +45,11 @@ class ModelArtifact:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelArtifact:
-        if data.get("schema") != MODEL_SCHEMA:
-            raise ZkflError(f"not a zkfl model artifact (schema {data.get('schema')!r})")
-        return cls(str(data["spec_hash"]), int(data["scale"]), [int(v) for v in data["values"]])
+        with _well_formed("model artifact", data, MODEL_SCHEMA):
+            values = [int(v) for v in data["values"]]
+            if any(not -(2**63) <= v < 2**63 for v in values):
+                raise ValueError("values must fit in 64 bits")
+            return cls(str(data["spec_hash"]), int(data["scale"]), values)
 
     def array(self) -> IntArray:
         return np.array(self.values, dtype=np.int64)
@@ -88,12 +105,11 @@ class TaskPackage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskPackage:
-        if data.get("schema") != PACKAGE_SCHEMA:
-            raise ZkflError(f"not a zkfl task package (schema {data.get('schema')!r})")
-        proof_bytes = data.get("proof_bytes")
-        return cls(ModelSpec.from_dict(data["model"]), str(data["dataset"]), str(data["backend"]),
-                   int(data["update_scale"]), dict(data["artifacts"]),
-                   int(proof_bytes) if proof_bytes is not None else None, int(data.get("aggregation_slots", 0)))
+        with _well_formed("task package", data, PACKAGE_SCHEMA):
+            proof_bytes = data.get("proof_bytes")
+            return cls(ModelSpec.from_dict(data["model"]), str(data["dataset"]), str(data["backend"]),
+                       int(data["update_scale"]), dict(data["artifacts"]),
+                       int(proof_bytes) if proof_bytes is not None else None, int(data.get("aggregation_slots", 0)))
 
     def put(self, store: ContentStore) -> str:
         return store.put_json(self.to_json())
@@ -128,11 +144,10 @@ class AggregationManifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AggregationManifest:
-        if data.get("schema") != MANIFEST_SCHEMA:
-            raise ZkflError(f"not a zkfl aggregation manifest (schema {data.get('schema')!r})")
-        return cls(int(data["round"]), str(data["model_cid"]),
-                   [ManifestEntry(str(e["wallet"]), str(e["update_cid"]), str(e["update_commitment"]),
-                                  int(e["samples"])) for e in data["updates"]])
+        with _well_formed("aggregation manifest", data, MANIFEST_SCHEMA):
+            return cls(int(data["round"]), str(data["model_cid"]),
+                       [ManifestEntry(str(e["wallet"]), str(e["update_cid"]), str(e["update_commitment"]),
+                                      int(e["samples"])) for e in data["updates"]])
 
     def put(self, store: ContentStore) -> str:
         return store.put_json(self.to_json())

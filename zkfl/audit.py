@@ -79,23 +79,30 @@ class AuditReport:
 
 
 def _calldata(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
-    """The Federation function and arguments of the call that emitted ``event``: the
-    transaction's own input, or, for a call relayed through another contract, the inner
-    call to the Federation found in the transaction's call trace. ("", {}) if neither."""
+    """The Federation call that emitted ``event``: the transaction's own input, or, for a call
+    relayed through another contract (a wallet, a multicall), the inner call to the Federation
+    in the transaction's call trace that succeeded and decodes to the event's round and
+    participant. ("", {}) if there is none."""
     tx = fed.w3.eth.get_transaction(event["transactionHash"])
-    inputs = [bytes(tx["input"])] if str(tx["to"]).lower() == fed.address.lower() else _inner_calls(fed, event)
+    direct = str(tx["to"]).lower() == fed.address.lower()
+    inputs = [bytes(tx["input"])] if direct else _inner_calls(fed, event)
+    args = event["args"]
     for data in inputs:
         try:
             function, call = fed.contract.decode_function_input(data)
         except ValueError:
             continue
+        if "participant" in args and (int(call.get("round", -1)), str(call.get("participant"))) != (
+                int(args["round"]), str(args["participant"])):
+            continue  # another call in the same transaction (a multicall's other items)
         return str(function.fn_name), dict(call)
     return "", {}
 
 
 def _inner_calls(fed: Federation, event: Any) -> list[bytes]:
-    """Inputs of the calls to the Federation inside a transaction (debug_traceTransaction's
-    callTracer, which anvil and most archive nodes serve); [] where the node has no tracer."""
+    """Inputs of the successful calls to the Federation inside a transaction
+    (debug_traceTransaction's callTracer, which anvil and most archive nodes serve); [] where
+    the node has no tracer."""
     try:
         trace = fed.w3.provider.make_request(
             "debug_traceTransaction", [event["transactionHash"].to_0x_hex(), {"tracer": "callTracer"}])
@@ -105,6 +112,8 @@ def _inner_calls(fed: Federation, event: Any) -> list[bytes]:
     stack = [trace.get("result") or {}]
     while stack:
         frame = stack.pop()
+        if frame.get("error"):
+            continue  # a reverted frame (and everything under it) emitted nothing
         if str(frame.get("to", "")).lower() == fed.address.lower() and frame.get("input"):
             found.append(bytes.fromhex(str(frame["input"]).removeprefix("0x")))
         stack.extend(frame.get("calls") or [])
@@ -155,6 +164,8 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
     start = {0: int(created["globalCommitment"])}
     start.update({r: int(a["globalCommitment"]) for r, a in published.items()})
     accepted: dict[int, dict[str, int]] = {}
+    update_data = {(int(e["args"]["round"]), str(e["args"]["participant"]).lower()):
+                   decode_update(bytes(e["args"]["update"])) for e in fed.events("UpdateData", task_id)}
 
     # ---- every accepted update: its proof, re-verified from the calldata
     for event in fed.events("UpdateAccepted", task_id):
@@ -181,7 +192,8 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
               "the proof's output is not the accepted update")
         check(round_, wallet, "inputs within the task's bounds", values[CHECK_INDEX] == INPUTS_VALID,
               f"the proof's batch is outside |x| <= {spec.feature_bound} or its labels are not 0/1")
-        published_values = decode_update(bytes(call["update"]))
+        # The values as the chain published them (UpdateData), whatever the call carried.
+        published_values = update_data.get((round_, wallet.lower()), [])
         check(round_, wallet, "published update is the proof's output",
               len(published_values) == spec.param_count
               and commit(np.array(published_values, dtype=np.int64)) == commitment,
@@ -228,9 +240,15 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         on_chain = {w.lower(): c for w, c in accepted.get(round_, {}).items()}
         check(round_, None, "manifest lists exactly the accepted updates", listed == on_chain,
               f"manifest lists {sorted(listed)}, the chain accepted {sorted(on_chain)}")
-        updates, samples = [], []
+        updates: list[list[int]] = []
+        samples: list[int] = []
         for entry in manifest.entries:
-            update = ModelArtifact.get(store, entry.update_cid)
+            try:
+                update = ModelArtifact.get(store, entry.update_cid)
+            except ZkflError as exc:
+                check(round_, entry.wallet, "update artifact matches its accepted commitment", False, str(exc))
+                updates = []
+                break
             check(round_, entry.wallet, "update artifact matches its accepted commitment",
                   commit(update.array()) == on_chain.get(entry.wallet.lower()),
                   "the update artifact does not hash to the accepted commitment")
