@@ -439,13 +439,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (p.slashed) revert NotAllowed("participant was slashed");
         Submission storage s = _submissions[taskId][round][participant];
         if (s.status != Status.None) revert NotAllowed("already submitted this round");
-        Round storage open = _rounds[taskId][round];
-        // Never more accepted updates than the aggregation circuit has slots.
-        if (open.accepted >= t.aggregationSlots) revert NotAllowed("round is full");
-        // Once the window is over with an update accepted, the set the aggregator proves is final.
-        if (open.accepted > 0 && block.timestamp >= open.openedAt + t.collectionWindow) {
-            revert NotAllowed("the round's collection window is over");
-        }
+        // Never more accepted updates than the aggregation circuit has slots. (A round stays open
+        // until it is published: an update accepted while the aggregator proves the round's FedAvg
+        // makes it aggregate again, at most once per free slot.)
+        if (_rounds[taskId][round].accepted >= t.aggregationSlots) revert NotAllowed("round is full");
         if (update.length != 8 * uint256(t.updateValues)) revert NotAllowed("update must be the model's int64 values");
         bytes32 updateHash = keccak256(update);
         bytes32 digest = submissionDigest(

@@ -28,6 +28,7 @@ from zkfl.circuits.cache import CircuitArtifacts  # noqa: E402
 from zkfl.circuits.registry import default_spec  # noqa: E402
 from zkfl.contracts.chain import AnvilProcess, account_from_key, chain_key, connect, dev_keys, start_anvil  # noqa: E402
 from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
+from zkfl.middleware.transport.base import Delivery  # noqa: E402
 from zkfl.organisation import deploy_circuit_verifier, prepare_aggregation_circuit, prepare_circuit  # noqa: E402
 from zkfl.prover.aggregation import AggregationProof, prove_aggregation  # noqa: E402
 from zkfl.prover.binding import binding_chunks, binding_value  # noqa: E402
@@ -270,6 +271,25 @@ def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds
         samples_per_update=samples, min_stake=min_stake, update_values=update_values,
         global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
         pin_data=pin_data, **{"collection_window": TEST_COLLECTION_WINDOW, **terms})  # type: ignore[arg-type]
+
+
+class Observed(Delivery):
+    """A real delivery, passed through, that remembers what the aggregator did with it."""
+
+    def __init__(self, inner: Delivery) -> None:
+        self.inner = inner
+        self.body = inner.body
+        self.outcome: str | None = None
+
+    def ack(self) -> None:
+        assert self.outcome is None, "settled twice"
+        self.inner.ack()
+        self.outcome = "ack"
+
+    def reject(self, reason: str) -> None:
+        assert self.outcome is None, "settled twice"
+        self.inner.reject(reason)
+        self.outcome = f"dead: {reason}"
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
-from tests.conftest import BROKER_URL, post_logreg_task
+from tests.conftest import BROKER_URL, Observed, post_logreg_task
 from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState
 from zkfl.artifacts import ModelArtifact
@@ -26,29 +26,9 @@ from zkfl.datasets import load, shard
 from zkfl.middleware.bundle import UpdateBundle
 from zkfl.middleware.client import Client
 from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission
-from zkfl.middleware.transport.base import Delivery
 from zkfl.middleware.transport.rabbitmq import REASON_HEADER, RabbitMQTransport, dead_queue, submissions_queue
 
 KEYS = dev_keys()
-
-
-class Observed(Delivery):
-    """A real RabbitMQ delivery, passed through, that remembers what the aggregator did with it."""
-
-    def __init__(self, inner: Delivery) -> None:
-        self.inner = inner
-        self.body = inner.body
-        self.outcome: str | None = None
-
-    def ack(self) -> None:
-        assert self.outcome is None, "settled twice"
-        self.inner.ack()
-        self.outcome = "ack"
-
-    def reject(self, reason: str) -> None:
-        assert self.outcome is None, "settled twice"
-        self.inner.reject(reason)
-        self.outcome = f"dead: {reason}"
 
 
 class BrokerView:

@@ -11,13 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 from web3 import Web3
 
+from tests.conftest import Observed
 from zkfl.aggregator.fedavg import fedavg
+from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState, default_path
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation, Reason, Status
@@ -32,23 +35,19 @@ from zkfl.prover.commit import commit, commitment_hex
 KEYS = dev_keys()
 
 
-class Observed(Delivery):
-    """A real delivery, passed through, that remembers what the aggregator did with it."""
+def serve_in_thread(aggregator: Aggregator) -> tuple[threading.Thread, list[BaseException]]:
+    """Run the aggregator in a daemon thread; an exception it dies of lands in the list."""
+    failure: list[BaseException] = []
 
-    def __init__(self, inner: Delivery) -> None:
-        self.inner = inner
-        self.body = inner.body
-        self.outcome: str | None = None
+    def serve() -> None:
+        try:
+            aggregator.run()
+        except BaseException as exc:
+            failure.append(exc)
 
-    def ack(self) -> None:
-        assert self.outcome is None, "settled twice"
-        self.inner.ack()
-        self.outcome = "ack"
-
-    def reject(self, reason: str) -> None:
-        assert self.outcome is None, "settled twice"
-        self.inner.reject(reason)
-        self.outcome = f"dead: {reason}"
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread, failure
 
 
 class Watched(Transport):
@@ -180,24 +179,13 @@ def restart_broker() -> None:
 
 def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilProcess, w3: Web3,
                                                                    rabbitmq_url: str) -> None:
-    import threading
 
-    from zkfl.aggregator.service import Aggregator
     from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
 
     posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (5, 6))
     transport = RabbitMQTransport(rabbitmq_url)
     aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            aggregator.run()
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    thread, failure = serve_in_thread(aggregator)
     first = clients[0].submit(bundles[0])
     deadline = time.monotonic() + 120
     while fed.submission_status(posted.task_id, 0, clients[0].address)[0] != Status.ACCEPTED:
@@ -222,11 +210,9 @@ def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilPr
 def test_connection_dropped_between_publish_and_confirm_then_retried_has_one_effect(
         anvil: AnvilProcess, w3: Web3, rabbitmq_url: str) -> None:
     import socket
-    import threading
 
     import pika
 
-    from zkfl.aggregator.service import Aggregator
     from zkfl.middleware.transport.rabbitmq import SUBMISSION_KEY, exchange_name
 
     posted, fed, [client], [bundle] = trained_clients(anvil, w3, rabbitmq_url, (4,))
@@ -299,9 +285,7 @@ def submit_directly(fed: Federation, client: Client, bundle: UpdateBundle, value
 
 def test_updates_sent_straight_to_the_chain_are_adopted_or_challenged_and_never_freeze_the_round(
         anvil: AnvilProcess, w3: Web3, rabbitmq_url: str) -> None:
-    import threading
 
-    from zkfl.aggregator.service import Aggregator
 
     posted, fed, [honest, cheat], [honest_bundle, cheat_bundle] = trained_clients(anvil, w3, rabbitmq_url, (2, 9))
     task_id = posted.task_id
@@ -319,16 +303,7 @@ def test_updates_sent_straight_to_the_chain_are_adopted_or_challenged_and_never_
     aggregator_account = account_from_key(KEYS[1])
     transport = Watched(RabbitMQTransport(rabbitmq_url))
     aggregator = Aggregator(fed, task_id, aggregator_account, transport)
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            aggregator.run()
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    thread, failure = serve_in_thread(aggregator)
     thread.join(timeout=240)  # far less than the task's 30 min collection window
     transport.close()
     assert not failure, failure
