@@ -28,6 +28,7 @@ from tests.conftest import (
 )
 from zkfl.contracts.chain import connect, send, start_anvil
 from zkfl.contracts.federation import (
+    DEFAULT_VERIFY_GAS,
     ETH,
     Federation,
     Reason,
@@ -343,13 +344,14 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(route, f
             return deploy(w3, accounts[0], adapter_contract(), reusable, [b"\x01" * 32])[0]
         return deploy_reusable_adapter(w3, accounts[0], reusable_verifier_source(artifacts), vka_words(artifacts))[0]
 
-    def task_on(fed: Federation, verifier: str, wallet: LocalAccount) -> tuple[int, ProvenStep]:
-        params = task_params(relayer.address, verifier, initial_model, verify_gas=HUNGRY_TASK_VERIFY_GAS,
+    def task_on(fed: Federation, verifier: str, wallet: LocalAccount,
+                verify_gas: int = HUNGRY_TASK_VERIFY_GAS) -> tuple[int, ProvenStep]:
+        params = task_params(relayer.address, verifier, initial_model, verify_gas=verify_gas,
                              aggregation_verifier=aggregation_verifier_for(fed))
         task_id = fed.create_task(accounts[0], params, REWARD)
         fed.join(wallet, task_id, STAKE)
         # The starving verifier never reads the proof; the real one gets 32 zero bytes: a bad proof.
-        return task_id, stand_in_step(fed, task_id, wallet.address, initial_model, [3, -1, 4, 1, -5])
+        return task_id, stand_in_step(fed, task_id, wallet.address, initial_model, [3, -1, 4, 1, -5] + [0] * 26)
 
     starving = verifier(starving=True)
     task_id, step = task_on(federation, starving, honest)
@@ -361,7 +363,7 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(route, f
     assert (state.stake, state.submitted, state.slashed) == (STAKE, False, False)
     assert (federation.task(task_id).submissions, federation.task(task_id).slashed_pool) == (0, 0)
 
-    control_id, bad = task_on(federation, verifier(starving=False), accounts[3])
+    control_id, bad = task_on(federation, verifier(starving=False), accounts[3], verify_gas=DEFAULT_VERIFY_GAS)
     rejected = submit_step(federation, relayer, accounts[3], control_id, 0, bad, gas=STARVED_GAS)
     assert (rejected.accepted, rejected.reason) == (False, Reason.INVALID_PROOF)
     assert federation.participant(control_id, accounts[3].address).slashed
@@ -437,7 +439,7 @@ def test_cancel_after_a_decided_submission_is_refused(time_chain, accounts, init
     fed, verifier = time_chain
     ledger = Ledger(fed)
     task_id = create(fed, accounts, verifier, initial_model, ledger, joiners=1, rounds=1, now=chain_now(fed))
-    stale = stand_in_step(fed, task_id, accounts[2].address, initial_model + 1, [1, 2, 3])
+    stale = stand_in_step(fed, task_id, accounts[2].address, initial_model + 1, [1, 2, 3] + [0] * 28)
     result = submit_step(fed, accounts[1], accounts[2], task_id, 0, stale)
     assert (result.accepted, result.reason) == (False, Reason.STALE_GLOBAL_MODEL)
     assert fed.task(task_id).submissions == 1
