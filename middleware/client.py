@@ -19,7 +19,7 @@ from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.circuits.registry import family
 from zkfl.console import progress
 from zkfl.contracts.chain import account_from_key, chain_key, connect
-from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, TaskState, resolve_federation
+from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, SubmitResult, TaskState, resolve_federation
 from zkfl.datasets import round_batch
 from zkfl.errors import ProofError, ZkflError
 from zkfl.middleware.bundle import UpdateBundle
@@ -284,10 +284,33 @@ class Client:
             raise ZkflError("the contract would reject this submission (and slash the stake), so it was not sent: "
                             + ("; ".join(failed) or "the task's verifier refuses the proof"))
 
-    def submit(self, bundle: UpdateBundle, *, preflight: bool = True) -> UpdateSubmission:
+    def submit(self, bundle: UpdateBundle, *, preflight: bool = True,
+               fallback_after: float | None = None) -> UpdateSubmission:
+        """Send the signed submission through the broker (returns once the broker confirmed it).
+
+        With ``fallback_after``, wait that many seconds for the chain to decide it, and if it
+        has not (an aggregator ignoring this wallet), send it on chain directly: nobody can
+        keep an honest update out of its round by not relaying it."""
         submission = self.build_submission(bundle, preflight=preflight)
         self.transport.publish_submission(self.queue_key, submission.encode(self.max_message_bytes))
+        if fallback_after is not None:
+            deadline = time.monotonic() + fallback_after
+            while time.monotonic() < deadline:
+                if self.federation.submission_status(self.task_id, bundle.round, self.address)[0] != Status.NONE:
+                    return submission
+                time.sleep(0.5)
+            self.submit_on_chain(bundle, submission)
         return submission
+
+    def submit_on_chain(self, bundle: UpdateBundle, submission: UpdateSubmission | None = None) -> SubmitResult:
+        """Relay the signed submission to the contract from this wallet (it pays the gas),
+        with no aggregator in between. The dry run has already shown it would be accepted."""
+        submission = submission or self.build_submission(bundle)
+        if self.federation.submission_status(self.task_id, bundle.round, self.address)[0] != Status.NONE:
+            raise ZkflError(f"round {bundle.round} already has a decided submission from {self.address}")
+        return self.federation.submit_update(
+            self.account, self.task_id, bundle.round, self.address, submission.update_commitment_int, bundle.update,
+            bundle.proof_bytes, bundle.public_values, submission.signature_bytes)
 
     def close(self) -> None:
         if self._transport is not None and self._broker_url is not None:

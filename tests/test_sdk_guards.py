@@ -140,3 +140,22 @@ def test_a_withheld_global_model_is_rebuilt_from_the_chain(anvil: AnvilProcess, 
     rebuilt = client.global_model(1)
     assert rebuilt.values == model
     assert client.train(*data).public_values[0] == fed.round(posted.task_id, 1).global_commitment
+
+
+def test_a_censored_participant_falls_back_to_the_chain(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    """The aggregator never relays this wallet's submission (nothing consumes the broker here):
+    after `fallback_after` seconds with no decision on chain, the SDK sends it to the contract
+    itself, and it is accepted, its values published for the aggregator to take from the chain."""
+    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
+                       aggregator=account_from_key(KEYS[1]).address)
+    fed = Federation(w3, posted.federation)
+    client = Client(anvil.rpc_url, posted.task_id, KEYS[7], federation=posted.federation,
+                    transport=InProcessTransport(), show_progress=False)
+    client.join()
+    bundle = client.train(*shard(load("breast_cancer"), 2, 3))
+    client.submit(bundle, fallback_after=2.0)
+    assert fed.submission_status(posted.task_id, 0, client.address)[0] == Status.ACCEPTED
+    assert fed.published_updates(posted.task_id, 0)[client.address.lower()] == bundle.update
+    with pytest.raises(ZkflError, match="already submitted this round"):  # refused before anything is sent
+        client.submit_on_chain(bundle)

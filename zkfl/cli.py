@@ -149,8 +149,13 @@ def cmd_client_submit(args: argparse.Namespace) -> int:
 
     bundle = UpdateBundle.load(args.dir)
     client = _client(args, args.broker)
+    if args.direct:
+        result = client.submit_on_chain(bundle)
+        print(f"round {bundle.round}: {'accepted' if result.accepted else 'rejected: ' + result.reason.text} "
+              f"on chain in {result.tx_hash} ({result.gas_used:,} gas)")
+        return 0 if result.accepted else 1
     try:
-        submission = client.submit(bundle)
+        submission = client.submit(bundle, fallback_after=args.fallback_after)
     finally:
         client.close()
     print(f"submitted round {submission.round} update {submission.update_commitment} (broker confirmed)")
@@ -350,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
+    p.add_argument("--direct", action="store_true",
+                   help="send it to the contract from this wallet (pays the gas), not through the aggregator")
+    p.add_argument("--fallback-after", type=float, metavar="S",
+                   help="through the broker, then on chain directly if the chain has not decided it in S seconds")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_client_submit)
 
