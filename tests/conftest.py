@@ -301,7 +301,7 @@ def rabbitmq_url() -> str:
     return BROKER_URL
 
 
-def post_logreg_task(w3: Web3, rounds: int = 1, min_stake: int = 10**17):  # type: ignore[no-untyped-def]
+def post_logreg_task(w3: Web3, rounds: int = 1, min_stake: int = 10**17, **terms: object):  # type: ignore[no-untyped-def]
     """A real task (package, verifier, Federation) on breast_cancer, posted by dev account 0
     with dev account 1 as its aggregator: the set-up the end-to-end tests share."""
     from zkfl.organisation import post_task
@@ -311,7 +311,8 @@ def post_logreg_task(w3: Web3, rounds: int = 1, min_stake: int = 10**17):  # typ
     # all its participants were accepted.
     return post_task(w3, account_from_key(keys[0]), model="logreg", dataset="breast_cancer", rounds=rounds,
                      reward_wei=10**18, min_stake_wei=min_stake, deadline_seconds=3600,
-                     aggregator=account_from_key(keys[1]).address, collection_window=1800)
+                     aggregator=account_from_key(keys[1]).address,
+                     **{"collection_window": 1800, **terms})  # type: ignore[arg-type]
 
 
 def aggregation_verifier_for(federation: Federation) -> str:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import ModelArtifact
@@ -18,7 +19,6 @@ from zkfl.datasets import load, shard
 from zkfl.errors import ZkflError
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.inprocess import InProcessTransport
-from zkfl.organisation import post_task
 from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit
 from zkfl.prover.keys import artifacts_from_package
@@ -30,9 +30,7 @@ KEYS = dev_keys()
 def test_pinned_data_task_accepts_honest_clients_with_many_batches(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """Each client holds several batches of data; a pinned task still accepts both of its rounds
     (before, the batch rotated and round 1 was rejected as "changed data", and slashed)."""
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=2,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address, pin_data=True)
+    posted = post_logreg_task(w3, rounds=2, pin_data=True)
     fed = Federation(w3, posted.federation)
     transport = InProcessTransport()
     aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
@@ -58,9 +56,7 @@ def test_pinned_data_task_accepts_honest_clients_with_many_batches(anvil: AnvilP
 def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """The organisation reuses a real package but sets other terms: a wrong sample count, or
     another circuit's verifier. The SDK refuses to join, with the reason, and nothing is staked."""
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3, rounds=1)
     fed = Federation(w3, posted.federation)
     good = fed.task(posted.task_id)
     round0 = fed.round(posted.task_id, 0)
@@ -88,9 +84,7 @@ def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProce
 def test_sdk_never_sends_a_submission_the_contract_would_reject(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """A bundle that is not its proof's output (a prover bug, a corrupted file) is refused by the
     dry run with the failing check named; nothing reaches the broker, and the stake is whole."""
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3, rounds=1)
     fed = Federation(w3, posted.federation)
     transport = InProcessTransport()
     client = Client(anvil.rpc_url, posted.task_id, KEYS[5], federation=posted.federation, transport=transport,
@@ -116,9 +110,7 @@ def test_a_withheld_global_model_is_rebuilt_from_the_chain(anvil: AnvilProcess, 
     artifact (here the initial model): the model under that CID is not the committed one, and no
     artifact anywhere is. The SDK rebuilds G1 from the accepted updates' values on chain, checks
     it against the commitment, and trains on it."""
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=2,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3, rounds=2)
     fed = Federation(w3, posted.federation)
     client = Client(anvil.rpc_url, posted.task_id, KEYS[6], federation=posted.federation,
                     transport=InProcessTransport(), show_progress=False)
@@ -146,9 +138,7 @@ def test_a_censored_participant_falls_back_to_the_chain(anvil: AnvilProcess, w3)
     """The aggregator never relays this wallet's submission (nothing consumes the broker here):
     after `fallback_after` seconds with no decision on chain, the SDK sends it to the contract
     itself, and it is accepted, its values published for the aggregator to take from the chain."""
-    posted = post_task(w3, account_from_key(KEYS[0]), model="logreg", dataset="breast_cancer", rounds=1,
-                       reward_wei=10**18, min_stake_wei=10**17, deadline_seconds=3600,
-                       aggregator=account_from_key(KEYS[1]).address)
+    posted = post_logreg_task(w3, rounds=1)
     fed = Federation(w3, posted.federation)
     client = Client(anvil.rpc_url, posted.task_id, KEYS[7], federation=posted.federation,
                     transport=InProcessTransport(), show_progress=False)
