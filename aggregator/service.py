@@ -45,7 +45,7 @@ from zkfl.middleware.transport.base import Delivery, Transport, task_key
 from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
-from zkfl.store import ContentStore, cid_from_digest, digest_of_cid
+from zkfl.store import ContentStore, cid_from_bytes, open_store
 
 log = logging.getLogger("zkfl.aggregator")
 
@@ -80,7 +80,7 @@ class Aggregator:
         # signature decides whose they are). Workers sharing a queue use their own.
         self.relayer = relayer or account
         self.transport = transport
-        self.store = store or ContentStore()
+        self.store = store or open_store()
         self.evaluator = evaluator
         self.on_round = on_round
         # Test hooks: hold still at a crash point long enough to be SIGKILLed there.
@@ -90,7 +90,7 @@ class Aggregator:
         role = federation.contract.functions.aggregatorRole(task_id).call()
         if not federation.contract.functions.hasRole(role, account.address).call():
             raise ChainError(f"{account.address} is not an aggregator of task {task_id}")
-        self.package = TaskPackage.get(self.store, cid_from_digest(task.package_digest))
+        self.package = TaskPackage.get(self.store, task.package_cid)
         self.chain_id = federation.w3.eth.chain_id
         self.queue_key = task_key(chain_key(federation.w3), federation.address, task_id)
         self.state = state or AggregatorState(default_path(self.queue_key))
@@ -110,7 +110,7 @@ class Aggregator:
             if saved is None or saved["state"] != "published":
                 event = events.get(round_ + 1)
                 commitment = commitment_hex(int(event["args"]["globalCommitment"])) if event else None
-                cid = cid_from_digest(bytes(event["args"]["modelDigest"])) if event else None
+                cid = cid_from_bytes(bytes(event["args"]["modelCid"])) if event else None
                 self.state.set_round(round_, "published", global_commitment=commitment, model_cid=cid)
 
     def run(self, stop: threading.Event | None = None, poll: float = 0.5) -> list[RoundRecord]:
@@ -230,7 +230,7 @@ class Aggregator:
         tx: str | None = None
         try:
             published = self.federation.publish_global_model(
-                self.account, self.task_id, round_, commitment, digest_of_cid(cid), digest_of_cid(manifest_cid),
+                self.account, self.task_id, round_, commitment, cid, manifest_cid,
                 proof.proof_bytes, proof.instances)
             gas, tx = published.gas_used, published.tx_hash
         except ChainError:

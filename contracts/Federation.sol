@@ -116,8 +116,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         bool pinData; // a participant's data commitment may not change between rounds
         uint256 minStake;
         uint256 globalCommitment;
-        bytes32 modelDigest;
-        bytes32 packageDigest;
+        bytes modelCid; // binary CIDv1 of G_0's artifact (see `_splitCid`)
+        bytes packageCid; // binary CIDv1 of the client package
     }
 
     struct Task {
@@ -147,15 +147,17 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256 slashedPool;
         uint256 minStake;
         uint256 verifiedSamples; // over participants not slashed
-        bytes32 packageDigest; // sha2-256 digest of the client package (CIDv1, raw)
+        bytes32 packageDigest; // the client package's CID is packageCidPrefix ++ packageDigest
+        bytes4 packageCidPrefix;
     }
 
     struct Round {
         uint256 globalCommitment; // H(G_r): every proof of round r must start here
-        bytes32 modelDigest; // sha2-256 digest of G_r's artifact (CIDv1, raw)
+        bytes32 modelDigest; // G_r's artifact has CID modelCidPrefix ++ modelDigest
         uint64 openedAt; // when the round opened: the aggregator publishes after openedAt + collectionWindow
         uint32 accepted;
         uint32 rejected;
+        bytes4 modelCidPrefix; // packed with openedAt: naming the codec costs no extra storage slot
     }
 
     struct Participant {
@@ -184,6 +186,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         bytes32 updateHash; // keccak256 of the update's values as submitted (published in UpdateData)
     }
 
+    bytes4 private constant CID_RAW = 0x01551220; // CIDv1, raw, sha2-256, 32 bytes
+    bytes4 private constant CID_DAG_PB = 0x01701220; // CIDv1, dag-pb, sha2-256, 32 bytes
+
     bytes32 public constant SUBMISSION_TYPEHASH = keccak256(
         "Submission(uint256 taskId,uint256 round,uint256 updateCommitment,bytes32 updateHash,bytes32 publicValuesHash,bytes32 proofHash)"
     );
@@ -208,8 +213,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint32 rounds,
         uint32 samplesPerUpdate,
         uint256 globalCommitment,
-        bytes32 modelDigest,
-        bytes32 packageDigest
+        bytes modelCid,
+        bytes packageCid
     );
     event TaskTerms(
         uint256 indexed taskId,
@@ -237,10 +242,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     /// nobody can withhold an accepted update from the aggregator.
     event UpdateData(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes update);
     event Slashed(uint256 indexed taskId, address indexed participant, uint256 amount);
-    /// @param manifestDigest sha2-256 digest of the aggregation manifest (CIDv1, raw): which
-    /// update artifacts, with which sample counts, were averaged into this model.
+    /// @param manifestCid binary CID of the aggregation manifest: which update artifacts, with
+    /// which sample counts, were averaged into this model.
     event GlobalModelPublished(
-        uint256 indexed taskId, uint256 indexed round, uint256 globalCommitment, bytes32 modelDigest, bytes32 manifestDigest
+        uint256 indexed taskId, uint256 indexed round, uint256 globalCommitment, bytes modelCid, bytes manifestCid
     );
     event TaskSettled(uint256 indexed taskId, uint256 rewardTotal, uint256 verifiedSamples);
     event Withdrawn(uint256 indexed taskId, address indexed account, uint256 reward, uint256 stake);
@@ -251,6 +256,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
 
     error UnknownTask(uint256 taskId);
     error InvalidTask(string why);
+    error InvalidCid(string why);
     error NotAllowed(string why);
     error BadSignature();
     error VerifierOutOfGas();
@@ -313,8 +319,9 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         t.slashRule = p.slashRule;
         t.rewardPool = funded;
         t.minStake = p.minStake;
-        t.packageDigest = p.packageDigest;
-        _rounds[taskId][0] = Round(p.globalCommitment, p.modelDigest, uint64(block.timestamp), 0, 0);
+        (t.packageCidPrefix, t.packageDigest) = _splitCid(p.packageCid);
+        (bytes4 modelPrefix, bytes32 modelDigest) = _splitCid(p.modelCid);
+        _rounds[taskId][0] = Round(p.globalCommitment, modelDigest, uint64(block.timestamp), 0, 0, modelPrefix);
         _grantRole(organisationRole(taskId), msg.sender);
         _setRoleAdmin(organisationRole(taskId), organisationRole(taskId));
         _setRoleAdmin(aggregatorRole(taskId), organisationRole(taskId));
@@ -330,8 +337,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             p.rounds,
             p.samplesPerUpdate,
             p.globalCommitment,
-            p.modelDigest,
-            p.packageDigest
+            p.modelCid,
+            p.packageCid
         );
         emit TaskTerms(
             taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.collectionWindow, p.aggregationVerifier,
@@ -632,8 +639,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256 taskId,
         uint256 round,
         uint256 globalCommitment,
-        bytes32 modelDigest,
-        bytes32 manifestDigest,
+        bytes calldata modelCid,
+        bytes calldata manifestCid,
         bytes calldata aggregationProof,
         uint256[] calldata aggregationValues
     ) external {
@@ -650,8 +657,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         }
         _checkAggregation(t, _acceptedUpdates[taskId][round], globalCommitment, aggregationProof, aggregationValues);
         t.currentRound = uint32(round + 1);
-        _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, uint64(block.timestamp), 0, 0);
-        emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelDigest, manifestDigest);
+        (bytes4 modelPrefix, bytes32 modelDigest) = _splitCid(modelCid);
+        _splitCid(manifestCid);
+        _rounds[taskId][round + 1] = Round(globalCommitment, modelDigest, uint64(block.timestamp), 0, 0, modelPrefix);
+        emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelCid, manifestCid);
     }
 
     /// @dev Slot k < n holds the k-th accepted update with the task's samples per update;
@@ -800,6 +809,29 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
 
     function getRound(uint256 taskId, uint256 round) external view returns (Round memory) {
         return _rounds[taskId][round];
+    }
+
+    /// @notice The client package's binary CIDv1.
+    function packageCid(uint256 taskId) external view returns (bytes memory) {
+        Task storage t = _task(taskId);
+        return abi.encodePacked(t.packageCidPrefix, t.packageDigest);
+    }
+
+    /// @notice G_r's binary CIDv1; empty while round r has no model.
+    function modelCid(uint256 taskId, uint256 round) external view returns (bytes memory) {
+        Round storage r = _rounds[taskId][round];
+        return r.modelCidPrefix == bytes4(0) ? bytes("") : abi.encodePacked(r.modelCidPrefix, r.modelDigest);
+    }
+
+    /// @dev An artifact's CID as IPFS gives it (`ipfs add --cid-version 1 --raw-leaves`): version 1,
+    /// codec raw (a file of one chunk) or dag-pb (the root of a chunked file), sha2-256. The
+    /// codec is kept, not only the digest: the same digest read with the other codec is another
+    /// artifact, so a digest alone would not name a file over one chunk.
+    function _splitCid(bytes calldata cid) private pure returns (bytes4 prefix, bytes32 digest) {
+        if (cid.length != 36) revert InvalidCid("not a 36-byte sha2-256 CIDv1");
+        prefix = bytes4(cid[:4]);
+        if (prefix != CID_RAW && prefix != CID_DAG_PB) revert InvalidCid("not a raw or dag-pb sha2-256 CIDv1");
+        digest = bytes32(cid[4:]);
     }
 
     function getParticipant(uint256 taskId, address account) external view returns (Participant memory) {

@@ -190,12 +190,29 @@ def _send_once(w3: Web3, account: LocalAccount, call: ContractFunction, value: i
         if any(e in message.lower() for e in _NONCE_ERRORS):
             raise  # retried by send()
         raise ChainError(f"chain refused the transaction: {message[:300]}") from exc
-    signed = account.sign_transaction(built)  # type: ignore[arg-type]
+    return _sign_and_wait(w3, account, built)
+
+
+def _sign_and_wait(w3: Web3, account: LocalAccount, tx: Any) -> TxReceipt:
+    """Send and wait until mined: on a chain with a block time, nothing is final when sent."""
+    signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
         raise ChainError(f"transaction {tx_hash.hex()} reverted")
     return receipt
+
+
+def send_data(w3: Web3, account: LocalAccount, to: str, data: bytes) -> TxReceipt:
+    """A transaction with raw calldata (for contracts without an ABI, like the CREATE2 deployer)."""
+    tx: Any = {"from": account.address, "to": Web3.to_checksum_address(to), "data": data,
+               "nonce": w3.eth.get_transaction_count(account.address, "pending"), "chainId": w3.eth.chain_id}
+    try:
+        tx["gas"] = int(w3.eth.estimate_gas({"from": account.address, "to": tx["to"], "data": data}) * 1.2) + 20_000
+    except (ContractLogicError, Web3RPCError) as exc:
+        raise ChainError(f"transaction to {to} would fail: {str(exc)[:300]}") from exc
+    tx["gasPrice"] = w3.eth.gas_price
+    return _sign_and_wait(w3, account, tx)
 
 
 def decode_revert(call: ContractFunction, exc: Exception) -> str:

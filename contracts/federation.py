@@ -10,15 +10,17 @@ from typing import Any
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
-from zkfl.contracts.chain import chain_key, decode_revert, send
+from zkfl.contracts.chain import chain_key, decode_revert, send, send_data
 from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract, poseidon_contract
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
+from zkfl.store import cid_bytes, cid_from_bytes
 
 EIP170_LIMIT = 24_576
 
@@ -94,8 +96,8 @@ class TaskParams:
     samples_per_update: int
     min_stake: int
     global_commitment: int
-    model_digest: bytes
-    package_digest: bytes
+    model_cid: str  # G_0's artifact, as IPFS names it
+    package_cid: str  # the client package
     collection_window: int = DEFAULT_COLLECTION_WINDOW
     update_values: int = 0  # the model's parameter count: every submission publishes exactly these
     verify_gas: int = DEFAULT_VERIFY_GAS  # the gas each step verification gets, exactly
@@ -109,7 +111,7 @@ class TaskParams:
                 int(self.reward_rule), int(self.slash_rule),
                 0 if self.token == ETH else reward, self.deadline, self.rounds, self.samples_per_update,
                 self.collection_window, self.update_values, self.verify_gas, self.pin_data, self.min_stake,
-                self.global_commitment, self.model_digest, self.package_digest)
+                self.global_commitment, cid_bytes(self.model_cid), cid_bytes(self.package_cid))
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,11 @@ class TaskState:
     min_stake: int
     verified_samples: int
     package_digest: bytes
+    package_cid_prefix: bytes
+
+    @property
+    def package_cid(self) -> str:
+        return cid_from_bytes(bytes(self.package_cid_prefix) + bytes(self.package_digest))
 
     @property
     def finished(self) -> bool:
@@ -155,6 +162,14 @@ class RoundState:
     opened_at: int
     accepted: int
     rejected: int
+    model_cid_prefix: bytes
+
+    @property
+    def model_cid(self) -> str | None:
+        """G_r's artifact; None while the round has no model."""
+        if bytes(self.model_cid_prefix) == b"\x00" * 4:
+            return None
+        return cid_from_bytes(bytes(self.model_cid_prefix) + bytes(self.model_digest))
 
 
 @dataclass(frozen=True)
@@ -223,6 +238,47 @@ def deploy(w3: Web3, account: LocalAccount, compiled: CompiledContract, *args: A
     return str(address), int(receipt["gasUsed"])
 
 
+# The deterministic-deployment proxy (Arachnid's), at the same address on anvil and on most
+# EVM chains: a contract deployed through it has an address fixed by its code alone, so
+# every party finds zkfl's Federation from the chain, without a file from whoever deployed it.
+CREATE2_DEPLOYER = "0x4e59b44847b379578588920ca78fbf26c0b4956c"
+CANONICAL_SALT = bytes(Web3.keccak(text="zkfl canonical deployment v1"))
+
+
+def create2_address(initcode: bytes, salt: bytes = CANONICAL_SALT) -> ChecksumAddress:
+    digest = Web3.keccak(b"\xff" + bytes.fromhex(CREATE2_DEPLOYER[2:]) + salt + Web3.keccak(initcode))
+    return Web3.to_checksum_address(digest[12:])
+
+
+def _initcode(compiled: CompiledContract, *args: Any) -> bytes:
+    factory = Web3().eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+    return bytes.fromhex(str(factory.constructor(*args).data_in_transaction).removeprefix("0x"))
+
+
+def has_create2_deployer(w3: Web3) -> bool:
+    return len(w3.eth.get_code(Web3.to_checksum_address(CREATE2_DEPLOYER))) > 0
+
+
+def deploy_canonical(w3: Web3, account: LocalAccount, compiled: CompiledContract, *args: Any) -> tuple[str, int]:
+    """Deploy through the CREATE2 deployer (reusing the contract if it is already there)."""
+    if compiled.deployed_size > EIP170_LIMIT:
+        raise ConfigError(f"{compiled.name} is {compiled.deployed_size} bytes, over the {EIP170_LIMIT}-byte limit")
+    initcode = _initcode(compiled, *args)
+    address = create2_address(initcode)
+    if len(w3.eth.get_code(address)) > 0:
+        return address, 0
+    receipt = send_data(w3, account, CREATE2_DEPLOYER, CANONICAL_SALT + initcode)
+    if len(w3.eth.get_code(address)) == 0:
+        raise ChainError(f"{compiled.name} deployment through {CREATE2_DEPLOYER} left no code at {address}")
+    return address, int(receipt["gasUsed"])
+
+
+def canonical_federation_address() -> ChecksumAddress:
+    """Where ``Federation.deploy`` puts zkfl's Federation on any chain with the CREATE2 deployer."""
+    poseidon = create2_address(_initcode(poseidon_contract()))
+    return create2_address(_initcode(federation_contract(), poseidon))
+
+
 def deploy_verifier(w3: Web3, account: LocalAccount, verifier_sol: Path) -> tuple[str, int]:
     return deploy(w3, account, compile_contract(verifier_sol, "Halo2Verifier"))
 
@@ -253,10 +309,13 @@ class Federation:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=federation_contract().abi)
 
     @classmethod
-    def deploy(cls, w3: Web3, account: LocalAccount) -> Federation:
-        """Deploy PoseidonT2 (the binding's hash) and a Federation that uses it."""
-        poseidon, _ = deploy(w3, account, poseidon_contract())
-        address, _ = deploy(w3, account, federation_contract(), poseidon)
+    def deploy(cls, w3: Web3, account: LocalAccount, canonical: bool = True) -> Federation:
+        """PoseidonT2 (the binding's hash) and a Federation that uses it: at the canonical
+        address (found by anyone from the chain) when the chain has the CREATE2 deployer
+        and ``canonical`` holds, else wherever a plain deployment puts them."""
+        place = deploy_canonical if canonical and has_create2_deployer(w3) else deploy
+        poseidon, _ = place(w3, account, poseidon_contract())
+        address, _ = place(w3, account, federation_contract(), poseidon)
         return cls(w3, address)
 
     # -------------------------------------------------------------- writes
@@ -366,11 +425,12 @@ class Federation:
                             tx_hash="0x" + receipt["transactionHash"].hex().removeprefix("0x"))
 
     def publish_global_model(self, account: LocalAccount, task_id: int, round_: int, commitment: int,
-                             model_digest: bytes, manifest_digest: bytes, aggregation_proof: bytes,
+                             model_cid: str, manifest_cid: str, aggregation_proof: bytes,
                              aggregation_values: list[int]) -> PublishResult:
         """Publish G_{r+1} with its FedAvg proof; the contract reverts (ChainError) on any mismatch."""
         receipt = send(self.w3, account, self.contract.functions.publishGlobalModel(
-            task_id, round_, commitment, model_digest, manifest_digest, aggregation_proof, aggregation_values))
+            task_id, round_, commitment, cid_bytes(model_cid), cid_bytes(manifest_cid), aggregation_proof,
+            aggregation_values))
         return PublishResult(int(receipt["gasUsed"]), "0x" + bytes(receipt["transactionHash"]).hex())
 
     def challenge_update(self, account: LocalAccount, task_id: int, round_: int, participant: str,
@@ -459,8 +519,12 @@ def public_values_hash(public_values: list[int]) -> bytes:
 
 
 def resolve_federation(w3: Web3, address: str | None = None) -> Federation:
-    """The Federation given by address, else the one zkfl deployed on this chain."""
-    address = address or Deployment.load(w3).federation
-    if address is None:
-        raise ConfigError("no Federation contract known on this chain: create a task first, or pass --federation ADDR")
-    return Federation(w3, address)
+    """The Federation given by address, else zkfl's canonical one on this chain: found from
+    the chain alone, so a party in a fresh home needs no file from anyone."""
+    if address:
+        return Federation(w3, address)
+    canonical = canonical_federation_address()
+    if len(w3.eth.get_code(canonical)) == 0:
+        raise ConfigError(f"no zkfl Federation at its canonical address {canonical} on this chain: "
+                          "create a task first, or pass --federation ADDR")
+    return Federation(w3, canonical)

@@ -36,7 +36,7 @@ from zkfl.prover.binding import binding_commitment, binding_value
 from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.fedavg import fedavg
 from zkfl.prover.quantize import Quantizer
-from zkfl.store import ContentStore, cid_from_digest
+from zkfl.store import ContentStore, open_store
 
 FloatArray = npt.NDArray[np.float64]
 #: The shortest collection window the SDK joins: a round must leave time to prove in.
@@ -62,14 +62,14 @@ class Client:
         self.account = account_from_key(key)
         self.federation: Federation = resolve_federation(self.w3, federation)
         self.task_id = task_id
-        self.store = store or ContentStore()
+        self.store = store or open_store()
         self._broker_url = broker_url
         self._transport = transport
         self.show_progress = show_progress
         self.max_message_bytes = max_message_bytes
         self.inline_update_values = inline_update_values
         task = self.task()
-        self.package = TaskPackage.get(self.store, cid_from_digest(task.package_digest))
+        self.package = TaskPackage.get(self.store, task.package_cid)
         self.spec = self.package.spec
         self.quantizer = Quantizer(self.spec.scale)
         self._artifacts: StepCircuit | None = None
@@ -163,7 +163,9 @@ class Client:
         round_ = task.current_round if round_ is None else round_
         state = self.federation.round(self.task_id, round_)
         try:
-            model = ModelArtifact.get(self.store, cid_from_digest(state.model_digest))
+            if state.model_cid is None:
+                raise ZkflError(f"round {round_} of task {self.task_id} has no model yet")
+            model = ModelArtifact.get(self.store, state.model_cid)
             if commit(model.array()) == state.global_commitment:
                 return model
         except ZkflError:

@@ -35,6 +35,7 @@ from zkfl.prover.binding import binding_chunks, binding_value  # noqa: E402
 from zkfl.prover.commit import commit  # noqa: E402
 from zkfl.prover.ezkl_backend import StepProof, prove_step  # noqa: E402
 from zkfl.prover.quantize import Quantizer  # noqa: E402
+from zkfl.store import cid_of  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")
 AGGREGATION_SLOTS = 4
@@ -175,8 +176,12 @@ def wait_out_collection_window(federation: Federation, task_id: int, round_: int
         advance_chain_time(federation.w3, state.opened_at + task.collection_window - now)
 
 
+# A well-formed CID for tasks whose artifacts no test reads (cid_of(b"zkfl test stand-in")).
+STAND_IN_CID = cid_of(b"zkfl test stand-in")
+
+
 def publish_aggregate(federation: Federation, aggregation: Aggregation, aggregator: LocalAccount, task_id: int,
-                      round_: int, model_digest: bytes = b"\x33" * 32, wait: bool = True) -> np.ndarray:
+                      round_: int, model_cid: str = STAND_IN_CID, wait: bool = True) -> np.ndarray:
     """What an honest aggregator does: FedAvg the round's accepted updates (in the
     contract's order), prove it, publish (after the collection window unless ``wait`` is
     False). Returns the new global model."""
@@ -188,7 +193,7 @@ def publish_aggregate(federation: Federation, aggregation: Aggregation, aggregat
     model = fedavg(updates, samples, aggregation.update_scale, aggregation.artifacts.spec.scale)
     proof = aggregation.prove(updates, samples, model)
     federation.publish_global_model(aggregator, task_id, round_, commit(np.array(model, dtype=np.int64)),
-                                    model_digest, b"\x00" * 32, proof.proof_bytes, proof.instances)
+                                    model_cid, STAND_IN_CID, proof.proof_bytes, proof.instances)
     return np.array(model, dtype=np.int64)
 
 
@@ -269,7 +274,7 @@ def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds
         aggregator=aggregator, verifier=verifier, aggregation_verifier=aggregation_verifier, aggregation_slots=slots,
         deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
         samples_per_update=samples, min_stake=min_stake, update_values=update_values,
-        global_commitment=commit(global_model), model_digest=b"\x11" * 32, package_digest=b"\x22" * 32,
+        global_commitment=commit(global_model), model_cid=STAND_IN_CID, package_cid=STAND_IN_CID,
         pin_data=pin_data, **{"collection_window": TEST_COLLECTION_WINDOW, **terms})  # type: ignore[arg-type]
 
 

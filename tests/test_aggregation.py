@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import (
     AGGREGATION_SLOTS,
+    STAND_IN_CID,
     advance_chain_time,
     aggregation_verifier_for,
     submit_step,
@@ -61,7 +62,7 @@ def round_with_two_updates(federation, accounts, verifier_address, initial_model
 
 def publish(federation, accounts, task_id: int, round_: int, model: list[int], proof) -> None:  # type: ignore[no-untyped-def]
     federation.publish_global_model(accounts[1], task_id, round_, commit(np.array(model, dtype=np.int64)),
-                                    b"\x33" * 32, b"\x00" * 32, proof.proof_bytes, proof.instances)
+                                    STAND_IN_CID, STAND_IN_CID, proof.proof_bytes, proof.instances)
 
 
 def test_the_proof_states_fedavg_and_rejects_each_dishonest_aggregate(  # type: ignore[no-untyped-def]
@@ -97,13 +98,13 @@ def test_the_proof_states_fedavg_and_rejects_each_dishonest_aggregate(  # type: 
                               [SAMPLES, SAMPLES], commit(np.array(honest_model))) == []
     # A valid proof published under another commitment, and a tampered proof, are refused too.
     with pytest.raises(ChainError, match="proof is for another model"):
-        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(off_by_one)), b"\x33" * 32,
-                                        b"\x00" * 32, honest.proof_bytes, honest.instances)
+        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(off_by_one)), STAND_IN_CID,
+                                        STAND_IN_CID, honest.proof_bytes, honest.instances)
     tampered = bytearray(honest.proof_bytes)
     tampered[100] ^= 1
     with pytest.raises(ChainError, match="aggregation proof does not verify"):
-        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(honest_model)), b"\x33" * 32,
-                                        b"\x00" * 32, bytes(tampered), honest.instances)
+        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(honest_model)), STAND_IN_CID,
+                                        STAND_IN_CID, bytes(tampered), honest.instances)
     assert federation.task(task_id).current_round == 0  # nothing got through
     publish(federation, accounts, task_id, 0, honest_model, honest)
     assert federation.round(task_id, 1).global_commitment == commit(np.array(honest_model))

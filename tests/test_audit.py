@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import post_logreg_task
+from tests.conftest import STAND_IN_CID, post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
@@ -30,7 +30,7 @@ from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit
 from zkfl.prover.keys import artifacts_from_package
-from zkfl.store import ContentStore, digest_of_cid
+from zkfl.store import LocalStore
 
 KEYS = dev_keys()
 RELAY = Path(__file__).parent / "contracts" / "Relay.sol"
@@ -80,7 +80,7 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
         assert aggregator.maybe_close_round()
     else:
         # A dishonest aggregator: the right manifest, but the model is one quantum off the average.
-        spec, store = clients[0].spec, ContentStore()
+        spec, store = clients[0].spec, LocalStore()
         updates = [b.update for b in bundles]
         average = fedavg(updates, [spec.batch] * 3, bundles[0].update_scale, spec.scale)
         off = list(average)
@@ -89,7 +89,7 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
         wrong = prove_aggregation(circuit, updates, [spec.batch] * 3, off)
         with pytest.raises(ChainError, match="model is not the rounded average"):
             fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(off)),
-                                     b"\x00" * 32, b"\x00" * 32, wrong.proof_bytes, wrong.instances)
+                                     STAND_IN_CID, STAND_IN_CID, wrong.proof_bytes, wrong.instances)
         proof = prove_aggregation(circuit, updates, [spec.batch] * 3, average)
         model_cid = ModelArtifact(spec.spec_hash(), spec.scale, off).put(store)
         entries = []
@@ -99,7 +99,7 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
                                          "0x" + commit(np.array(bundle.update)).to_bytes(32, "big").hex(), spec.batch))
         manifest_cid = AggregationManifest(0, model_cid, entries).put(store)
         fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(average)),
-                                 digest_of_cid(model_cid), digest_of_cid(manifest_cid), proof.proof_bytes,
+                                 model_cid, manifest_cid, proof.proof_bytes,
                                  proof.instances)
     fed.settle(account_from_key(KEYS[0]), posted.task_id)
     for client in clients:

@@ -22,6 +22,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from tests.conftest import (
+    STAND_IN_CID,
     ProvenStep,
     advance_chain_time,
     aggregation_verifier_for,
@@ -167,8 +168,8 @@ class Target:
 
 @pytest.fixture(scope="module")
 def second_federation(federation, accounts) -> Federation:  # type: ignore[no-untyped-def]
-    """Another Federation deployment on the same chain."""
-    return Federation.deploy(federation.w3, accounts[0])
+    """Another Federation deployment on the same chain (not at the canonical address)."""
+    return Federation.deploy(federation.w3, accounts[0], canonical=False)
 
 
 @dataclass(frozen=True)
@@ -180,16 +181,11 @@ class OtherChain:
 @pytest.fixture(scope="module")
 def other_chain(federation, accounts, artifacts, aggregation) -> Iterator[OtherChain]:  # type: ignore[no-untyped-def]
     """A second anvil with another chain id, where the Federation sits at the same address as
-    the session's (same deployer, same nonce): only the chain id tells the two apart."""
+    the session's (both at the canonical CREATE2 address): only the chain id tells them apart."""
     w3 = federation.w3
-    deployer = accounts[0].address
-    nonce = next((n for n in range(w3.eth.get_transaction_count(deployer))
-                  if create_address(deployer, n) == federation.address), None)
-    assert nonce, "the session Federation was not deployed by dev account 0 after its Poseidon"
     with start_anvil(chain_id=w3.eth.chain_id + 1) as process:
         other_w3 = connect(process.rpc_url)
-        other_w3.provider.make_request("anvil_setNonce", [deployer, hex(nonce - 1)])  # type: ignore[arg-type]
-        other = Federation.deploy(other_w3, accounts[0])  # Poseidon at nonce - 1, Federation at nonce
+        other = Federation.deploy(other_w3, accounts[0])
         assert other.address == federation.address and other_w3.eth.chain_id != w3.eth.chain_id
         verifier, _ = deploy_verifier(other_w3, accounts[0], artifacts.verifier_sol)
         deploy_aggregation_verifier(other_w3, accounts[0], aggregation)
@@ -281,7 +277,7 @@ def test_rules_of_the_round(federation, accounts, shared_task, prover, initial_m
     with pytest.raises(ChainError, match="cannot leave after submitting"):
         federation.leave(wallet, shared_task)
     with pytest.raises(ChainError, match="only the task's aggregator"):
-        federation.publish_global_model(wallet, shared_task, 0, 1, b"\x00" * 32, b"\x00" * 32, b"", [])
+        federation.publish_global_model(wallet, shared_task, 0, 1, STAND_IN_CID, STAND_IN_CID, b"", [])
     with pytest.raises(ChainError, match="still running"):
         federation.settle(accounts[0], shared_task)
     with pytest.raises(ChainError, match="not settled"):
@@ -638,7 +634,7 @@ def test_a_withheld_update_is_challenged_and_the_round_goes_on(federation, accou
     model = fedavg(others, [16], aggregation.update_scale, aggregation.artifacts.spec.scale)
     without = aggregation.prove(others, [16], model)
     with pytest.raises(ChainError, match="inputs are not the round's accepted updates"):
-        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(model)), b"\x33" * 32, b"\x00" * 32,
+        federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(model)), STAND_IN_CID, STAND_IN_CID,
                                         without.proof_bytes, without.instances)
     # Challenges that show nothing revert and slash nobody.
     with pytest.raises(ChainError, match="the published values are the proof's output"):
@@ -663,7 +659,7 @@ def test_a_withheld_update_is_challenged_and_the_round_goes_on(federation, accou
         federation.challenge_update(outsider, task_id, 0, withholder.address, bogus)
     # Every active participant is now accepted: the round publishes at once (within its
     # collection window), without W.
-    federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(model)), b"\x33" * 32, b"\x00" * 32,
+    federation.publish_global_model(accounts[1], task_id, 0, commit(np.array(model)), STAND_IN_CID, STAND_IN_CID,
                                     without.proof_bytes, without.instances)
     assert chain_now(federation.w3) < federation.round(task_id, 0).opened_at + WINDOW
     assert federation.task(task_id).current_round == 1
@@ -795,7 +791,7 @@ def test_a_full_round_still_waits_out_its_window(federation, accounts, initial_m
     with pytest.raises(ChainError, match="round is full"):
         federation.submit_update(accounts[1], *permissive_submission(federation, task_id, honest, update, claimed))
     with pytest.raises(ChainError, match="still collecting"):
-        federation.publish_global_model(accounts[1], task_id, 0, 1, b"\x00" * 32, b"\x00" * 32, b"", [0] * 12)
+        federation.publish_global_model(accounts[1], task_id, 0, 1, STAND_IN_CID, STAND_IN_CID, b"", [0] * 12)
     assert not federation.participant(task_id, honest.address).slashed
     task_id = new_task(federation, accounts, verifier, initial_model, (sybil, late), collection_window=10)
     assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, sybil, update,

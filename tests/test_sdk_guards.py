@@ -22,7 +22,6 @@ from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.prover.aggregation import prove_aggregation
 from zkfl.prover.commit import commit
 from zkfl.prover.keys import artifacts_from_package
-from zkfl.store import digest_of_cid
 
 KEYS = dev_keys()
 
@@ -65,7 +64,7 @@ def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProce
                       deadline=good.deadline, rounds=1, samples_per_update=good.samples_per_update,
                       min_stake=good.min_stake, global_commitment=round0.global_commitment,
                       update_values=good.update_values,
-                      model_digest=round0.model_digest, package_digest=digest_of_cid(posted.package_cid))
+                      model_cid=posted.initial_model_cid, package_cid=posted.package_cid)
     cases = {
         "samples per update": replace(base, samples_per_update=good.samples_per_update + 1),
         "verifier": replace(base, verifier=good.aggregation_verifier),  # code, but not the package's verifier
@@ -126,7 +125,7 @@ def test_a_withheld_global_model_is_rebuilt_from_the_chain(anvil: AnvilProcess, 
     circuit = artifacts_from_package(client.package, client.store, "aggregation")
     proof = prove_aggregation(circuit, [bundle.update], [spec.batch], model)
     fed.publish_global_model(account_from_key(KEYS[1]), posted.task_id, 0, commit(np.array(model)),
-                             digest_of_cid(posted.initial_model_cid), b"\x00" * 32, proof.proof_bytes, proof.instances)
+                             posted.initial_model_cid, posted.initial_model_cid, proof.proof_bytes, proof.instances)
     served = ModelArtifact.get(client.store, posted.initial_model_cid)
     assert commit(served.array()) != fed.round(posted.task_id, 1).global_commitment  # the CID on chain lies
     rebuilt = client.global_model(1)

@@ -11,17 +11,17 @@ from hypothesis import strategies as st
 
 from zkfl.errors import MessageError, ZkflError
 from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
-from zkfl.store import ContentStore, cid_from_digest, cid_of, digest_of_cid
+from zkfl.store import LocalStore, cid_bytes, cid_from_bytes, cid_of
 
 
 def test_cid_matches_ipfs_raw_leaves() -> None:
     # `ipfs add --cid-version 1 --raw-leaves` of the 5 bytes "hello"
     assert cid_of(b"hello") == "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
-    assert cid_from_digest(digest_of_cid(cid_of(b"x"))) == cid_of(b"x")
+    assert cid_from_bytes(cid_bytes(cid_of(b"x"))) == cid_of(b"x")
 
 
 def test_store_detects_corruption(tmp_path: Path) -> None:
-    store = ContentStore(tmp_path)
+    store = LocalStore(tmp_path)
     cid = store.put(b"model bytes")
     assert store.get(cid) == b"model bytes"
     (tmp_path / cid).write_bytes(b"tampered")

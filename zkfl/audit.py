@@ -40,7 +40,7 @@ from zkfl.prover.ezkl_backend import (
     verify_proof,
 )
 from zkfl.prover.keys import artifacts_from_package
-from zkfl.store import ContentStore, cid_from_digest
+from zkfl.store import ContentStore, cid_from_bytes, open_store
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _inner_calls(fed: Federation, event: Any) -> list[bytes]:
 
 
 def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None) -> AuditReport:
-    store = store or ContentStore()
+    store = store or open_store()
     findings: list[Finding] = []
 
     def check(round_: int | None, wallet: str | None, name: str, ok: bool, detail: str = "") -> None:
@@ -129,7 +129,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
 
     task = fed.task(task_id)
     try:
-        package = TaskPackage.get(store, cid_from_digest(task.package_digest))
+        package = TaskPackage.get(store, task.package_cid)
     except ZkflError as exc:
         check(None, None, "task package", False, str(exc))
         return AuditReport(task_id, findings)
@@ -229,8 +229,8 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
             continue
         commitment = int(event["globalCommitment"])
         try:
-            model = ModelArtifact.get(store, cid_from_digest(bytes(event["modelDigest"])))
-            manifest = AggregationManifest.get(store, cid_from_digest(bytes(event["manifestDigest"])))
+            model = ModelArtifact.get(store, cid_from_bytes(bytes(event["modelCid"])))
+            manifest = AggregationManifest.get(store, cid_from_bytes(bytes(event["manifestCid"])))
         except ZkflError as exc:
             check(round_, None, "artifacts", False, str(exc))
             continue

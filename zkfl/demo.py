@@ -35,7 +35,7 @@ from zkfl.middleware.transport.rabbitmq import open_transport
 from zkfl.organisation import post_task
 from zkfl.prover.quantize import Quantizer
 from zkfl.status import task_status
-from zkfl.store import ContentStore
+from zkfl.store import open_store
 
 MAX_CLIENTS = 8  # anvil's dev accounts: 0 organisation, 1 aggregator, 2.. clients
 
@@ -98,7 +98,7 @@ def validate(cfg: DemoConfig) -> None:
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     validate(cfg)
-    store = ContentStore()
+    store = open_store()
     data = load(cfg.dataset)
     fam = family(cfg.model)
     with start_anvil() as anvil:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from zkfl.prover.commit import commit
 from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
 from zkfl.prover.ezkl_backend import ensure_keys
 from zkfl.prover.quantize import Quantizer
-from zkfl.store import ContentStore, digest_of_cid
+from zkfl.store import ContentStore, open_store
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: StepCircuit,
     if federation:
         deployment.federation = federation
     if deployment.federation is None or len(w3.eth.get_code(deployment.federation)) == 0:
-        deployment.federation = Federation.deploy(w3, account).address
+        deployment.federation = Federation.deploy(w3, account).address  # canonical: found from the chain
     key = artifacts.key
     verifier = deployment.verifiers.get(key)
     if verifier is None or len(w3.eth.get_code(verifier)) == 0:
@@ -133,7 +132,7 @@ def post_task(
     collection_window: int = DEFAULT_COLLECTION_WINDOW,
     feature_bound: float = DEFAULT_FEATURE_BOUND,
 ) -> PostedTask:
-    store = store or ContentStore()
+    store = store or open_store()
     data = load(dataset)
     if model == "logreg" and data.classes != 2:
         raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
@@ -153,13 +152,13 @@ def post_task(
         verifier=verifier,
         aggregation_verifier=aggregation_verifier,
         aggregation_slots=slots,
-        deadline=int(time.time()) + deadline_seconds,
+        deadline=int(w3.eth.get_block("latest")["timestamp"]) + deadline_seconds,
         rounds=rounds,
         samples_per_update=spec.batch,
         min_stake=min_stake_wei,
         global_commitment=commit(np.array(initial.values, dtype=np.int64)),
-        model_digest=digest_of_cid(initial_cid),
-        package_digest=digest_of_cid(package_cid),
+        model_cid=initial_cid,
+        package_cid=package_cid,
         pin_data=pin_data,
         collection_window=collection_window,
         update_values=spec.param_count,

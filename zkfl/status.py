@@ -17,7 +17,7 @@ from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason
 from zkfl.middleware.transport.base import task_key
 from zkfl.prover.commit import commitment_hex
-from zkfl.store import ContentStore, cid_from_digest
+from zkfl.store import cid_from_bytes, open_store
 
 
 def _proof_system(package_cid: str) -> str | None:
@@ -26,7 +26,7 @@ def _proof_system(package_cid: str) -> str | None:
     from zkfl.errors import ZkflError
 
     try:
-        return TaskPackage.get(ContentStore(), package_cid).backend
+        return TaskPackage.get(open_store(), package_cid).backend
     except (ZkflError, OSError, KeyError, ValueError):
         return None
 
@@ -50,7 +50,7 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
             "round": r,
             "start_commitment": commitment_hex(int(start)),
             "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
-            "model_cid": cid_from_digest(bytes(produced["args"]["modelDigest"])) if produced else None,
+            "model_cid": cid_from_bytes(bytes(produced["args"]["modelCid"])) if produced else None,
             "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
             "aggregation_proof": _aggregation_proof(fed, produced, extra) if produced else None,
             # an update rejected after its acceptance (challenged on chain) is not accepted
@@ -81,8 +81,8 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
         "organisation": task.organisation,
         "aggregator": task.aggregator,
         "verifier": task.verifier,
-        "package_cid": cid_from_digest(task.package_digest),
-        "proof_system": _proof_system(cid_from_digest(task.package_digest)),
+        "package_cid": task.package_cid,
+        "proof_system": _proof_system(task.package_cid),
         "reward_pool": task.reward_pool,
         "slashed_pool": task.slashed_pool,
         "min_stake": task.min_stake,

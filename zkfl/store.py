@@ -1,9 +1,13 @@
-"""A local content store addressed by IPFS-compatible CIDv1 (raw codec, sha2-256).
+"""Content stores: artifacts addressed by the CID IPFS gives them.
 
-Artifacts (models, updates, task packages, compiled circuits, SRS) are stored under
-their CID, so anyone holding the bytes can check them against the digest recorded on
-chain. The CID of a file up to 1 MiB equals what an IPFS node (raw leaves) gives, so
-an IPFS node can serve the same artifacts; none is required.
+Artifacts (models, updates, task packages, compiled circuits, SRS) are named by the
+CID `ipfs add --cid-version 1 --raw-leaves` gives their bytes (`zkfl.ipfs.unixfs`), so
+anyone holding the bytes can check them against the CID recorded on chain, and any IPFS
+node, gateway or pinning service can hold them. Every read is checked against its CID.
+
+``ContentStore`` is the one interface; ``LocalStore`` keeps artifacts in a folder (the
+one-machine default) and ``zkfl.ipfs.store.IpfsStore`` puts them on an IPFS node and
+reads them from any node or gateway. ``open_store`` picks one from the environment.
 """
 
 from __future__ import annotations
@@ -11,31 +15,43 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from multiformats import CID, multihash
+from multiformats import CID
 
 from zkfl.errors import ZkflError
+from zkfl.ipfs.unixfs import DAG_PB, RAW, SHA2_256, cid_of_bytes
 from zkfl.paths import zkfl_home
 
 
 def cid_of(data: bytes) -> str:
-    return str(CID("base32", 1, "raw", multihash.digest(data, "sha2-256")))
+    return cid_of_bytes(data)
 
 
-def digest_of_cid(cid: str) -> bytes:
-    """The 32-byte sha2-256 digest a CID carries (what the chain stores)."""
-    parsed = CID.decode(cid)
-    codec = multihash.from_digest(parsed.digest)
-    digest = multihash.unwrap(parsed.digest)
-    if codec.name != "sha2-256" or len(digest) != 32:
-        raise ZkflError(f"CID {cid} is not a sha2-256 CID")
-    return bytes(digest)
+def cid_bytes(cid: str) -> bytes:
+    """The binary CID the chain records (36 bytes: version, codec, sha2-256 multihash)."""
+    try:
+        parsed = CID.decode(cid)
+    except Exception as exc:  # multiformats raises several types for malformed text
+        raise ZkflError(f"not a CID: {cid!r}") from exc
+    if parsed.version != 1 or parsed.codec.code not in (RAW, DAG_PB) or parsed.hashfun.code != SHA2_256:
+        raise ZkflError(f"CID {cid} is not a CIDv1 (raw or dag-pb, sha2-256) as `ipfs add --raw-leaves` gives")
+    encoded = bytes(parsed)
+    if len(encoded) != 36:
+        raise ZkflError(f"CID {cid} does not carry a 32-byte sha2-256 digest")
+    return encoded
 
 
-def cid_from_digest(digest: bytes) -> str:
-    return str(CID("base32", 1, "raw", multihash.wrap(digest, "sha2-256")))
+def cid_from_bytes(encoded: bytes) -> str:
+    """The CID the chain recorded, as text; raises on anything but a zkfl artifact CID."""
+    try:
+        text = str(CID.decode(bytes(encoded)).set(base="base32"))
+    except Exception as exc:
+        raise ZkflError(f"the chain records no valid CID here ({bytes(encoded).hex() or 'empty'})") from exc
+    cid_bytes(text)
+    return text
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -43,30 +59,67 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-class ContentStore:
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root is not None else zkfl_home() / "store"
-        self.root.mkdir(parents=True, exist_ok=True)
+class ContentStore(ABC):
+    """Where artifacts live: put bytes, get them back by CID, checked."""
 
-    def _path(self, cid: str) -> Path:
-        return self.root / cid
-
+    @abstractmethod
     def put(self, data: bytes) -> str:
-        cid = cid_of(data)
-        path = self._path(cid)
-        if not path.exists():
-            # Write then rename, so a reader never sees a half-written artifact.
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        return cid
+        """Store the bytes and return their CID."""
+
+    @abstractmethod
+    def get(self, cid: str) -> bytes:
+        """The bytes named by ``cid``; raises ZkflError if they cannot be found or do not match."""
+
+    @abstractmethod
+    def has(self, cid: str) -> bool:
+        """Whether the bytes are at hand without a network fetch."""
+
+    @abstractmethod
+    def path_of(self, cid: str) -> Path:
+        """A local file holding the checked artifact, for tools that read files (ezkl)."""
 
     def put_json(self, obj: Any) -> str:
         return self.put(canonical_json(obj))
 
     def put_file(self, path: Path) -> str:
         return self.put(Path(path).read_bytes())
+
+    def get_json(self, cid: str) -> Any:
+        return json.loads(self.get(cid))
+
+
+class LocalStore(ContentStore):
+    """Artifacts in a folder, one file per CID: the one-machine default, and every
+    networked store's cache."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else zkfl_home() / "store"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, cid: str) -> Path:
+        cid_bytes(cid)  # never a path from an arbitrary string
+        return self.root / cid
+
+    def put(self, data: bytes) -> str:
+        cid = cid_of(data)
+        self._write(cid, data)
+        return cid
+
+    def _write(self, cid: str, data: bytes) -> None:
+        path = self._path(cid)
+        if path.exists():
+            return
+        # Write then rename, so a reader never sees a half-written artifact.
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+
+    def keep(self, cid: str, data: bytes) -> None:
+        """Cache bytes fetched elsewhere, once they match the CID."""
+        if cid_of(data) != cid:
+            raise ZkflError(f"artifact {cid}: the bytes fetched for it do not match the CID")
+        self._write(cid, data)
 
     def has(self, cid: str) -> bool:
         return self._path(cid).exists()
@@ -80,10 +133,19 @@ class ContentStore:
             raise ZkflError(f"artifact {cid} in {self.root} is corrupt (its hash does not match)")
         return data
 
-    def get_json(self, cid: str) -> Any:
-        return json.loads(self.get(cid))
-
     def path_of(self, cid: str) -> Path:
-        """A path to the verified artifact, for tools that read files (ezkl)."""
         self.get(cid)
         return self._path(cid)
+
+
+def open_store() -> ContentStore:
+    """The store this process's configuration names (``zkfl.ipfs.config``): an IPFS node
+    or gateways when ``ZKFL_IPFS_API`` or ``ZKFL_IPFS_GATEWAYS`` is set, else the local folder."""
+    from zkfl.ipfs.config import IpfsConfig
+
+    config = IpfsConfig.from_env()
+    if not config.configured:
+        return LocalStore()
+    from zkfl.ipfs.store import IpfsStore
+
+    return IpfsStore(config, cache=LocalStore())

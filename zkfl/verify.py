@@ -24,7 +24,7 @@ from zkfl.prover.ezkl_backend import (
     STEP_PUBLIC_LAYOUT,
     UPDATE_INDEX,
 )
-from zkfl.store import ContentStore, cid_from_digest
+from zkfl.store import ContentStore, open_store
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class Check:
 
 def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBundle,
                   store: ContentStore | None = None) -> list[Check]:
-    store = store or ContentStore()
+    store = store or open_store()
     task = fed.task(task_id)
-    package = TaskPackage.get(store, cid_from_digest(task.package_digest))
+    package = TaskPackage.get(store, task.package_cid)
     values = bundle.public_values
     checks = [Check("task", bundle.task_id == task_id, f"bundle is for task {bundle.task_id}")]
     if len(values) != len(STEP_PUBLIC_LAYOUT):
