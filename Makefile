@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p dashboard/static/vendor
+	cp tools/node_modules/uplot/dist/uPlot.iife.min.js tools/node_modules/uplot/dist/uPlot.min.css \
+	   tools/node_modules/uplot/LICENSE dashboard/static/vendor/
 	touch $@
 
 demo: setup
@@ -34,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/client.py
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/broker.py
+	$(BIN)/python bench/ipfs.py
 
 lint: setup
 	$(BIN)/ruff check .

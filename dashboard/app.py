@@ -264,10 +264,12 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
         files = {"uplot.js": "uPlot.iife.min.js", "uplot.css": "uPlot.min.css"}
         if name not in files:
             raise HTTPException(status_code=404, detail=f"no vendored file {name}")
-        path = tools_dir() / "node_modules" / "uplot" / "dist" / files[name]
-        if not path.exists():
-            raise HTTPException(status_code=404, detail="uPlot is not installed: run `make setup`")
-        return FileResponse(path)
+        # A wheel ships uPlot in static/vendor (copied from the pinned npm package by `make setup`);
+        # a checkout without that copy serves it from the npm tools.
+        for path in (STATIC / "vendor" / files[name], tools_dir() / "node_modules" / "uplot" / "dist" / files[name]):
+            if path.exists():
+                return FileResponse(path)
+        raise HTTPException(status_code=404, detail="uPlot is not installed: run `make setup`")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:

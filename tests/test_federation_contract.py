@@ -10,7 +10,7 @@ from the zero model, so one FedAvg proof serves every test that publishes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import pytest
 import rlp
 from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
+from multiformats import CID, multihash
 from web3 import Web3
 from web3.exceptions import ContractCustomError
 
@@ -32,7 +33,7 @@ from tests.conftest import (
     task_params,
 )
 from zkfl.aggregator.fedavg import fedavg
-from zkfl.contracts.chain import connect, decode_revert, start_anvil
+from zkfl.contracts.chain import connect, decode_revert, send, start_anvil
 from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy, deploy_verifier
 from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ChainError, ProofError, ZkflError
@@ -41,6 +42,7 @@ from zkfl.prover.commit import commit
 from zkfl.prover.ezkl_backend import INPUTS_VALID, STEP_PUBLIC_LAYOUT, proof_with_instances, prove_step, verify_proof
 from zkfl.prover.poseidon import poseidon_commit
 from zkfl.prover.quantize import FIELD_MODULUS
+from zkfl.store import cid_of
 
 STAKE = 10**17
 REWARD = 10**18
@@ -313,6 +315,28 @@ def test_task_limits_are_enforced_at_creation(federation, accounts, initial_mode
     with pytest.raises(ChainError, match="collection window must be 10 s to 7 days"):
         create(collection_window=7 * 24 * 3600 + 1)
     assert federation.task(create(collection_window=10)).collection_window == 10
+
+
+def test_the_chain_records_whole_cids_and_only_well_formed_ones(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
+                                                               verifier_address) -> None:
+    """A package over one chunk has a dag-pb CID: the chain keeps its codec, so the CID read
+    back is the one posted. Anything but a CIDv1 raw or dag-pb sha2-256 is refused."""
+    big = cid_of(b"x" * 300_000)  # two leaves under a dag-pb root: bafybei...
+    assert big.startswith("bafybei") and STAND_IN_CID.startswith("bafkrei")
+    params = task_params(accounts[1].address, verifier_address, initial_model, now=chain_now(federation.w3),
+                         aggregation_verifier=aggregation_verifier_for(federation))
+    task_id = federation.create_task(accounts[0], replace(params, package_cid=big), REWARD)
+    assert federation.task(task_id).package_cid == big
+    assert federation.round(task_id, 0).model_cid == STAND_IN_CID and federation.round(task_id, 1).model_cid is None
+    assert federation.contract.functions.packageCid(task_id).call() == bytes(CID.decode(big))
+    fields = list(replace(params, package_cid=big).as_tuple(0))
+    sha512 = bytes(CID("base32", 1, "raw", multihash.digest(b"x", "sha2-512")))
+    cbor = b"\x01\x71" + bytes(CID.decode(big))[2:]
+    for bad in (bytes(CID.decode(big))[4:], sha512, cbor, b"\x12\x20" + b"\x00" * 32, b""):
+        fields[-1] = bad  # past the SDK, straight to the contract
+        with pytest.raises(ChainError, match="InvalidCid"):
+            send(federation.w3, accounts[0], federation.contract.functions.createTask(tuple(fields)),
+                 value=REWARD)
 
 
 def test_settlement_pays_verified_work_and_conserves_value(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]

@@ -116,6 +116,17 @@ def cmd_task_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_task_settle(args: argparse.Namespace) -> int:
+    fed = _federation(args)
+    from zkfl.contracts.chain import account_from_key
+
+    fed.settle(account_from_key(args.key), args.task)
+    task = fed.task(args.task)
+    print(f"task {args.task} settled: {task.contributors} contributor(s) share {task.reward_pool} wei "
+          f"(plus {task.slashed_pool} wei slashed); each withdraws with `zkfl client withdraw`")
+    return 0
+
+
 # ------------------------------------------------------------------ client
 
 def _client(args: argparse.Namespace, broker: str | None = None) -> Any:
@@ -141,6 +152,23 @@ def cmd_client_train(args: argparse.Namespace) -> int:
     bundle.save(args.out)
     print(f"round {bundle.round}: update, proof and public values written to {args.out} "
           f"(proved in {bundle.metrics.prove_seconds:.1f} s)")
+    return 0
+
+
+def cmd_client_withdraw(args: argparse.Namespace) -> int:
+    fed = _federation(args)
+    from zkfl.contracts.chain import account_from_key
+    from zkfl.errors import ZkflError
+
+    account = account_from_key(args.key)
+    state = fed.participant(args.task, account.address)
+    if state.slashed:
+        raise ZkflError(f"{account.address} was slashed in task {args.task}: it has nothing to withdraw")
+    if state.withdrawn:
+        raise ZkflError(f"{account.address} already withdrew from task {args.task}")
+    reward, stake = fed.payout_of(args.task, account.address)
+    fed.withdraw(account, args.task)
+    print(f"{account.address} withdrew {reward} wei reward and {stake} wei stake from task {args.task}")
     return 0
 
 
@@ -272,6 +300,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.over_ipfs:
+        return _demo_over_ipfs(args)
     from zkfl.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(clients=args.clients, rounds=args.rounds, malicious=args.malicious, broker=args.broker,
@@ -281,11 +311,116 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_over_ipfs(args: argparse.Namespace) -> int:
+    """Each role a process with its own home and IPFS node; artifacts cross only by CID."""
+    from zkfl.multiparty import MultiPartyConfig, run_multiparty
+    from zkfl.paths import zkfl_home
+
+    if args.model != "logreg" or args.backend != "ezkl":
+        print("zkfl: error: --ipfs runs the default task (logreg, ezkl)", file=sys.stderr)
+        return 2
+    report = run_multiparty(MultiPartyConfig(
+        workdir=zkfl_home() / "demo-ipfs", participants=args.clients, malicious=args.malicious, rounds=args.rounds,
+        broker=args.broker or DEFAULT_BROKER, say=lambda text: print(text, flush=True)))
+    for row in report["rounds"]:
+        rejected = ", ".join(f"{r['wallet']} ({r['reason']})" for r in row["rejected"]) or "none"
+        print(f"round {row['round']}: accepted {len(row['accepted'])}, rejected {rejected}; model {row['model_cid']}")
+    print(f"audit from an empty home over IPFS gateways: {'passed' if report['audit']['exit'] == 0 else 'FAILED'}")
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2))
+    return 0 if report["audit"]["exit"] == 0 else 1
+
+
+# ------------------------------------------------------------------ ipfs, tools
+
+def cmd_ipfs_up(args: argparse.Namespace) -> int:
+    from zkfl.ipfs.node import ipfs_up
+
+    node = ipfs_up(port=args.port, peers=args.peer)
+    print(f"api: {node.api_url}\ngateway: {node.gateway_url}\npeer: {node.addresses[0] if node.addresses else ''}")
+    print(f"(export ZKFL_IPFS_API={node.api_url} to use it)")
+    return 0
+
+
+def cmd_ipfs_down(args: argparse.Namespace) -> int:
+    from zkfl.ipfs.node import ipfs_down
+
+    print("stopped the IPFS node" if ipfs_down() else "no zkfl IPFS node running for this ZKFL_HOME")
+    return 0
+
+
+def cmd_ipfs_add(args: argparse.Namespace) -> int:
+    from zkfl.store import open_store
+
+    print(open_store().put(args.file.read_bytes()))
+    return 0
+
+
+def cmd_ipfs_get(args: argparse.Namespace) -> int:
+    from zkfl.store import open_store
+
+    data = open_store().get(args.cid)  # every block checked against its hash
+    if args.out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        args.out.write_bytes(data)
+    return 0
+
+
+def cmd_tools_install(args: argparse.Namespace) -> int:
+    from zkfl.toolchain import install_tools
+
+    print(f"tools installed in {install_tools()}")
+    return 0
+
+
+def _ipfs_commands(sub: Any) -> None:
+    ipfs = sub.add_parser("ipfs", help="IPFS: a local node, and artifacts by CID").add_subparsers(
+        dest="action", required=True)
+    p = ipfs.add_parser("up", help="start an IPFS node (Helia) on 127.0.0.1 for this ZKFL_HOME")
+    p.add_argument("--port", type=_positive_int, help="HTTP port of its RPC API and gateway")
+    p.add_argument("--peer", action="append", default=[], metavar="MULTIADDR",
+                   help="another party's node to connect to (its /ip4/.../p2p/... address)")
+    p.set_defaults(func=cmd_ipfs_up)
+    ipfs.add_parser("down", help="stop it").set_defaults(func=cmd_ipfs_down)
+    p = ipfs.add_parser("add", help="add a file; prints its CID (ipfs add --cid-version 1 --raw-leaves)")
+    _ipfs_args(p)
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_ipfs_add)
+    p = ipfs.add_parser("get", help="fetch an artifact by CID, checking every block")
+    _ipfs_args(p)
+    p.add_argument("cid")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_ipfs_get)
+    tools = sub.add_parser("tools", help="the pinned Node.js tools (anvil, solc-js, zokrates-js, helia)")
+    tools.add_subparsers(dest="action", required=True).add_parser(
+        "install", help="npm ci the pinned tools into ZKFL_TOOLS (default: ZKFL_HOME/tools)").set_defaults(
+        func=cmd_tools_install)
+
+
+def _settlement_commands(task: Any, client: Any) -> None:
+    p = task.add_parser("settle", help="after the deadline (or the last round): pay contributors, free stakes")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.set_defaults(func=cmd_task_settle)
+    p = client.add_parser("withdraw", help="after settlement: take this wallet's reward and stake")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.set_defaults(func=cmd_client_withdraw)
+
+
 # ------------------------------------------------------------------ parser
+
+def _ipfs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ipfs", metavar="URL", help="this party's IPFS node (Kubo RPC API) to add and pin to "
+                   "[env ZKFL_IPFS_API]; without it and --gateway, artifacts stay in ZKFL_HOME/store")
+    p.add_argument("--gateway", action="append", metavar="URL",
+                   help="a trustless IPFS gateway to read artifacts from (repeatable) [env ZKFL_IPFS_GATEWAYS]")
 
 def _chain_args(p: argparse.ArgumentParser, key: bool = True) -> None:
     p.add_argument("--rpc", required=True, help="RPC URL of the chain, e.g. http://127.0.0.1:8545")
-    p.add_argument("--federation", help="Federation contract address (default: the one zkfl deployed on this chain)")
+    p.add_argument("--federation", help="Federation contract address (default: zkfl's canonical one on this chain)")
+    _ipfs_args(p)
     if key:
         p.add_argument("--key", required=True, help="private key of the wallet (0x...)")
 
@@ -410,13 +545,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-running", action="store_true",
                    help="leave the chain and the dashboard up until Ctrl-C (prints the URLs)")
     p.add_argument("--dashboard-port", type=_positive_int, default=8000)
+    p.add_argument("--ipfs", action="store_true", dest="over_ipfs",
+                   help="every role in its own home, sharing artifacts over real IPFS nodes")
     p.set_defaults(func=cmd_demo)
+    _ipfs_commands(sub)
+    _settlement_commands(task, client)
     return parser
+
+
+def _apply_ipfs_args(args: argparse.Namespace) -> None:
+    """--ipfs / --gateway name this process's content store (read by zkfl.store.open_store)."""
+    from zkfl.ipfs.config import API_ENV, GATEWAYS_ENV
+
+    if isinstance(getattr(args, "ipfs", None), str):
+        os.environ[API_ENV] = args.ipfs
+    if getattr(args, "gateway", None):
+        os.environ[GATEWAYS_ENV] = ",".join(args.gateway)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _apply_ipfs_args(args)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # its failures reach the user as BrokerError
     logging.getLogger("ezkl").setLevel(logging.ERROR)  # layout notes ("Using 3 columns for range-check")

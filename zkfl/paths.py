@@ -35,14 +35,20 @@ def configure_ezkl_cache() -> None:
 
 
 def tools_dir() -> Path:
-    """The npm tools folder installed by ``make setup`` (``npm ci`` in ``tools/``)."""
-    return Path(os.environ.get("ZKFL_TOOLS", REPO_ROOT / "tools"))
+    """The npm tools: ``ZKFL_TOOLS``, else a checkout's ``tools/`` (``make setup``), else
+    ``ZKFL_HOME/tools`` for an installed wheel (``zkfl tools install``)."""
+    if "ZKFL_TOOLS" in os.environ:
+        return Path(os.environ["ZKFL_TOOLS"])
+    checkout = REPO_ROOT / "tools"
+    if (checkout / "package.json").exists() and (REPO_ROOT / "pyproject.toml").exists():
+        return checkout
+    return zkfl_home() / "tools"
 
 
 def _tool(relative: str, what: str) -> Path:
     path = tools_dir() / "node_modules" / relative
     if not path.exists():
-        raise ConfigError(f"{what} not found at {path}: run `make setup` (npm ci in tools/)")
+        raise ConfigError(f"{what} not found at {path}: run `make setup` in a checkout, or `zkfl tools install`")
     return path
 
 
