@@ -7,7 +7,8 @@ same tree, so an organisation can pin an artifact anywhere and a participant can
 it from any gateway, checking every block against the hash that names it.
 
 Only what zkfl needs is here: building a file's blocks, and reading one back from
-blocks fetched one by one (each checked before it is parsed).
+blocks fetched one by one (each checked before it is parsed, and read only in the shape
+`build` gives a file of the size the root claims).
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ RAW = 0x55
 DAG_PB = 0x70
 SHA2_256 = 0x12
 UNIXFS_FILE = 2
-UNIXFS_RAW = 0
 MAX_FILE_SIZE = 1 << 31  # no zkfl artifact comes near 2 GiB: a bigger claim is refused before fetching
-MAX_DEPTH = 8
+MAX_BLOCK_SIZE = CHUNK_SIZE  # a raw leaf; a dag-pb node of 174 links is under 10 KB
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,27 @@ def _link(child: _Node) -> bytes:
 
 
 # ------------------------------------------------------------------ reading
+#
+# Only the DAG `build` makes is read. Its shape follows from the file size its root
+# claims (full subtrees left to right, one short leaf at the end), so every node is
+# checked against that shape before anything under it is fetched: a DAG that claims one
+# size and holds another (a node that links one child a million times, empty leaves, a
+# size over the limit, inline data beside links) is refused at the first node that
+# differs. A read therefore fetches at most the blocks of the size claimed, each at most
+# MAX_BLOCK_SIZE bytes, and returns exactly that many bytes. The caller still compares
+# the bytes with the CID (`LocalStore.keep`), which rules out any DAG but `build`'s.
+
+_ZKFL_CID_PREFIXES = (bytes([1, RAW, SHA2_256, 32]), bytes([1, DAG_PB, SHA2_256, 32]))
+
+
+@dataclass(frozen=True)
+class FileNode:
+    """A dag-pb UnixFS file node as `build` writes it: its children and the file bytes under each."""
+
+    links: list[CID]
+    sizes: list[int]
+    file_size: int
+
 
 def check_block(cid: CID, data: bytes) -> None:
     """Raise unless ``data`` is the block ``cid`` names (a gateway is never trusted)."""
@@ -100,69 +121,100 @@ def check_block(cid: CID, data: bytes) -> None:
 
 
 def sha256_digest(cid: CID) -> bytes:
-    hasher = multihash.from_digest(cid.digest)
-    if hasher.code != SHA2_256:
-        raise ZkflError(f"CID {cid} uses {hasher.name}; zkfl reads sha2-256 CIDs only")
-    return bytes(multihash.unwrap(cid.digest))
+    """The digest of a CID zkfl reads (CIDv1, raw or dag-pb, sha2-256); anything else is refused
+    before it is fetched, whatever the multiformats library would make of it."""
+    encoded = bytes(cid)
+    if len(encoded) != 36 or encoded[:4] not in _ZKFL_CID_PREFIXES:
+        raise ZkflError(f"CID {cid} is not a CIDv1 (raw or dag-pb, sha2-256) as `ipfs add --raw-leaves` gives")
+    return encoded[4:]
 
 
-def assemble(root: CID, fetch: Callable[[CID], bytes]) -> bytes:
+def assemble(root: CID, fetch: Callable[[CID], bytes], max_size: int = MAX_FILE_SIZE) -> bytes:
     """The file under ``root``, from blocks ``fetch`` returns, each checked before use."""
-    return b"".join(_walk(root, fetch, depth=0, budget=[MAX_FILE_SIZE]))
+    data = _fetched(root, fetch)
+    if root.codec.code == RAW:
+        return _leaf(root, data, len(data))
+    node = parse_file_node(root, data)
+    if node.file_size > max_size:
+        raise ZkflError(f"artifact {root} claims {node.file_size} bytes, over the {max_size}-byte limit")
+    parts: list[bytes] = []
+    _descend(root, node, node.file_size, _height(node.file_size), fetch, parts)
+    return b"".join(parts)
 
 
-def _walk(cid: CID, fetch: Callable[[CID], bytes], depth: int, budget: list[int]) -> Iterator[bytes]:
-    if depth > MAX_DEPTH:
-        raise ZkflError(f"artifact DAG deeper than {MAX_DEPTH} levels at {cid}: not a zkfl artifact")
+def _descend(cid: CID, node: FileNode, size: int, height: int, fetch: Callable[[CID], bytes],
+             parts: list[bytes]) -> None:
+    if height == 0 or node.file_size != size or node.sizes != _split(size, height):
+        raise ZkflError(f"block {cid} is not the node `ipfs add` makes for {size} bytes: not a zkfl artifact")
+    for link, child_size in zip(node.links, node.sizes, strict=True):
+        data = _fetched(link, fetch)
+        if height == 1:
+            parts.append(_leaf(link, data, child_size))
+        else:
+            _descend(link, parse_file_node(link, data), child_size, height - 1, fetch, parts)
+
+
+def _fetched(cid: CID, fetch: Callable[[CID], bytes]) -> bytes:
+    sha256_digest(cid)  # refuse a foreign CID before asking anyone for it
     data = fetch(cid)
     check_block(cid, data)
-    if cid.codec.code == RAW:
-        yield _spend(budget, data, cid)
-        return
-    if cid.codec.code != DAG_PB:
-        raise ZkflError(f"CID {cid} has codec {cid.codec.name}; an artifact is raw or a dag-pb UnixFS file")
-    links, payload = parse_file_node(cid, data)
-    yield _spend(budget, payload, cid)
-    for link in links:
-        yield from _walk(link, fetch, depth + 1, budget)
-
-
-def _spend(budget: list[int], data: bytes, cid: CID) -> bytes:
-    budget[0] -= len(data)
-    if budget[0] < 0:
-        raise ZkflError(f"artifact {cid} is larger than {MAX_FILE_SIZE} bytes")
     return data
 
 
-def parse_file_node(cid: CID, data: bytes) -> tuple[list[CID], bytes]:
-    """A dag-pb UnixFS file node's child CIDs and the bytes it carries itself."""
-    links: list[CID] = []
-    unixfs: bytes | None = None
-    for number, value in _fields(data, cid):
-        if number == 2 and isinstance(value, bytes):
-            links.append(_link_cid(value, cid))
-        elif number == 1 and isinstance(value, bytes):
-            unixfs = value
-        else:
-            raise ZkflError(f"block {cid} is not a dag-pb node")
-    if unixfs is None:
-        raise ZkflError(f"block {cid} has no UnixFS data: not a file")
-    kind, payload = UNIXFS_RAW, b""
-    for number, value in _fields(unixfs, cid):
-        if number == 1 and isinstance(value, int):
-            kind = value
-        elif number == 2 and isinstance(value, bytes):
-            payload = value
-    if kind not in (UNIXFS_FILE, UNIXFS_RAW):
-        raise ZkflError(f"block {cid} is a UnixFS node of type {kind}, not a file")
-    return links, payload
+def _leaf(cid: CID, data: bytes, size: int) -> bytes:
+    if cid.codec.code != RAW or len(data) != size or size > CHUNK_SIZE:
+        raise ZkflError(f"block {cid} is not the {size}-byte raw leaf its parent names: not a zkfl artifact")
+    return data
+
+
+def _height(size: int) -> int:
+    """Levels of dag-pb nodes `build` puts above the leaves of a ``size``-byte file (0: one raw block)."""
+    nodes, height = -(-size // CHUNK_SIZE), 0
+    while nodes > 1:
+        nodes, height = -(-nodes // MAX_LINKS), height + 1
+    return height
+
+
+def _split(size: int, height: int) -> list[int]:
+    """The file bytes under each child of a node ``height`` levels above the leaves: full
+    subtrees, then what is left."""
+    full = CHUNK_SIZE * MAX_LINKS ** (height - 1)
+    return [full] * (size // full) + ([size % full] if size % full else [])
+
+
+def parse_file_node(cid: CID, data: bytes) -> FileNode:
+    """A dag-pb UnixFS file node, in exactly the layout `build` writes (links, then Data
+    holding type File, filesize and one blocksize per link); any other layout is refused."""
+    if cid.codec.code != DAG_PB:
+        raise ZkflError(f"block {cid} is not a dag-pb node")
+    fields = list(_fields(data, cid))
+    links = [value for number, value in fields[:-1] if number == 2 and isinstance(value, bytes)]
+    unixfs = fields[-1][1] if fields and fields[-1][0] == 1 else None
+    if not isinstance(unixfs, bytes) or len(links) != len(fields) - 1:
+        raise ZkflError(f"block {cid} is not a dag-pb node as `ipfs add` writes it (links, then data)")
+    file_size, sizes = _file_data(cid, unixfs)
+    if not 0 < len(links) <= MAX_LINKS or len(sizes) != len(links) or sum(sizes) != file_size:
+        raise ZkflError(f"block {cid} has {len(links)} links for {len(sizes)} sizes: not a zkfl artifact")
+    return FileNode([_link_cid(link, cid) for link in links], sizes, file_size)
+
+
+def _file_data(cid: CID, unixfs: bytes) -> tuple[int, list[int]]:
+    """filesize and blocksizes from UnixFS Data written as `build` writes it: Type File,
+    filesize, blocksizes; no inline data, no other field, nothing packed."""
+    fields = list(_fields(unixfs, cid))
+    numbers = [number for number, _ in fields]
+    values = [value for _, value in fields if isinstance(value, int)]
+    if len(values) != len(fields) or numbers[:2] != [1, 3] or values[0] != UNIXFS_FILE \
+            or any(number != 4 for number in numbers[2:]):
+        raise ZkflError(f"block {cid} is not a UnixFS file node as `ipfs add` writes it")
+    return values[1], values[2:]
 
 
 def _link_cid(encoded: bytes, parent: CID) -> CID:
     for number, value in _fields(encoded, parent):
         if number == 1 and isinstance(value, bytes):
             try:
-                return CID.decode(value)
+                return CID.decode(value).set(base="base32")  # named as zkfl names CIDs, in every message
             except Exception as exc:  # multiformats raises several types for malformed bytes
                 raise ZkflError(f"block {parent} links to a malformed CID") from exc
     raise ZkflError(f"block {parent} has a link without a hash")
