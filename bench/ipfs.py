@@ -57,7 +57,8 @@ def main() -> int:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'artifact':<18} {'put':>8} {'get (own node)':>15} {'get (gateway)':>14}")
     for label, row in rows.items():
-        print(f"{label:<18} {row['put_s']:>7.3f}s {row['get_via_own_node_s']:>14.3f}s {row['get_via_gateway_s']:>13.3f}s")
+        own, gateway = row["get_via_own_node_s"], row["get_via_gateway_s"]
+        print(f"{label:<18} {row['put_s']:>7.3f}s {own:>14.3f}s {gateway:>13.3f}s")
     return 0
 
 

@@ -527,4 +527,30 @@ def resolve_federation(w3: Web3, address: str | None = None) -> Federation:
     if len(w3.eth.get_code(canonical)) == 0:
         raise ConfigError(f"no zkfl Federation at its canonical address {canonical} on this chain: "
                           "create a task first, or pass --federation ADDR")
+    _check_canonical_code(w3)
     return Federation(w3, canonical)
+
+
+def _check_canonical_code(w3: Web3) -> None:
+    """CREATE2 fixes the code at the canonical addresses on a real chain, but a dev chain lets
+    anyone overwrite code (anvil_setCode): compare it with zkfl's compiled runtime code, all
+    but the immutables the constructor sets, and check the one that matters (its Poseidon)."""
+    poseidon = create2_address(_initcode(poseidon_contract()))
+    federation = create2_address(_initcode(federation_contract(), poseidon))
+    for compiled, address in ((poseidon_contract(), poseidon), (federation_contract(), federation)):
+        if not _same_code(bytes(w3.eth.get_code(address)), compiled):
+            raise ConfigError(f"the code at zkfl's canonical {compiled.name} address {address} is not zkfl's "
+                              f"{compiled.name}: pass --federation ADDR if you trust another deployment")
+    contract = w3.eth.contract(address=federation, abi=federation_contract().abi)
+    if contract.functions.poseidon().call() != poseidon:
+        raise ConfigError(f"the Federation at {federation} does not use zkfl's canonical PoseidonT2")
+
+
+def _same_code(deployed: bytes, compiled: CompiledContract) -> bool:
+    expected = bytearray(bytes.fromhex(compiled.runtime.removeprefix("0x")))
+    if len(deployed) != len(expected):
+        return False
+    masked = bytearray(deployed)
+    for start, length in compiled.immutables:
+        masked[start:start + length] = expected[start:start + length]
+    return masked == expected

@@ -48,6 +48,8 @@ class CompiledContract:
     bytecode: str  # creation code, 0x-prefixed
     runtime: str  # runtime code, 0x-prefixed: what `eth_getCode` returns once deployed
     deployed_size: int  # bytes of runtime code (EIP-170 limit: 24,576)
+    # (offset, length) of each immutable in the runtime code: zeros here, set by the constructor
+    immutables: tuple[tuple[int, int], ...] = ()
 
 
 def _settings(via_ir: bool) -> dict[str, Any]:
@@ -55,7 +57,8 @@ def _settings(via_ir: bool) -> dict[str, Any]:
         "optimizer": {"enabled": True, "runs": 200},
         "viaIR": via_ir,
         "evmVersion": "cancun",
-        "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+        "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object",
+                                           "evm.deployedBytecode.immutableReferences"]}},
     }
 
 
@@ -96,6 +99,9 @@ def compile_sources(sources: dict[str, str], via_ir: bool = False) -> dict[str, 
                 bytecode="0x" + artefact["evm"]["bytecode"]["object"],
                 runtime="0x" + artefact["evm"]["deployedBytecode"]["object"],
                 deployed_size=len(artefact["evm"]["deployedBytecode"]["object"]) // 2,
+                immutables=tuple(sorted((int(r["start"]), int(r["length"]))
+                                        for refs in artefact["evm"]["deployedBytecode"].get(
+                                            "immutableReferences", {}).values() for r in refs)),
             )
     return contracts
 

@@ -30,7 +30,7 @@ from fastapi import Cookie, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zkfl.contracts.chain import chain_key, connect
 from zkfl.contracts.federation import Federation, resolve_federation
@@ -38,6 +38,7 @@ from zkfl.dashboard import siwe
 from zkfl.dashboard.notes import MAX_NOTES_CHARS, NotesStore
 from zkfl.dashboard.sessions import NONCE_TTL_S, NonceError, SessionStore
 from zkfl.errors import ConfigError, ZkflError
+from zkfl.jsonsafe import MAX_JSON_DEPTH, json_depth
 from zkfl.middleware.transport.base import task_key
 from zkfl.paths import tools_dir, zkfl_home
 from zkfl.status import task_status
@@ -107,6 +108,43 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+MAX_BODY_BYTES = 64 * 1024  # sign-in messages and notes are a few KB
+
+
+class BodyGuard:
+    """Read a request body before any JSON parser does: over MAX_BODY_BYTES is 413, JSON
+    nested past MAX_JSON_DEPTH is 400 (deep nesting would crash the parser: zkfl.jsonsafe)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                await JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)(scope, receive, send)
+                return
+        if json_depth(body) > MAX_JSON_DEPTH:
+            await JSONResponse({"detail": f"JSON nested over {MAX_JSON_DEPTH} levels"}, 400)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: disconnects
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | None = None, *,
                origin: str | Sequence[str] | None = None) -> FastAPI:
     """The dashboard for ``federation`` on the chain at ``rpc_url``.
@@ -121,6 +159,7 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
     except siwe.SiweError as exc:
         raise ConfigError(f"dashboard origin: {exc}") from None
     app = FastAPI(title="zkfl dashboard", version="0.2.0")
+    app.add_middleware(BodyGuard)
     app.add_middleware(HostCheck, origins=origins)
     state: dict[str, Federation] = {}
     sessions = SessionStore()

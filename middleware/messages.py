@@ -15,7 +15,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from zkfl.errors import MessageError
+from zkfl.errors import MessageError, ZkflError
+from zkfl.jsonsafe import loads_bounded
 
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -26,7 +27,7 @@ MAX_INLINE_UPDATE_VALUES = 100_000
 
 _HEX = re.compile(r"^0x[0-9a-fA-F]*$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_CID = re.compile(r"^bafkrei[a-z2-7]{52}$")
+_CID = re.compile(r"^baf(krei|ybei)[a-z2-7]{52}$")  # raw (one chunk) or dag-pb (a chunked file), sha2-256
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,8 @@ def decode_submission(body: bytes) -> UpdateSubmission:
     if len(body) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message is {len(body)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads_bounded(body, "message")
+    except ZkflError as exc:
         raise MessageError(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MessageError("message is not a JSON object")
@@ -146,7 +147,7 @@ def decode_submission(body: bytes) -> UpdateSubmission:
     metrics = ClientMetrics(**{k: _finite_or_none(metrics_raw.get(k)) for k in ("loss", "accuracy", "prove_seconds")})
     update_cid = data.get("update_cid")
     if update_cid is not None and (not isinstance(update_cid, str) or not _CID.match(update_cid)):
-        raise MessageError("field 'update_cid' is not a CIDv1 (base32, raw, sha2-256)")
+        raise MessageError("field 'update_cid' is not a CIDv1 (base32, raw or dag-pb, sha2-256)")
     if update_cid is not None and update:
         raise MessageError("a submission carries its update inline or by CID, not both")
     if update_cid is None and not update:

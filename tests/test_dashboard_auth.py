@@ -240,3 +240,13 @@ def test_notes_follow_the_organisation_role_on_chain(anvil, federation, accounts
     assert refused.status_code == 403 and "organisation role" in refused.json()["detail"]
     assert as_creator.put(notes, json={"notes": "still mine?"}).status_code == 403
     assert as_successor.get(notes).json() == {"notes": "taken over"}
+
+
+def test_a_body_too_big_or_too_deep_is_refused_before_any_parser(dashboard) -> None:  # type: ignore[no-untyped-def]
+    """60,000 nested '[' would overflow Python's C JSON parser (py_ecc lifts the recursion
+    limit) and kill the server; the body guard answers before it is parsed."""
+    deep = dashboard.post("/api/auth/challenge", content=b"[" * 60_000, headers={"content-type": "application/json"})
+    assert deep.status_code == 400 and "nested" in deep.json()["detail"]
+    big = dashboard.post("/api/auth/challenge", content=b" " * 70_000, headers={"content-type": "application/json"})
+    assert big.status_code == 413
+    assert dashboard.post("/api/auth/challenge", json={"address": "0x" + "ab" * 20}).status_code == 200

@@ -30,9 +30,9 @@ from multiformats import CID
 from web3.logs import DISCARD
 
 from zkfl.artifacts import ModelArtifact
-from zkfl.contracts.chain import send, send_data
+from zkfl.contracts.chain import connect, send, send_data, start_anvil
 from zkfl.contracts.federation import CANONICAL_SALT, CREATE2_DEPLOYER, Federation, create2_address, resolve_federation
-from zkfl.errors import ChainError, ZkflError
+from zkfl.errors import ChainError, ConfigError, ZkflError
 from zkfl.ipfs.config import IpfsConfig
 from zkfl.ipfs.node import IpfsNodeProcess, start_ipfs_node
 from zkfl.ipfs.store import IpfsStore
@@ -405,11 +405,13 @@ def test_the_node_refuses_a_foreign_web_page(node: IpfsNodeProcess) -> None:
     assert _post(node, {}) == 200  # zkfl itself sends no Origin
 
 
-@pytest.mark.xfail(strict=True, reason="node.mjs compares Origin with the request's own Host header, so a "
-                   "page whose name rebinds to 127.0.0.1 passes; fix: allow only 127.0.0.1/localhost Hosts")
 def test_the_node_refuses_a_page_that_rebinds_its_name_to_127_0_0_1(node: IpfsNodeProcess) -> None:
+    """A page at evil.example whose name resolves to 127.0.0.1 is same-origin with itself: only
+    a loopback Host is let through to the RPC API."""
     port = node.api_url.rsplit(":", 1)[1]
     assert _post(node, {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}) == 403
+    assert _post(node, {"Host": f"evil.example:{port}"}) == 403
+    assert _post(node, {"Host": f"localhost:{port}"}) == 200
 
 
 # ------------------------------------------------------------------ the chain
@@ -446,3 +448,15 @@ def test_nothing_but_the_federation_can_sit_at_its_canonical_address(federation:
     receipt = send_data(federation.w3, accounts[2], CREATE2_DEPLOYER, CANONICAL_SALT + other)
     assert receipt["status"] == 1 and create2_address(other) != canonical.address  # other code lands elsewhere
     assert bytes(federation.w3.eth.get_code(canonical.address)) == code
+
+
+def test_code_swapped_in_at_the_canonical_address_is_not_trusted(accounts: list[LocalAccount]) -> None:
+    """On a dev chain anyone may overwrite code (anvil_setCode): a party finding the Federation
+    from the chain compares the code there with what zkfl's constructors leave."""
+    with start_anvil(chain_id=4343) as anvil:
+        w3 = connect(anvil.rpc_url)
+        deployed = Federation.deploy(w3, accounts[0])
+        assert resolve_federation(w3).address == deployed.address
+        w3.provider.make_request("anvil_setCode", [deployed.address, "0x602a60005260206000f3"])  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="is not zkfl's Federation"):
+            resolve_federation(w3)

@@ -81,3 +81,47 @@ def test_nan_in_update_is_refused() -> None:
 def test_decoder_never_crashes_on_random_bytes(body: bytes) -> None:
     with contextlib.suppress(MessageError):
         decode_submission(body)
+
+
+def test_hostile_json_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """Nesting deep enough to overflow the C parser's stack (a SIGSEGV no except clause
+    catches), in a broker message or an artifact."""
+    with pytest.raises(MessageError, match="nested"):
+        decode_submission(b"[" * 100_000)
+    store = LocalStore(tmp_path)
+    with pytest.raises(ZkflError, match="nested"):
+        store.get_json(store.put(b"[" * 100_000))
+
+
+def test_a_package_names_its_artifacts_by_cid_only(tmp_path: Path) -> None:
+    """A package's artifact names become cache folders: a path there is refused."""
+    from zkfl.artifacts import ModelArtifact, TaskPackage
+    from zkfl.circuits.registry import default_spec
+
+    store = LocalStore(tmp_path)
+    good = {"compiled": cid_of(b"circuit")}
+    package = TaskPackage(default_spec("logreg", 30), "breast_cancer", "ezkl", 43, good)
+    assert TaskPackage.get(store, package.put(store)).artifacts == good
+    for bad in ("/tmp/zkatk/victim", "../../x", "QmaeEJUmV9PLjnxea9dEYQdVJVrKb9PZwj2YZWTv8cknjk", 7):
+        data = {**package.to_json(), "artifacts": {"compiled": bad}}
+        with pytest.raises(ZkflError, match="malformed task package"):
+            TaskPackage.get(store, store.put_json(data))
+    huge = {"schema": ModelArtifact("h", 12, []).to_json()["schema"], "spec_hash": "h", "scale": 12}
+    with pytest.raises(ZkflError, match="malformed model artifact"):
+        ModelArtifact.get(store, store.put(json.dumps({**huge, "values": [1]}).replace("[1]", "[1e400]").encode()))
+
+
+def test_a_corrupt_cache_entry_is_removed_so_the_next_read_can_refetch(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    cid = store.put(b"model bytes")
+    (tmp_path / cid).write_bytes(b"tampered")
+    with pytest.raises(ZkflError, match="corrupt"):
+        store.get(cid)
+    assert not store.has(cid)
+    assert store.put(b"model bytes") == cid and store.get(cid) == b"model bytes"
+
+
+def test_an_update_over_one_chunk_travels_by_its_dag_pb_cid() -> None:
+    big = cid_of(b"\x01" * 800_008)  # a 100,001-value update as int64: chunked, bafybei...
+    data = {**asdict(valid_submission()), "update": [], "update_cid": big}
+    assert decode_submission(json.dumps(data).encode()).update_cid == big

@@ -12,7 +12,7 @@ import numpy as np
 from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ZkflError
 from zkfl.prover.quantize import IntArray
-from zkfl.store import ContentStore
+from zkfl.store import ContentStore, cid_bytes, cid_from_bytes
 
 PACKAGE_SCHEMA = "zkfl.task-package/1"
 MANIFEST_SCHEMA = "zkfl.aggregation/1"
@@ -28,8 +28,19 @@ def _well_formed(kind: str, data: Any, schema: str) -> Iterator[None]:
         raise ZkflError(f"not a zkfl {kind} (schema {found!r})")
     try:
         yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, ZkflError) as exc:
         raise ZkflError(f"malformed {kind}: {type(exc).__name__}: {exc}") from None
+
+
+def _artifact_cid(role: object, cid: object) -> str:
+    """A package names its artifacts by CID, written as zkfl writes CIDs: nothing else, since
+    a name is used as a cache folder (a crafted one would be a path)."""
+    if not isinstance(cid, str):
+        raise ValueError(f"artifact {role!r} is not named by a CID")
+    cid_bytes(cid)
+    if cid_from_bytes(cid_bytes(cid)) != cid:
+        raise ValueError(f"artifact {role!r}: {cid!r} is not a base32 CIDv1")
+    return cid
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,9 @@ class TaskPackage:
     def from_json(cls, data: dict[str, Any]) -> TaskPackage:
         with _well_formed("task package", data, PACKAGE_SCHEMA):
             proof_bytes = data.get("proof_bytes")
+            artifacts = {str(role): _artifact_cid(role, cid) for role, cid in dict(data["artifacts"]).items()}
             return cls(ModelSpec.from_dict(data["model"]), str(data["dataset"]), str(data["backend"]),
-                       int(data["update_scale"]), dict(data["artifacts"]),
+                       int(data["update_scale"]), artifacts,
                        int(proof_bytes) if proof_bytes is not None else None, int(data.get("aggregation_slots", 0)))
 
     def put(self, store: ContentStore) -> str:

@@ -23,6 +23,7 @@ from multiformats import CID
 
 from zkfl.errors import ZkflError
 from zkfl.ipfs.unixfs import DAG_PB, RAW, SHA2_256, cid_of_bytes
+from zkfl.jsonsafe import loads_bounded
 from zkfl.paths import zkfl_home
 
 
@@ -85,7 +86,7 @@ class ContentStore(ABC):
         return self.put(Path(path).read_bytes())
 
     def get_json(self, cid: str) -> Any:
-        return json.loads(self.get(cid))
+        return loads_bounded(self.get(cid), f"artifact {cid}")
 
 
 class LocalStore(ContentStore):
@@ -130,7 +131,8 @@ class LocalStore(ContentStore):
             raise ZkflError(f"artifact {cid} is not in the content store at {self.root}")
         data = path.read_bytes()
         if cid_of(data) != cid:
-            raise ZkflError(f"artifact {cid} in {self.root} is corrupt (its hash does not match)")
+            path.unlink(missing_ok=True)  # so the next read fetches it again instead of failing forever
+            raise ZkflError(f"artifact {cid} in {self.root} was corrupt (its hash did not match): removed")
         return data
 
     def path_of(self, cid: str) -> Path:

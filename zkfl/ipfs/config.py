@@ -18,7 +18,7 @@ GATEWAYS_ENV = "ZKFL_IPFS_GATEWAYS"  # comma-separated trustless gateways to rea
 PINNING_URL_ENV = "ZKFL_PINNING_URL"  # an IPFS Pinning Service API endpoint
 PINNING_TOKEN_ENV = "ZKFL_PINNING_TOKEN"  # its bearer token
 TIMEOUT_ENV = "ZKFL_IPFS_TIMEOUT"  # seconds per request (default 30)
-RETRIES_ENV = "ZKFL_IPFS_RETRIES"  # tries per block before giving up (default 4)
+RETRIES_ENV = "ZKFL_IPFS_RETRIES"  # failed passes over the sources per read before giving up (default 4)
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class IpfsConfig:
     pinning_url: str | None = None
     pinning_token: str | None = None
     timeout: float = 30.0
-    retries: int = 4
+    retries: int = 4  # failed passes over the sources per read (not per block)
 
     @property
     def configured(self) -> bool:

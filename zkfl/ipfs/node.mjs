@@ -428,11 +428,20 @@ function makeApi(m, node, keeper, pinning) {
 
 // ------------------------------------------------------------------ HTTP routes
 
+function requireLoopbackHost(req) {
+  const port = req.socket.localPort;
+  const allowed = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  if (!allowed.includes(req.headers.host)) throw new HttpError(403, `host ${req.headers.host} is not this node's`);
+}
+
 async function rpc(api, req, res, url) {
   const handler = api.rpcs[url.pathname.slice("/api/v0/".length)];
   if (handler == null) throw new HttpError(404, `unknown command ${url.pathname}`);
   if (req.method !== "POST") throw new HttpError(405, `${url.pathname} takes POST (Kubo RPC)`);
-  // A web page may POST here from the user's browser; only a same-origin page may.
+  // A web page may POST here from the user's browser; only a same-origin page may. And a page
+  // whose name resolves to 127.0.0.1 (DNS rebinding) is same-origin with itself: so the Host
+  // must be a loopback name, which no other site's page can send.
+  requireLoopbackHost(req);
   const origin = req.headers.origin;
   if (origin != null && origin !== `http://${req.headers.host}`) throw new HttpError(403, `origin ${origin} is not allowed`);
   const signal = requestSignal(res, parseDuration(url.searchParams.get("timeout"), url.pathname.endsWith("pin/add") ? PIN_TIMEOUT_MS : DEFAULT_TIMEOUT_MS));

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from zkfl.errors import ConfigError, ZkflError
+from zkfl.ipfs.config import PINNING_TOKEN_ENV
 from zkfl.paths import node_binary, tools_dir, zkfl_home
 
 DAEMON = Path(__file__).with_name("node.mjs")
@@ -146,6 +147,7 @@ def start_ipfs_node(repo: Path, port: int | None = None, swarm_port: int | None 
     repo.mkdir(parents=True, exist_ok=True)
     args = _daemon_args(repo, port, swarm_port, peers)
     env = dict(os.environ)
+    env.pop(PINNING_TOKEN_ENV, None)  # this party's token for a remote service is none of the node's business
     if pin_token is not None:
         env[PIN_TOKEN_ENV] = pin_token
     # stdout goes to a file of this start's own, not a pipe: the node outlives this
