@@ -39,7 +39,7 @@ from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, Ta
 from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason, Status
-from zkfl.errors import BrokerError, ChainError, MessageError, ZkflError
+from zkfl.errors import BrokerError, ChainError, MessageError, StoreUnavailable, ZkflError
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
 from zkfl.prover.aggregation import prove_aggregation
@@ -83,6 +83,7 @@ class Aggregator:
         self.store = store or open_store()
         self.evaluator = evaluator
         self.on_round = on_round
+        self.store_retry_seconds = 5.0  # between tries to publish while the content store is unavailable
         # Test hooks: hold still at a crash point long enough to be SIGKILLed there.
         self.pause_after_relay = pause_after_relay
         self.pause_before_publish = pause_before_publish
@@ -146,6 +147,12 @@ class Aggregator:
         try:
             self.aggregate_and_publish(round_)
         except RoundChanged:
+            return False
+        except StoreUnavailable as exc:
+            # The IPFS node is down or slow: the round stays open on chain, and is published
+            # once the node answers again (the FedAvg proof is cheap to redo next time).
+            log.warning("round %d: cannot publish yet: %s", round_, exc)
+            time.sleep(self.store_retry_seconds)
             return False
         return True
 
@@ -295,6 +302,11 @@ class Aggregator:
         except MessageError as exc:
             self._refuse(delivery, None, None, exc.reason)
             return
+        except StoreUnavailable as exc:
+            log.warning("an update sent by CID cannot be fetched yet (%s): back to the queue", exc)
+            delivery.retry_later()
+            time.sleep(self.store_retry_seconds)
+            return
         status, reason = self.federation.submission_status(self.task_id, submission.round, submission.wallet)
         if status != Status.NONE:
             self._adopt(delivery, submission, status, reason)
@@ -332,6 +344,8 @@ class Aggregator:
             return s
         try:
             artifact = ModelArtifact.get(self.store, s.update_cid)
+        except StoreUnavailable:
+            raise  # not the message's fault: it goes back to the queue
         except ZkflError as exc:
             raise MessageError(f"update {s.update_cid} cannot be fetched: {exc}") from None
         if artifact.scale != s.update_scale:
@@ -340,8 +354,8 @@ class Aggregator:
 
     def _record(self, s: UpdateSubmission, status: str, reason: str, gas: int | None) -> None:
         accepted = status == "accepted"
-        if accepted:
-            ModelArtifact(self.package.spec.spec_hash(), s.update_scale, s.update).put(self.store)
+        # The values are kept in the state; their artifact goes to the content store with the
+        # round's manifest, so an unavailable store never stands between a decision and its record.
         self.state.record_decision(Decision(
             round=s.round, wallet=s.wallet, status=status, reason=reason, update_commitment=s.update_commitment,
             update_scale=s.update_scale, update_values=s.update if accepted else None, num_samples=s.num_samples,

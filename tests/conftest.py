@@ -296,6 +296,11 @@ class Observed(Delivery):
         self.inner.reject(reason)
         self.outcome = f"dead: {reason}"
 
+    def retry_later(self) -> None:
+        assert self.outcome is None, "settled twice"
+        self.inner.retry_later()
+        self.outcome = "requeued"
+
 
 @pytest.fixture()
 def rabbitmq_url() -> str:

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from web3 import Web3
@@ -22,15 +23,20 @@ from tests.conftest import Observed
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState, default_path
-from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
+from zkfl.artifacts import ModelArtifact, TaskPackage
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys, free_port
 from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.datasets import load, shard
+from zkfl.ipfs.config import IpfsConfig
+from zkfl.ipfs.node import start_ipfs_node
+from zkfl.ipfs.store import IpfsStore
 from zkfl.middleware.bundle import UpdateBundle
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.base import DeadLetter, Delivery, Transport
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport, dead_queue, submissions_queue
 from zkfl.organisation import PostedTask, post_task
 from zkfl.prover.commit import commit, commitment_hex
+from zkfl.store import LocalStore
 
 KEYS = dev_keys()
 
@@ -341,3 +347,38 @@ def test_updates_sent_straight_to_the_chain_are_adopted_or_challenged_and_never_
     assert punished.slashed and punished.stake == 0 and punished.accepted_updates == 0
     assert (fed.round(task_id, 0).accepted, fed.round(task_id, 0).rejected) == (1, 1)
     assert task.slashed_pool == stake and task.active_participants == 1
+
+
+def test_an_ipfs_node_down_at_publication_holds_the_round_until_it_is_back(anvil: AnvilProcess, w3: Web3,
+                                                                           rabbitmq_url: str,
+                                                                           tmp_path: Path) -> None:
+    """The aggregator's own IPFS node is down when the round closes: nothing crashes, nothing
+    is published without its model being on IPFS, and the round is published once the node
+    answers again."""
+    posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (5, 6))
+    port = free_port()
+    with start_ipfs_node(tmp_path / "node", port=port) as node:
+        config = IpfsConfig(api=node.api_url, retries=2, timeout=5.0)
+        seeding = IpfsStore(config, LocalStore(tmp_path / "organisation"))
+        package = TaskPackage.get(LocalStore(), posted.package_cid)  # what the organisation pinned
+        for cid in (posted.package_cid, posted.initial_model_cid, *package.artifacts.values()):
+            seeding.put(LocalStore().get(cid))
+        aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), RabbitMQTransport(rabbitmq_url),
+                                IpfsStore(config, LocalStore(tmp_path / "aggregator")))
+    aggregator.store_retry_seconds = 1.0
+    thread, failure = serve_in_thread(aggregator)  # its node is down from here on
+    for client, bundle in zip(clients, bundles, strict=True):
+        client.submit(bundle)
+    deadline = time.monotonic() + 240
+    while fed.round(posted.task_id, 0).accepted < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert fed.round(posted.task_id, 0).accepted == 2
+    time.sleep(20)  # several publication attempts, each refused by the store
+    assert thread.is_alive() and not failure and fed.task(posted.task_id).current_round == 0
+    with start_ipfs_node(tmp_path / "node", port=port) as node:  # back, same repo and port
+        thread.join(timeout=240)
+        assert not thread.is_alive() and not failure, failure
+        model_cid = fed.round(posted.task_id, 1).model_cid
+        assert model_cid is not None
+        reader = IpfsStore(IpfsConfig(gateways=(node.gateway_url,)), LocalStore(tmp_path / "auditor"))
+        assert commit(ModelArtifact.get(reader, model_cid).array()) == fed.round(posted.task_id, 1).global_commitment

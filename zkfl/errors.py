@@ -23,6 +23,11 @@ class BrokerError(ZkflError):
     """The message broker is not reachable or refused a message."""
 
 
+class StoreUnavailable(ZkflError):
+    """The content store (an IPFS node, a gateway, a pinning service) did not answer in time:
+    worth trying again later, unlike bytes that do not match their CID."""
+
+
 class ProofError(ZkflError):
     """Witness generation, proving or verification failed."""
 

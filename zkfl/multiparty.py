@@ -73,11 +73,14 @@ class Role:
     env: dict[str, str]
     node: IpfsNodeProcess | None = None
     python: str = sys.executable
+    seconds: list[tuple[str, float]] = field(default_factory=list)  # (command, wall time) of each run
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         # cwd is the role's home: never the checkout, whose folders must not be importable
+        started = time.monotonic()
         proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
                               timeout=ROLE_TIMEOUT, check=False, cwd=self.home)
+        self.seconds.append((" ".join(args[:2]), round(time.monotonic() - started, 2)))
         with (self.home / "commands.log").open("a") as log:
             log.write(f"$ zkfl {' '.join(_redacted(args))}\n{proc.stdout}{proc.stderr}(exit {proc.returncode})\n")
         if check and proc.returncode != 0:
@@ -228,6 +231,7 @@ def _finish(cfg: MultiPartyConfig, rpc: str, task: str, fed: Federation, roles: 
         "rpc_url": rpc, "chain_id": fed.w3.eth.chain_id, "federation": fed.address, "task_id": int(task),
         "cheaters": sorted(cheaters), "wallets": {n: a.address for n, a in wallets.items()},
         "homes": {name: str(role.home) for name, role in roles.items()},
+        "seconds": {name: role.seconds for name, role in roles.items()},
         "rounds": _rounds(fed, int(task)), "withdrawals": withdrawals,
         "slashed": {n: fed.participant(int(task), a.address).slashed for n, a in wallets.items()},
         "audit": {"exit": audit.returncode, "report": json.loads(audit.stdout) if audit.stdout.strip() else None,

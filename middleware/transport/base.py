@@ -28,6 +28,10 @@ class Delivery(ABC):
     def reject(self, reason: str) -> None:
         """Send to the dead-letter queue with ``reason``, then drop from the work queue."""
 
+    @abstractmethod
+    def retry_later(self) -> None:
+        """Put the message back on the work queue: it is fine, something it needs is not there yet."""
+
 
 class Transport(ABC):
     @abstractmethod

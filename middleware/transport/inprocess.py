@@ -18,6 +18,9 @@ class _InProcessDelivery(Delivery):
     def ack(self) -> None:
         """Nothing to do: an in-process message is gone once received."""
 
+    def retry_later(self) -> None:
+        self._transport._queue(self._task).put(self.body)
+
     def reject(self, reason: str) -> None:
         with self._transport._lock:
             self._transport._dead[self._task].append(DeadLetter(self.body, reason))

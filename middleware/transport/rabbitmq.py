@@ -70,6 +70,12 @@ class _RabbitDelivery(Delivery):
             # redeliver it; the consumer's idempotency turns that into no second effect.
             log.warning("ack lost with the connection; the message will be redelivered")
 
+    def retry_later(self) -> None:
+        try:
+            self._transport._channel.basic_nack(self._tag, requeue=True)
+        except _CONNECTION_ERRORS:
+            log.warning("nack lost with the connection; the message will be redelivered")
+
     def reject(self, reason: str) -> None:
         # Publish to the dead-letter queue with the reason first (confirmed), then ack:
         # a crash in between leaves the original to be redelivered, never lost.

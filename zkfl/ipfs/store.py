@@ -33,7 +33,7 @@ from multiformats import CID
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from zkfl.errors import ZkflError
+from zkfl.errors import StoreUnavailable, ZkflError
 from zkfl.ipfs.config import IpfsConfig
 from zkfl.ipfs.unixfs import CHUNK_SIZE, MAX_BLOCK_SIZE, assemble, check_block
 from zkfl.jsonsafe import loads_bounded
@@ -135,7 +135,8 @@ class IpfsStore(ContentStore):
             read.failed += 1
             if read.failed >= self.config.retries:
                 detail = "; ".join(f"{url}: {why}" for url, why in read.problems.items())
-                raise ZkflError(f"artifact block {cid} could not be fetched after {read.failed} tries ({detail})")
+                raise StoreUnavailable(
+                    f"artifact block {cid} could not be fetched after {read.failed} tries ({detail})")
             time.sleep(min(2 ** (read.failed - 1), 8))
 
     def _fetch(self, method: str, url: str, cid: CID) -> bytes:
@@ -171,7 +172,7 @@ class IpfsStore(ContentStore):
                     break  # the request itself is wrong: trying again will not help
             if attempt + 1 < self.config.retries:
                 time.sleep(min(2 ** attempt, 8))
-        raise ZkflError(f"{what} failed: {last}")
+        raise StoreUnavailable(f"{what} failed: {last}")
 
     def _redact(self, text: str) -> str:
         """A service's error text with our token masked: one that echoes the request must not put it in a log."""
