@@ -8,8 +8,6 @@ it. Any other chain is used by RPC URL.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -26,6 +24,7 @@ from web3.types import TxReceipt
 
 from zkfl.errors import ChainError, ZkflError
 from zkfl.paths import anvil_binary, zkfl_home
+from zkfl.processes import terminate_group
 
 #: anvil's default mnemonic: its dev accounts are funded with 10,000 ETH each.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -57,15 +56,7 @@ class AnvilProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
+        terminate_group(self.pid, self.process, timeout=5)
 
     def __enter__(self) -> AnvilProcess:
         return self

@@ -32,6 +32,7 @@ from typing import Any
 from zkfl.errors import ConfigError, ZkflError
 from zkfl.ipfs.config import PINNING_TOKEN_ENV
 from zkfl.paths import node_binary, tools_dir, zkfl_home
+from zkfl.processes import terminate_group
 
 DAEMON = Path(__file__).with_name("node.mjs")
 PIN_TOKEN_ENV = "ZKFL_IPFS_PIN_TOKEN"
@@ -53,24 +54,7 @@ class IpfsNodeProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the daemon stops Helia and flushes its stores), SIGKILL if it hangs."""
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait()
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _gone(self.pid):
-                return
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
+        terminate_group(self.pid, self.process, timeout)
 
     def answers(self) -> bool:
         """True if the node at ``api_url`` is this one (same peer id), not a stale record."""
@@ -95,22 +79,6 @@ class IpfsNodeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` has exited (reaping it first if it is our own child)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return True
-    except ChildProcessError:
-        pass  # not our child: started by an earlier command
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def node_modules() -> Path:
