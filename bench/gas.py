@@ -48,6 +48,7 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
     from zkfl.prover.commit import commit
     from zkfl.prover.evm import reusable_verifier_source, vka_words
     from zkfl.prover.quantize import Quantizer
+    from zkfl.store import cid_of
 
     data = load("breast_cancer" if model == "logreg" else "digits")
     spec = default_spec(model, data.features, data.classes)
@@ -91,7 +92,7 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
         aggregation = prepare_aggregation_circuit(artifacts, DEFAULT_SLOTS)
         aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], aggregation)
         params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
-                            spec.batch, STAKE, commit(initial), b"\x01" * 32, b"\x02" * 32,
+                            spec.batch, STAKE, commit(initial), cid_of(b"initial model"), cid_of(b"package"),
                             update_values=spec.param_count)
         task_id = fed.create_task(keys[0], params, REWARD)
 
@@ -123,7 +124,7 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
         model = fedavg([good.update], [spec.batch], good.update_scale, spec.scale)
         proof = prove_aggregation(aggregation, [good.update], [spec.batch], model)
         gas["publish_with_fedavg_proof"] = fed.publish_global_model(
-            keys[1], task_id, 0, commit(np.array(model)), b"\x03" * 32, b"\x04" * 32, proof.proof_bytes,
+            keys[1], task_id, 0, commit(np.array(model)), cid_of(b"model"), cid_of(b"manifest"), proof.proof_bytes,
             proof.instances).gas_used
         gas["fedavg_verifier_bytes"] = compile_contract(aggregation.verifier_sol, "Halo2Verifier").deployed_size
         send(w3, keys[4], fed.contract.functions.settle(task_id))

@@ -80,7 +80,8 @@ class Role:
         started = time.monotonic()
         proc = subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
                               timeout=ROLE_TIMEOUT, check=False, cwd=self.home)
-        self.seconds.append((" ".join(args[:2]), round(time.monotonic() - started, 2)))
+        command = " ".join(a for a in args[:2] if not a.startswith("--"))
+        self.seconds.append((command, round(time.monotonic() - started, 2)))
         with (self.home / "commands.log").open("a") as log:
             log.write(f"$ zkfl {' '.join(_redacted(args))}\n{proc.stdout}{proc.stderr}(exit {proc.returncode})\n")
         if check and proc.returncode != 0:
