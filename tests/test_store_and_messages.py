@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multiformats import CID
 
 from zkfl.errors import MessageError, ZkflError
 from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
@@ -109,6 +110,15 @@ def test_a_package_names_its_artifacts_by_cid_only(tmp_path: Path) -> None:
     huge = {"schema": ModelArtifact("h", 12, []).to_json()["schema"], "spec_hash": "h", "scale": 12}
     with pytest.raises(ZkflError, match="malformed model artifact"):
         ModelArtifact.get(store, store.put(json.dumps({**huge, "values": [1]}).replace("[1]", "[1e400]").encode()))
+
+
+def test_a_local_store_takes_cids_in_zkfl_spelling_only(tmp_path: Path) -> None:
+    """The same CID in base64 may hold '/': a store file name is only ever base32."""
+    store = LocalStore(tmp_path)
+    cid = store.put(b"x")
+    other_spelling = str(CID.decode(cid).set(base="base64"))
+    with pytest.raises(ZkflError, match="not written as zkfl writes CIDs"):
+        store.get(other_spelling)
 
 
 def test_a_corrupt_cache_entry_is_removed_so_the_next_read_can_refetch(tmp_path: Path) -> None:

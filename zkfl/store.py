@@ -98,7 +98,9 @@ class LocalStore(ContentStore):
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, cid: str) -> Path:
-        cid_bytes(cid)  # never a path from an arbitrary string
+        # Never a path from an arbitrary string: only a CID as zkfl writes it (base32, no '/')
+        if cid_from_bytes(cid_bytes(cid)) != cid:
+            raise ZkflError(f"{cid!r} is not written as zkfl writes CIDs (base32 CIDv1)")
         return self.root / cid
 
     def put(self, data: bytes) -> str:
