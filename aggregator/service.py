@@ -36,15 +36,17 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
-from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import BrokerError, ChainError, MessageError, StoreUnavailable, ZkflError
+from zkfl.field.commit import commit, commitment_hex
 from zkfl.middleware.messages import UpdateSubmission, decode_submission
 from zkfl.middleware.transport.base import Delivery, Transport, task_key
-from zkfl.prover.aggregation import prove_aggregation
-from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.keys import artifacts_from_package, check_verifier_on_chain
+from zkfl.prover.ezkl.aggregation import prove_aggregation
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.ezkl.evm import verifier
+from zkfl.prover.ezkl.keys import artifacts_from_package
 from zkfl.store import ContentStore, cid_from_bytes, open_store
 
 log = logging.getLogger("zkfl.aggregator")
@@ -201,7 +203,7 @@ class Aggregator:
             circuit = artifacts_from_package(self.package, self.store, "aggregation")
             # Proofs are only worth making for the verifier the contract will ask.
             check_verifier_on_chain(self.federation.w3, self.federation.task(self.task_id).aggregation_verifier,
-                                    circuit)
+                                    verifier(circuit))
             self._aggregation = circuit
         return self._aggregation
 

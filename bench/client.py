@@ -24,7 +24,7 @@ def main() -> int:
     from zkfl.datasets import load, shard
     from zkfl.middleware.client import Client
     from zkfl.organisation import post_task
-    from zkfl.prover.keys import drop_cached_keys
+    from zkfl.prover.ezkl.keys import drop_cached_keys
 
     keys = dev_keys()
     rows = []

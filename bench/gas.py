@@ -35,19 +35,19 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
     )
     from zkfl.contracts.solc import compile_contract, federation_contract, poseidon_contract
     from zkfl.datasets import load
+    from zkfl.field.binding import binding_value
+    from zkfl.field.commit import commit
+    from zkfl.field.quantize import Quantizer
     from zkfl.organisation import (
         deploy_circuit_verifier,
         prepare_aggregation_circuit,
         prepare_circuit,
         uses_reusable_verifier,
     )
-    from zkfl.prover.aggregation import prove_aggregation
     from zkfl.prover.backends import prepare_step_circuit
     from zkfl.prover.backends import prove_step as prove_with_backend
-    from zkfl.prover.binding import binding_value
-    from zkfl.prover.commit import commit
-    from zkfl.prover.evm import reusable_verifier_source, vka_words
-    from zkfl.prover.quantize import Quantizer
+    from zkfl.prover.ezkl.aggregation import prove_aggregation
+    from zkfl.prover.ezkl.evm import reusable_verifier_source
     from zkfl.store import cid_of
 
     data = load("breast_cancer" if model == "logreg" else "digits")
@@ -79,18 +79,18 @@ def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> 
         fed = Federation(w3, fed_address)
         if reusable:
             verifier, _, gas["deploy_verifier"] = deploy_reusable_adapter(
-                w3, keys[0], reusable_verifier_source(artifacts), vka_words(artifacts))
+                w3, keys[0], ezkl_verifier(artifacts).reusable())
             gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
             abi = adapter_contract().abi
         elif backend == "zokrates":
             verifier, gas["deploy_verifier"] = deploy(w3, keys[0], compile_contract(artifacts.verifier_sol, "Verifier"))
             abi = compile_contract(artifacts.verifier_sol, "Verifier").abi
         else:
-            verifier, gas["deploy_verifier"] = deploy_verifier(w3, keys[0], artifacts.verifier_sol)
+            verifier, gas["deploy_verifier"] = deploy_verifier(w3, keys[0], ezkl_verifier(artifacts))
             abi = compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi
         contract = w3.eth.contract(address=verifier, abi=abi)
         aggregation = prepare_aggregation_circuit(artifacts, DEFAULT_SLOTS)
-        aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], aggregation)
+        aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], ezkl_verifier(aggregation))
         params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
                             spec.batch, STAKE, commit(initial), cid_of(b"initial model"), cid_of(b"package"),
                             update_values=spec.param_count)

@@ -45,15 +45,15 @@ AGGREGATION_CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
 
 def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str, object]:
     from zkfl.aggregator.fedavg import fedavg
-    from zkfl.circuits.aggregation import build_aggregation_circuit
-    from zkfl.circuits.cache import build_circuit
     from zkfl.circuits.spec import ModelSpec
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
     from zkfl.contracts.solc import compile_contract
-    from zkfl.organisation import deploy_circuit_verifier
-    from zkfl.prover.aggregation import prove_aggregation
-    from zkfl.prover.evm import verifier_source
-    from zkfl.prover.ezkl_backend import ensure_keys
+    from zkfl.contracts.verifiers import deploy_circuit_verifier
+    from zkfl.prover.ezkl.aggregation import build_aggregation_circuit, prove_aggregation
+    from zkfl.prover.ezkl.circuit import build_circuit
+    from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
+    from zkfl.prover.ezkl.evm import verifier_source
+    from zkfl.prover.ezkl.prove import ensure_keys
 
     fam_name, features, classes, hidden, clients = AGGREGATION_CASES[name]
     spec = ModelSpec(fam_name, features, 16, 12, 0.5, classes=classes, hidden=hidden)
@@ -86,7 +86,7 @@ def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str,
     row["verifier_bytes"] = compile_contract(verifier_source(artifacts), "Halo2Verifier").deployed_size
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
-        verifier, _ = deploy_circuit_verifier(w3, account_from_key(dev_keys()[0]), artifacts)
+        verifier, _ = deploy_circuit_verifier(w3, account_from_key(dev_keys()[0]), ezkl_verifier(artifacts))
         abi = [{"type": "function", "name": "verifyProof", "stateMutability": "view", "outputs": [{"type": "bool"}],
                 "inputs": [{"name": "proof", "type": "bytes"}, {"name": "instances", "type": "uint256[]"}]}]
         call = w3.eth.contract(address=verifier, abi=abi).functions.verifyProof(proof.proof_bytes, proof.instances)
@@ -123,14 +123,14 @@ def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
 
 
 def run_case(name: str, repeats: int) -> dict[str, object]:
-    from zkfl.circuits.cache import build_circuit
     from zkfl.circuits.registry import family, initial_parameters
     from zkfl.circuits.spec import ModelSpec
     from zkfl.contracts.solc import compile_contract
-    from zkfl.prover.binding import binding_chunks
-    from zkfl.prover.evm import verifier_source
-    from zkfl.prover.ezkl_backend import ensure_keys, prove_step, verify_proof
-    from zkfl.prover.quantize import Quantizer
+    from zkfl.field.binding import binding_chunks
+    from zkfl.field.quantize import Quantizer
+    from zkfl.prover.ezkl.circuit import build_circuit
+    from zkfl.prover.ezkl.evm import verifier_source
+    from zkfl.prover.ezkl.prove import ensure_keys, prove_step, verify_proof
 
     fam_name, features, classes, hidden, batch = {**CASES, **FULL_CASES}[name]
     spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes, hidden=hidden)
@@ -179,9 +179,9 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
     from zkfl.contracts.federation import deploy
     from zkfl.contracts.solc import compile_contract
-    from zkfl.prover.binding import binding_chunks
-    from zkfl.prover.quantize import Quantizer
-    from zkfl.prover.zokrates.backend import build_circuit, prove_step, verify_step
+    from zkfl.field.binding import binding_chunks
+    from zkfl.field.quantize import Quantizer
+    from zkfl.prover.zokrates.circuit import build_circuit, prove_step, verify_step
     from zkfl.prover.zokrates.driver import run
 
     fam_name, features, classes, _, batch = ZOKRATES_CASES[name]

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import torch
 
 from zkfl.circuits import logreg, mlp, softmax
-from zkfl.circuits.spec import ModelSpec
+from zkfl.circuits.spec import MODEL_FAMILIES, ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -34,6 +34,7 @@ FAMILIES: dict[str, ModelFamily] = {
     "softmax": _family("softmax", softmax, softmax.SoftmaxStep),
     "mlp": _family("mlp", mlp, mlp.MlpStep),
 }
+assert tuple(FAMILIES) == MODEL_FAMILIES, "circuits.spec.MODEL_FAMILIES names the families registered here"
 
 #: The data set each model is demonstrated on, and the model's defaults there.
 DEFAULTS: dict[str, dict[str, object]] = {

@@ -12,6 +12,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: The model families zkfl proves (``zkfl.circuits.registry`` maps each to its step).
+MODEL_FAMILIES = ("logreg", "softmax", "mlp")
+
 CIRCUIT_VERSION = 4  # 2: binding input; 3: model families, local steps; 4: input check output
 #: The declared bound on |feature| unless the organisation says otherwise: zkfl's datasets
 #: standardize features and clip them to +-4 (zkfl.datasets.FEATURE_CLIP).

@@ -4,7 +4,7 @@ The program is the statement of a step proof for the ``zokrates`` backend: given
 public values ``[H(G), H(X), H(Y), H(b), H(W)]``, the prover knows G, X, Y, b and W with
 those hashes such that W is one SGD step of the task's model from G on the batch
 (X, Y), in the fixed-point arithmetic written out below. H is ezkl's Poseidon
-(:mod:`zkfl.prover.poseidon`), recomputed in the circuit, so H(G), H(Y), H(b) and H(W)
+(:mod:`zkfl.field.poseidon`), recomputed in the circuit, so H(G), H(Y), H(b) and H(W)
 are the very commitments the ezkl backend, the FedAvg circuit and the contract use.
 H(X) is over X packed 15 features to a field element (each feature is range-checked
 to 16 bits anyway, which makes the packing one-to-one): 15 times fewer hash rounds.
@@ -36,8 +36,8 @@ from math import factorial
 from pathlib import Path
 
 from zkfl.circuits.spec import ModelSpec
-from zkfl.prover.binding import BINDING_CHUNKS
-from zkfl.prover.poseidon import MDS, ROUND_CONSTANTS, poseidon_commit
+from zkfl.field.binding import BINDING_CHUNKS
+from zkfl.field.poseidon import MDS, ROUND_CONSTANTS, poseidon_commit
 
 LIBRARY = Path(__file__).resolve().parent / "zokrates" / "lib.zok"
 #: Increment when the program's arithmetic changes: it is part of the circuit's cache key.

@@ -17,7 +17,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from zkfl.contracts.chain import chain_key, decode_revert, send, send_data
-from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract, poseidon_contract
+from zkfl.contracts.solc import CompiledContract, federation_contract, poseidon_contract
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
 from zkfl.store import cid_bytes, cid_from_bytes
@@ -277,27 +277,6 @@ def canonical_federation_address() -> ChecksumAddress:
     """Where ``Federation.deploy`` puts zkfl's Federation on any chain with the CREATE2 deployer."""
     poseidon = create2_address(_initcode(poseidon_contract()))
     return create2_address(_initcode(federation_contract(), poseidon))
-
-
-def deploy_verifier(w3: Web3, account: LocalAccount, verifier_sol: Path) -> tuple[str, int]:
-    return deploy(w3, account, compile_contract(verifier_sol, "Halo2Verifier"))
-
-
-def adapter_contract() -> CompiledContract:
-    from zkfl.contracts.solc import CONTRACTS_DIR
-
-    return compile_contract(CONTRACTS_DIR / "EzklReusableAdapter.sol", "EzklReusableAdapter")
-
-
-def deploy_reusable_adapter(w3: Web3, account: LocalAccount, reusable_sol: Path, vka: list[bytes],
-                            reusable: str | None = None) -> tuple[str, str, int]:
-    """A circuit's verifier on ezkl's reusable verifier: (adapter, reusable, adapter gas).
-
-    Deploys the reusable verifier too when ``reusable`` is None (once per chain)."""
-    if reusable is None or len(w3.eth.get_code(Web3.to_checksum_address(reusable))) == 0:
-        reusable, _ = deploy(w3, account, compile_contract(reusable_sol, "Halo2VerifierReusable"))
-    adapter, gas = deploy(w3, account, adapter_contract(), reusable, vka)
-    return adapter, reusable, gas
 
 
 class Federation:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +40,7 @@ from zkfl.errors import ConfigError, ZkflError
 from zkfl.jsonsafe import MAX_JSON_DEPTH, json_depth
 from zkfl.middleware.transport.base import task_key
 from zkfl.paths import tools_dir, zkfl_home
-from zkfl.status import task_status
+from zkfl.status import TaskStatus, task_status
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "zkfl_session"
@@ -273,8 +272,8 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
                           "active_participants": t.active_participants})
         return tasks
 
-    @app.get("/api/tasks/{task_id}", responses=_ERRORS)
-    def get_task(task_id: int) -> dict[str, Any]:
+    @app.get("/api/tasks/{task_id}", responses=_ERRORS, response_model=TaskStatus)
+    def get_task(task_id: int) -> TaskStatus:
         return task_status(known_task(task_id), task_id)
 
     @app.get("/api/tasks/{task_id}/events", include_in_schema=False)
@@ -286,7 +285,7 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
             last = ""
             while not await request.is_disconnected():
                 status = await asyncio.to_thread(task_status, fed(), task_id)
-                body = json.dumps(status)
+                body = status.model_dump_json()
                 digest = hashlib.sha256(body.encode()).hexdigest()
                 if digest != last:
                     last = digest

@@ -19,12 +19,9 @@ class UpdateBundle:
     update_scale: int
     update: list[int]  # the proven step's output, integers at update_scale
     public_values: list[int]
-    proof: dict[str, Any]  # ezkl's proof.json
+    proof_bytes: bytes  # the proof as the step's verifier contract takes it
+    proof: dict[str, Any] = field(default_factory=dict)  # the backend's own proof document, for the record
     metrics: ClientMetrics = field(default_factory=ClientMetrics)
-
-    @property
-    def proof_bytes(self) -> bytes:
-        return bytes.fromhex(str(self.proof["hex_proof"]).removeprefix("0x"))
 
     def save(self, folder: Path) -> Path:
         folder = Path(folder)
@@ -33,7 +30,8 @@ class UpdateBundle:
         (folder / "update.json").write_text(json.dumps({"scale": self.update_scale, "values": self.update}))
         (folder / "public.json").write_text(json.dumps({
             "task_id": self.task_id, "round": self.round, "num_samples": self.num_samples,
-            "public_values": [hex(v) for v in self.public_values], "metrics": asdict(self.metrics),
+            "public_values": [hex(v) for v in self.public_values], "proof": "0x" + self.proof_bytes.hex(),
+            "metrics": asdict(self.metrics),
         }, indent=2))
         return folder
 
@@ -49,9 +47,13 @@ class UpdateBundle:
                             "(run `zkfl client train --out DIR` first)") from None
         except json.JSONDecodeError as exc:
             raise ZkflError(f"{folder}: a file is not valid JSON ({exc})") from None
-        return cls(
-            task_id=int(public["task_id"]), round=int(public["round"]), num_samples=int(public["num_samples"]),
-            update_scale=int(update["scale"]), update=[int(v) for v in update["values"]],
-            public_values=[int(v, 16) for v in public["public_values"]], proof=proof,
-            metrics=ClientMetrics(**public.get("metrics", {})),
-        )
+        try:
+            return cls(
+                task_id=int(public["task_id"]), round=int(public["round"]), num_samples=int(public["num_samples"]),
+                update_scale=int(update["scale"]), update=[int(v) for v in update["values"]],
+                public_values=[int(v, 16) for v in public["public_values"]], proof=proof,
+                proof_bytes=bytes.fromhex(str(public.get("proof", "")).removeprefix("0x")),
+                metrics=ClientMetrics(**public.get("metrics", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ZkflError(f"{folder} is not a trained update: {type(exc).__name__}: {exc}") from None

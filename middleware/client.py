@@ -20,8 +20,12 @@ from zkfl.circuits.registry import family
 from zkfl.console import progress
 from zkfl.contracts.chain import account_from_key, chain_key, connect
 from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, SubmitResult, TaskState, resolve_federation
+from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.datasets import round_batch
 from zkfl.errors import ProofError, ZkflError
+from zkfl.field.binding import binding_commitment, binding_value
+from zkfl.field.commit import commit, commitment_hex
+from zkfl.field.quantize import Quantizer
 from zkfl.middleware.bundle import UpdateBundle
 from zkfl.middleware.messages import (
     MAX_INLINE_UPDATE_VALUES,
@@ -31,11 +35,9 @@ from zkfl.middleware.messages import (
 )
 from zkfl.middleware.transport.base import Transport, task_key
 from zkfl.middleware.transport.rabbitmq import open_transport
-from zkfl.prover.backends import StepCircuit, check_verifier_on_chain, prove_step, step_circuit_from_package
-from zkfl.prover.binding import binding_commitment, binding_value
-from zkfl.prover.commit import commit, commitment_hex
 from zkfl.prover.fedavg import fedavg
-from zkfl.prover.quantize import Quantizer
+from zkfl.prover.records import StepCircuit
+from zkfl.prover.registry import backend_of, get_backend
 from zkfl.store import ContentStore, open_store
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,8 +92,9 @@ class Client:
     def artifacts(self) -> StepCircuit:
         """The task's circuit, keys rebuilt from its package and checked against the chain."""
         if self._artifacts is None:
-            artifacts = step_circuit_from_package(self.package, self.store)
-            check_verifier_on_chain(self.w3, self.task().verifier, artifacts)
+            backend = get_backend(self.package.backend)
+            artifacts = backend.step_from_package(self.package, self.store)
+            check_verifier_on_chain(self.w3, self.task().verifier, backend.verifier(artifacts))
             self._artifacts = artifacts
         return self._artifacts
 
@@ -223,13 +226,13 @@ class Client:
         loss, accuracy = fam.loss_and_accuracy(self.spec, theta, np.asarray(x), np.asarray(y))
         labels = fam.encode_labels(self.spec, yb)
         with progress(f"proving round {round_} for {self.address[:10]}", self.show_progress):
-            proof = prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb),
+            proof = backend_of(self.artifacts).prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb),
                                self.quantizer.to_int(labels), self.binding)
         if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
             raise ProofError("the proof does not start from the round's global model")
         return UpdateBundle(
             task_id=self.task_id, round=round_, num_samples=self.spec.batch, update_scale=proof.update_scale,
-            update=proof.update, public_values=proof.instances, proof=proof.proof,
+            update=proof.update, public_values=proof.instances, proof_bytes=proof.proof_bytes, proof=proof.proof,
             metrics=ClientMetrics(loss=loss, accuracy=accuracy, prove_seconds=proof.prove_seconds),
         )
 

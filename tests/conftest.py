@@ -24,17 +24,19 @@ from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import Web3  # noqa: E402
 
 from zkfl.aggregator.fedavg import fedavg  # noqa: E402
-from zkfl.circuits.cache import CircuitArtifacts  # noqa: E402
 from zkfl.circuits.registry import default_spec  # noqa: E402
 from zkfl.contracts.chain import AnvilProcess, account_from_key, chain_key, connect, dev_keys, start_anvil  # noqa: E402
-from zkfl.contracts.federation import Federation, TaskParams, deploy_verifier  # noqa: E402
+from zkfl.contracts.federation import Federation, TaskParams  # noqa: E402
+from zkfl.contracts.verifiers import deploy_circuit_verifier, deploy_verifier  # noqa: E402
+from zkfl.field.binding import binding_chunks, binding_value  # noqa: E402
+from zkfl.field.commit import commit  # noqa: E402
+from zkfl.field.quantize import Quantizer  # noqa: E402
 from zkfl.middleware.transport.base import Delivery  # noqa: E402
-from zkfl.organisation import deploy_circuit_verifier, prepare_aggregation_circuit, prepare_circuit  # noqa: E402
-from zkfl.prover.aggregation import AggregationProof, prove_aggregation  # noqa: E402
-from zkfl.prover.binding import binding_chunks, binding_value  # noqa: E402
-from zkfl.prover.commit import commit  # noqa: E402
-from zkfl.prover.ezkl_backend import StepProof, prove_step  # noqa: E402
-from zkfl.prover.quantize import Quantizer  # noqa: E402
+from zkfl.organisation import prepare_aggregation_circuit, prepare_circuit  # noqa: E402
+from zkfl.prover.ezkl.aggregation import AggregationProof, prove_aggregation  # noqa: E402
+from zkfl.prover.ezkl.circuit import CircuitArtifacts  # noqa: E402
+from zkfl.prover.ezkl.evm import verifier as ezkl_verifier  # noqa: E402
+from zkfl.prover.ezkl.prove import StepProof, prove_step  # noqa: E402
 from zkfl.store import cid_of  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -155,7 +157,7 @@ def aggregation(artifacts: CircuitArtifacts) -> Aggregation:
 
 
 def deploy_aggregation_verifier(w3: Web3, account: LocalAccount, aggregation: Aggregation) -> str:
-    address, _ = deploy_circuit_verifier(w3, account, aggregation.artifacts)
+    address, _ = deploy_circuit_verifier(w3, account, ezkl_verifier(aggregation.artifacts))
     AGGREGATION_VERIFIERS[chain_key(w3)] = address
     return address
 
@@ -261,7 +263,7 @@ def federation(w3: Web3, accounts: list[LocalAccount]) -> Federation:
 def verifier_address(w3: Web3, accounts: list[LocalAccount], artifacts: CircuitArtifacts,
                      aggregation: Aggregation) -> str:
     """The step verifier on the session chain (and, beside it, the FedAvg verifier)."""
-    address, _ = deploy_verifier(w3, accounts[0], artifacts.verifier_sol)
+    address, _ = deploy_verifier(w3, accounts[0], ezkl_verifier(artifacts))
     deploy_aggregation_verifier(w3, accounts[0], aggregation)
     return address
 

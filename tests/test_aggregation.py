@@ -24,9 +24,9 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.circuits.aggregation import aggregation_layout
 from zkfl.contracts.federation import Reason, Status
 from zkfl.errors import ChainError
-from zkfl.prover.aggregation import prove_aggregation, signed, statement_problems
-from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import verify_proof
+from zkfl.field.commit import commit
+from zkfl.prover.ezkl.aggregation import prove_aggregation, signed, statement_problems
+from zkfl.prover.ezkl.prove import verify_proof
 
 SAMPLES = 16
 STAKE, REWARD = 10**17, 10**18

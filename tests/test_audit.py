@@ -25,11 +25,11 @@ from zkfl.contracts.federation import Federation, deploy
 from zkfl.contracts.solc import compile_contract
 from zkfl.datasets import load, shard
 from zkfl.errors import ChainError
+from zkfl.field.commit import commit
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.inprocess import InProcessTransport
-from zkfl.prover.aggregation import prove_aggregation
-from zkfl.prover.commit import commit
-from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.ezkl.aggregation import prove_aggregation
+from zkfl.prover.ezkl.keys import artifacts_from_package
 from zkfl.store import LocalStore
 
 KEYS = dev_keys()

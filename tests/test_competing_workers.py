@@ -26,12 +26,12 @@ from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState
 from zkfl.contracts.chain import AnvilProcess, account_from_key, chain_key, dev_keys
 from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.field.commit import commit, commitment_hex
 from zkfl.middleware.messages import UpdateSubmission
 from zkfl.middleware.transport.base import task_key
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport, dead_queue, submissions_queue
 from zkfl.organisation import PostedTask, post_task
-from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.ezkl_backend import StepProof
+from zkfl.prover.ezkl.prove import StepProof
 
 KEYS = dev_keys()
 CLIENTS, CHEATERS, COPIES, GARBAGE = 20, 6, 5, 5  # 20 x (5 copies + 5 garbage) = 200 messages

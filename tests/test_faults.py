@@ -27,6 +27,7 @@ from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys, free_port
 from zkfl.contracts.federation import Federation, Reason, Status
 from zkfl.datasets import load, shard
+from zkfl.field.commit import commit, commitment_hex
 from zkfl.ipfs.config import IpfsConfig
 from zkfl.ipfs.node import start_ipfs_node
 from zkfl.ipfs.store import IpfsStore
@@ -35,7 +36,6 @@ from zkfl.middleware.client import Client
 from zkfl.middleware.transport.base import DeadLetter, Delivery, Transport
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport, dead_queue, submissions_queue
 from zkfl.organisation import PostedTask, post_task
-from zkfl.prover.commit import commit, commitment_hex
 from zkfl.store import LocalStore
 
 KEYS = dev_keys()

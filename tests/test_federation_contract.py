@@ -34,14 +34,17 @@ from tests.conftest import (
 )
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.contracts.chain import connect, decode_revert, send, start_anvil
-from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy, deploy_verifier
+from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy
 from zkfl.contracts.solc import compile_contract
+from zkfl.contracts.verifiers import deploy_verifier
 from zkfl.errors import ChainError, ProofError, ZkflError
-from zkfl.prover.binding import binding_commitment, binding_value
-from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import INPUTS_VALID, STEP_PUBLIC_LAYOUT, proof_with_instances, prove_step, verify_proof
-from zkfl.prover.poseidon import poseidon_commit
-from zkfl.prover.quantize import FIELD_MODULUS
+from zkfl.field.binding import binding_commitment, binding_value
+from zkfl.field.commit import commit
+from zkfl.field.poseidon import poseidon_commit
+from zkfl.field.quantize import FIELD_MODULUS
+from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
+from zkfl.prover.ezkl.prove import proof_with_instances, prove_step, verify_proof
+from zkfl.prover.records import INPUTS_VALID, STEP_PUBLIC_LAYOUT
 from zkfl.store import cid_of
 
 STAKE = 10**17
@@ -189,7 +192,7 @@ def other_chain(federation, accounts, artifacts, aggregation) -> Iterator[OtherC
         other_w3 = connect(process.rpc_url)
         other = Federation.deploy(other_w3, accounts[0])
         assert other.address == federation.address and other_w3.eth.chain_id != w3.eth.chain_id
-        verifier, _ = deploy_verifier(other_w3, accounts[0], artifacts.verifier_sol)
+        verifier, _ = deploy_verifier(other_w3, accounts[0], ezkl_verifier(artifacts))
         deploy_aggregation_verifier(other_w3, accounts[0], aggregation)
         yield OtherChain(other, verifier)
 

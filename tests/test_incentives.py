@@ -35,16 +35,14 @@ from zkfl.contracts.federation import (
     RewardRule,
     SlashRule,
     Status,
-    adapter_contract,
     deploy,
-    deploy_reusable_adapter,
-    deploy_verifier,
 )
 from zkfl.contracts.solc import CONTRACTS_DIR, compile_contract, compile_sources, poseidon_contract
+from zkfl.contracts.verifiers import adapter_contract, deploy_reusable_adapter, deploy_verifier
 from zkfl.errors import ChainError
-from zkfl.prover.commit import commit
-from zkfl.prover.evm import reusable_verifier_source, vka_words
-from zkfl.prover.ezkl_backend import StepProof
+from zkfl.field.commit import commit
+from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
+from zkfl.prover.records import StepProof
 
 TEST_CONTRACTS = Path(__file__).parent / "contracts" / "TestContracts.sol"
 STAKE = 10**17
@@ -79,7 +77,7 @@ def stand_in_step(fed: Federation, task_id: int, wallet: str, global_model: np.n
     with ``update``'s commitment and a valid input check; the proof bytes are never read."""
     values = [commit(global_model), 1, 2, fed.binding_of(task_id, wallet), commit(np.array(update, dtype=np.int64)),
               int(fed.contract.functions.INPUTS_VALID().call())]
-    proof = StepProof(proof={"hex_proof": "0x" + "00" * 32}, instances=values, update=list(update))
+    proof = StepProof(bytes(32), values, list(update))
     empty = np.zeros(0, dtype=np.int64)
     return ProvenStep(global_model, empty, empty, empty, proof)
 
@@ -342,7 +340,7 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(route, f
         if starving:
             reusable = deploy(w3, accounts[0], hungry, HUNGRY_BURN)[0]
             return deploy(w3, accounts[0], adapter_contract(), reusable, [b"\x01" * 32])[0]
-        return deploy_reusable_adapter(w3, accounts[0], reusable_verifier_source(artifacts), vka_words(artifacts))[0]
+        return deploy_reusable_adapter(w3, accounts[0], ezkl_verifier(artifacts).reusable())[0]
 
     def task_on(fed: Federation, verifier: str, wallet: LocalAccount,
                 verify_gas: int = HUNGRY_TASK_VERIFY_GAS) -> tuple[int, ProvenStep]:
@@ -407,7 +405,7 @@ def time_chain(accounts, artifacts, aggregation) -> Iterator[tuple[Federation, s
     with start_anvil(chain_id=31_338) as anvil:
         w3 = connect(anvil.rpc_url)
         deploy_aggregation_verifier(w3, accounts[0], aggregation)
-        yield Federation.deploy(w3, accounts[0]), deploy_verifier(w3, accounts[0], artifacts.verifier_sol)[0]
+        yield Federation.deploy(w3, accounts[0]), deploy_verifier(w3, accounts[0], ezkl_verifier(artifacts))[0]
 
 
 def chain_now(fed: Federation) -> int:

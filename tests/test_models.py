@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from zkfl.aggregator.fedavg import fedavg
-from zkfl.circuits.cache import CircuitArtifacts, build_circuit
 from zkfl.circuits.layers import input_check
 from zkfl.circuits.registry import default_spec, family, initial_parameters
 from zkfl.circuits.spec import ModelSpec
 from zkfl.datasets import load
+from zkfl.field.binding import binding_chunks
+from zkfl.field.ezkl_api import ezkl
+from zkfl.field.quantize import IntArray, Quantizer, felts_to_ints
 from zkfl.paths import configure_ezkl_cache
-from zkfl.prover.binding import binding_chunks
-from zkfl.prover.ezkl_api import ezkl
-from zkfl.prover.ezkl_backend import _input_json, witness_step
-from zkfl.prover.quantize import IntArray, Quantizer, felts_to_ints
+from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_circuit
+from zkfl.prover.ezkl.prove import _input_json, witness_step
 from zkfl.simulation import compare
 
 BINDING = binding_chunks(b"\x07" * 32)

@@ -1,12 +1,12 @@
-"""The pure-Python Poseidon (zkfl.prover.poseidon) against ezkl's, via commit()."""
+"""The pure-Python Poseidon (zkfl.field.poseidon) against ezkl's, via commit()."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from zkfl.prover.commit import commit
-from zkfl.prover.poseidon import INITIAL_CAPACITY, MDS, ROUND_CONSTANTS, P, generate_constants, permute, poseidon_commit
+from zkfl.field.commit import commit
+from zkfl.field.poseidon import INITIAL_CAPACITY, MDS, ROUND_CONSTANTS, P, generate_constants, permute, poseidon_commit
 
 LENGTHS = [1, 2, 16, 31, 32, 33, 64, 65, 650, 1100]
 
@@ -56,7 +56,7 @@ def test_inputs_valid_is_the_commitment_to_a_zero_check_everywhere() -> None:
     import re
     from pathlib import Path
 
-    from zkfl.prover.ezkl_backend import INPUTS_VALID
+    from zkfl.prover.records import INPUTS_VALID
 
     source = (Path(__file__).resolve().parent.parent / "contracts" / "Federation.sol").read_text()
     [on_chain] = re.findall(r"uint256 public constant INPUTS_VALID =\s*(\d+);", source)

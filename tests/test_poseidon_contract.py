@@ -1,4 +1,4 @@
-"""PoseidonT2.sol on anvil against the pure-Python Poseidon (zkfl.prover.poseidon)."""
+"""PoseidonT2.sol on anvil against the pure-Python Poseidon (zkfl.field.poseidon)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from web3.types import TxParams
 
 from zkfl.contracts.federation import EIP170_LIMIT, deploy
 from zkfl.contracts.solc import CONTRACTS_DIR, CompiledContract, compile_contract
-from zkfl.prover.poseidon import INITIAL_CAPACITY, P, permute, poseidon_commit
+from zkfl.field.poseidon import INITIAL_CAPACITY, P, permute, poseidon_commit
 
 LENGTHS = [1, 2, 3, 16, 31, 64]
 START = [0, INITIAL_CAPACITY]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from zkfl.aggregator.fedavg import divide_round_half_away, fedavg
 from zkfl.errors import ZkflError
-from zkfl.prover.quantize import FIELD_MODULUS, Quantizer, felt_to_int, felts_to_ints, int_to_felt, ints_to_felts
+from zkfl.field.quantize import FIELD_MODULUS, Quantizer, felt_to_int, felts_to_ints, int_to_felt, ints_to_felts
 
 
 def test_rounds_half_away_from_zero() -> None:

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from zkfl.demo import DemoConfig, run_demo
+from zkfl.status import TaskStatus
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
 
 
@@ -45,9 +46,11 @@ def test_demo_over_rabbitmq_chains_proven_rounds_and_slashes_the_cheater(rabbitm
     """The issue's full run: 4 clients (1 malicious), 3 rounds, over the real broker. Every
     round starts from the previous round's proven aggregate: no trusted step."""
     report_path = tmp_path / "report.json"
-    report = run_demo(DemoConfig(clients=4, rounds=3, malicious=1, broker=rabbitmq_url, report=report_path,
+    result = run_demo(DemoConfig(clients=4, rounds=3, malicious=1, broker=rabbitmq_url, report=report_path,
                                  quiet=True))
-    assert json.loads(report_path.read_text()) == json.loads(json.dumps(report))
+    report = result.model_dump(mode="json")
+    assert json.loads(report_path.read_text()) == report
+    assert TaskStatus.model_validate(report).rounds == result.rounds  # the status record, as `task status` prints it
     rounds = report["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
     honest = set(rounds[0]["accepted"])

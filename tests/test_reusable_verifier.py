@@ -5,16 +5,18 @@ starving the adapter of gas: tests/test_incentives.py.)"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.conftest import ProvenStep, aggregation_verifier_for, submit_step, task_params
-from zkfl.contracts.federation import EIP170_LIMIT, Reason, Status, adapter_contract, deploy_reusable_adapter
+from zkfl.contracts.federation import EIP170_LIMIT, Reason, Status
 from zkfl.contracts.solc import compile_contract
+from zkfl.contracts.verifiers import adapter_contract, check_verifier_on_chain, deploy_reusable_adapter
 from zkfl.errors import ZkflError
-from zkfl.prover.evm import reusable_verifier_source, vka_words
-from zkfl.prover.ezkl_backend import BINDING_INDEX, StepProof
-from zkfl.prover.keys import check_verifier_on_chain
-from zkfl.prover.quantize import FIELD_MODULUS
+from zkfl.field.quantize import FIELD_MODULUS
+from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
+from zkfl.prover.records import BINDING_INDEX, StepProof
 
 STAKE = 10**17
 REWARD = 10**18
@@ -22,12 +24,13 @@ REWARD = 10**18
 
 @pytest.fixture(scope="module")
 def adapter(w3, accounts, artifacts) -> str:  # type: ignore[no-untyped-def]
-    address, _, _ = deploy_reusable_adapter(w3, accounts[0], reusable_verifier_source(artifacts), vka_words(artifacts))
+    address, _, _ = deploy_reusable_adapter(w3, accounts[0], ezkl_verifier(artifacts).reusable())
     return address
 
 
 def test_reusable_pieces_fit_the_size_limit(artifacts) -> None:  # type: ignore[no-untyped-def]
-    assert compile_contract(reusable_verifier_source(artifacts), "Halo2VerifierReusable").deployed_size < EIP170_LIMIT
+    shared = ezkl_verifier(artifacts).reusable()
+    assert compile_contract(shared.solidity, shared.contract).deployed_size < EIP170_LIMIT
     assert adapter_contract().deployed_size < EIP170_LIMIT
 
 
@@ -65,7 +68,7 @@ def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_m
     rebound[BINDING_INDEX] = federation.participant(task_id, copier.address).binding
     assert rebound != step.proof.instances
     copied = ProvenStep(step.global_model, step.x, step.y, step.binding,
-                        StepProof(proof=step.proof.proof, instances=rebound, update=list(step.proof.update)))
+                        StepProof(step.proof.proof_bytes, rebound, list(step.proof.update)))
     result = submit_step(federation, accounts[1], copier, task_id, 0, copied)
     assert (result.accepted, result.reason) == (False, Reason.INVALID_PROOF)
     assert federation.participant(task_id, copier.address).slashed
@@ -73,9 +76,9 @@ def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_m
 
 
 def test_clients_check_the_adapter_before_proving(w3, accounts, adapter, artifacts) -> None:  # type: ignore[no-untyped-def]
-    check_verifier_on_chain(w3, adapter, artifacts)
-    words = vka_words(artifacts)
-    forged = [*words[:-1], bytes(31) + b"\x01"]
-    other, _, _ = deploy_reusable_adapter(w3, accounts[0], reusable_verifier_source(artifacts), forged)
+    check_verifier_on_chain(w3, adapter, ezkl_verifier(artifacts))
+    shared = ezkl_verifier(artifacts).reusable()
+    forged = [*shared.vka_words[:-1], bytes(31) + b"\x01"]
+    other, _, _ = deploy_reusable_adapter(w3, accounts[0], replace(shared, vka_words=forged))
     with pytest.raises(ZkflError, match="another circuit's verifying key"):
-        check_verifier_on_chain(w3, other, artifacts)
+        check_verifier_on_chain(w3, other, ezkl_verifier(artifacts))

@@ -17,11 +17,11 @@ from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation, Status, TaskParams
 from zkfl.datasets import load, shard
 from zkfl.errors import ZkflError
+from zkfl.field.commit import commit
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.inprocess import InProcessTransport
-from zkfl.prover.aggregation import prove_aggregation
-from zkfl.prover.commit import commit
-from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.ezkl.aggregation import prove_aggregation
+from zkfl.prover.ezkl.keys import artifacts_from_package
 
 KEYS = dev_keys()
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from tests.conftest import ProvenStep
-from zkfl.circuits.cache import CircuitArtifacts
 from zkfl.circuits.logreg import float_step
-from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import (
-    CHECK_INDEX,
-    INPUTS_VALID,
-    STEP_PUBLIC_LAYOUT,
-    UPDATE_INDEX,
-    proof_with_instances,
-    verify_proof,
-)
-from zkfl.prover.poseidon import poseidon_commit
-from zkfl.prover.quantize import Quantizer
+from zkfl.field.commit import commit
+from zkfl.field.poseidon import poseidon_commit
+from zkfl.field.quantize import Quantizer
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.ezkl.prove import proof_with_instances, verify_proof
+from zkfl.prover.records import CHECK_INDEX, INPUTS_VALID, STEP_PUBLIC_LAYOUT, UPDATE_INDEX
 
 
 def test_proven_step_matches_float_step(artifacts: CircuitArtifacts, quantizer: Quantizer, step_a: ProvenStep) -> None:

@@ -22,13 +22,13 @@ from zkfl.contracts.chain import decode_revert
 from zkfl.contracts.federation import Federation, Reason, Status, deploy
 from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ChainError, ProofError, ZkflError
-from zkfl.prover.binding import binding_value
-from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import INPUTS_VALID, StepProof
-from zkfl.prover.poseidon import P, poseidon_commit
-from zkfl.prover.quantize import Quantizer
+from zkfl.field.binding import binding_value
+from zkfl.field.commit import commit
+from zkfl.field.poseidon import P, poseidon_commit
+from zkfl.field.quantize import Quantizer
+from zkfl.prover.records import INPUTS_VALID, StepProof
 from zkfl.prover.zokrates import groth16
-from zkfl.prover.zokrates.backend import ZokratesCircuit, build_circuit, check_key, prove_step
+from zkfl.prover.zokrates.circuit import ZokratesCircuit, build_circuit, check_key, prove_step
 from zkfl.prover.zokrates.driver import WitnessError, run
 from zkfl.prover.zokrates.step import linear_step, packed_features
 
@@ -421,7 +421,7 @@ def test_the_zokrates_demo_rejects_the_cheater_pays_the_honest_and_audits_clean(
     from zkfl.demo import DemoConfig, run_demo
 
     report = run_demo(DemoConfig(clients=3, rounds=1, malicious=1, backend="zokrates", quiet=True,
-                                 report=tmp_path / "report.json"))
+                                 report=tmp_path / "report.json")).model_dump(mode="json")
     [round_] = report["rounds"]
     assert len(round_["accepted"]) == 2
     assert round_["rejected"][0]["reason"] == "submitted update is not the proof's output"
@@ -493,12 +493,14 @@ def test_clients_on_one_machine_check_the_verifier_side_by_side(tmp_path, circui
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 
-    from zkfl.prover.zokrates.package import check_verifier_on_chain
+    from zkfl.contracts.verifiers import check_verifier_on_chain
+    from zkfl.prover.zokrates.backend import ZokratesBackend
 
     shared = ZokratesCircuit(circuit.spec, tmp_path / "package")
     shared.root.mkdir()
     for path in circuit.files().values():
         shutil.copy(path, shared.root / path.name)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda _: check_verifier_on_chain(w3, zk_verifier.address, shared), range(3)))
+        list(pool.map(lambda _: check_verifier_on_chain(w3, zk_verifier.address, ZokratesBackend().verifier(shared)),
+                      range(3)))
     assert (shared.root / "Verifier.expected.sol").read_text() == circuit.verifier_sol.read_text()

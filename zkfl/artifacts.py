@@ -11,7 +11,7 @@ import numpy as np
 
 from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ZkflError
-from zkfl.prover.quantize import IntArray
+from zkfl.field.quantize import IntArray
 from zkfl.store import ContentStore, cid_bytes, cid_from_bytes
 
 PACKAGE_SCHEMA = "zkfl.task-package/1"

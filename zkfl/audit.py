@@ -22,24 +22,24 @@ from typing import Any
 
 import numpy as np
 
-from zkfl.aggregator.fedavg import fedavg
 from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
 from zkfl.contracts.federation import Federation, Reason, RewardRule, SlashRule, decode_update
+from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import ZkflError
-from zkfl.prover.aggregation import statement_problems
-from zkfl.prover.backends import check_verifier_on_chain as check_step_verifier_on_chain
-from zkfl.prover.backends import ezkl_proof_json, step_circuit_from_package, verify_step
-from zkfl.prover.commit import commit, commitment_hex
-from zkfl.prover.ezkl_backend import (
+from zkfl.field.commit import commit, commitment_hex
+from zkfl.prover.ezkl.aggregation import statement_problems
+from zkfl.prover.ezkl.keys import artifacts_from_package
+from zkfl.prover.ezkl.prove import proof_json, verify_proof
+from zkfl.prover.fedavg import fedavg
+from zkfl.prover.records import (
     BINDING_INDEX,
     CHECK_INDEX,
     GLOBAL_INDEX,
     INPUTS_VALID,
     STEP_PUBLIC_LAYOUT,
     UPDATE_INDEX,
-    verify_proof,
 )
-from zkfl.prover.keys import artifacts_from_package
+from zkfl.prover.registry import backend_of, get_backend
 from zkfl.store import ContentStore, cid_from_bytes, open_store
 
 
@@ -135,7 +135,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
         return AuditReport(task_id, findings)
     spec = package.spec
     try:
-        artifacts = step_circuit_from_package(package, store)
+        artifacts = get_backend(package.backend).step_from_package(package, store)
     except ZkflError as exc:
         check(None, None, "step circuit in the package", False, str(exc))
         return AuditReport(task_id, findings)
@@ -147,7 +147,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
             check(None, None, f"{name} on chain is the package's", False, "the task package has no such circuit")
             continue
         try:
-            check_step_verifier_on_chain(fed.w3, address, circuit)  # dispatches on the circuit's backend
+            check_verifier_on_chain(fed.w3, address, backend_of(circuit).verifier(circuit))
             check(None, None, f"{name} on chain is the package's", True)
         except ZkflError as exc:
             check(None, None, f"{name} on chain is the package's", False, str(exc))
@@ -198,7 +198,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
               len(published_values) == spec.param_count
               and commit(np.array(published_values, dtype=np.int64)) == commitment,
               "the update's values on chain do not hash to the accepted commitment")
-        ok, reason = verify_step(artifacts, bytes(call["proof"]), values)
+        ok, reason = backend_of(artifacts).verify_step(artifacts, bytes(call["proof"]), values)
         check(round_, wallet, "proof verifies off chain", ok, reason)
 
     # ---- every published round: its FedAvg proof, re-verified from the calldata
@@ -219,7 +219,7 @@ def audit_task(fed: Federation, task_id: int, store: ContentStore | None = None)
                                       [task.samples_per_update] * len(order), int(event["args"]["globalCommitment"]))
         check(round_, None, "aggregation proof averages exactly the accepted updates", not problems,
               "; ".join(problems))
-        ok, reason = verify_proof(aggregation, ezkl_proof_json(bytes(call["aggregationProof"]), values))
+        ok, reason = verify_proof(aggregation, proof_json(bytes(call["aggregationProof"]), values))
         check(round_, None, "aggregation proof verifies off chain", ok, reason)
 
     # ---- every published round: model, manifest, and FedAvg re-derived (a second check)

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zkfl.circuits.spec import DEFAULT_SLOTS
+from zkfl.circuits.spec import DEFAULT_SLOTS, MODEL_FAMILIES
+from zkfl.datasets import DATASETS
+from zkfl.prover.registry import BACKENDS, DEFAULT_BACKEND
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -103,16 +105,16 @@ def cmd_task_status(args: argparse.Namespace) -> int:
 
     status = task_status(_federation(args), args.task)
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(status.model_dump_json(indent=2))
         return 0
-    print(f"task {status['task_id']}: round {status['current_round']}/{status['total_rounds']}, "
-          f"settled {status['settled']}, participants {len(status['participants'])}")
-    for row in status["rounds"]:
-        print(f"  round {row['round']}: accepted {len(row['accepted'])}, rejected {len(row['rejected'])}, "
-              f"global {row['global_commitment']}")
-        proof = row.get("aggregation_proof")
+    print(f"task {status.task_id}: round {status.current_round}/{status.total_rounds}, "
+          f"settled {status.settled}, participants {len(status.participants)}")
+    for row in status.rounds:
+        print(f"  round {row.round}: accepted {len(row.accepted)}, rejected {len(row.rejected)}, "
+              f"global {row.global_commitment}")
+        proof = row.aggregation_proof
         if proof:
-            print(f"    proven aggregation: verified on chain in {proof['tx_hash']} ({proof['gas']:,} gas)")
+            print(f"    proven aggregation: verified on chain in {proof.tx_hash} ({proof.gas:,} gas)")
     return 0
 
 
@@ -316,7 +318,7 @@ def _demo_over_ipfs(args: argparse.Namespace) -> int:
     from zkfl.multiparty import MultiPartyConfig, run_multiparty
     from zkfl.paths import zkfl_home
 
-    if args.model != "logreg" or args.backend != "ezkl":
+    if args.model != "logreg" or args.backend != DEFAULT_BACKEND:
         print("zkfl: error: --ipfs runs the default task (logreg, ezkl)", file=sys.stderr)
         return 2
     report = run_multiparty(MultiPartyConfig(
@@ -426,11 +428,11 @@ def _chain_args(p: argparse.ArgumentParser, key: bool = True) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="logreg", choices=["logreg", "softmax", "mlp"])
-    p.add_argument("--dataset", choices=["breast_cancer", "digits", "wine"],
+    p.add_argument("--model", default="logreg", choices=MODEL_FAMILIES)
+    p.add_argument("--dataset", choices=DATASETS,
                    help="default: breast_cancer for logreg, digits for softmax and mlp")
     p.add_argument("--local-steps", type=_positive_int, default=1, help="SGD steps per round, in one proof")
-    p.add_argument("--backend", default="ezkl", choices=["ezkl", "zokrates"],
+    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
                    help="proving system of the step proofs: ezkl (halo2, every model) or zokrates "
                         "(Groth16, logreg and small softmax; cheapest to verify on chain)")
 

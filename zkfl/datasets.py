@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
-from sklearn.model_selection import train_test_split
 
 from zkfl.errors import ZkflError
 
@@ -40,18 +38,19 @@ class Dataset:
 
 
 def _loader(name: str) -> Any:
-    if name == "breast_cancer":
-        return load_breast_cancer
-    if name == "digits":
-        return load_digits
-    if name == "wine":  # 13 features, 3 classes: a softmax small enough for the ZoKrates backend
-        return load_wine
-    raise ZkflError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    # wine: 13 features, 3 classes, a softmax small enough for the ZoKrates backend.
+    if name not in DATASETS:
+        raise ZkflError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    import sklearn.datasets  # imported on use: the command line lists the names without it
+
+    return getattr(sklearn.datasets, f"load_{name}")
 
 
 def load(name: str, seed: int = 0) -> Dataset:
     bunch = _loader(name)()
     x, y = bunch.data.astype(np.float64), bunch.target.astype(np.float64)
+    from sklearn.model_selection import train_test_split
+
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
     std[std == 0] = 1.0

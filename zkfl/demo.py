@@ -9,33 +9,36 @@ chain and FedAvg-ing what the contract accepted, then settlement and withdrawals
 
 from __future__ import annotations
 
-import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
+from pydantic import Field
 from web3 import Web3
 
 from zkfl.aggregator.records import RoundRecord
 from zkfl.aggregator.service import Aggregator
 from zkfl.audit import audit_task
-from zkfl.circuits.registry import family
-from zkfl.circuits.spec import DEFAULT_SLOTS
+from zkfl.circuits.registry import default_spec, family
+from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
 from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
 from zkfl.errors import ZkflError
+from zkfl.field.quantize import Quantizer
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.base import Transport
 from zkfl.middleware.transport.rabbitmq import open_transport
-from zkfl.organisation import post_task
-from zkfl.prover.quantize import Quantizer
-from zkfl.status import task_status
-from zkfl.store import open_store
+from zkfl.organisation import PostedTask, post_task
+from zkfl.prover.registry import DEFAULT_BACKEND, get_backend
+from zkfl.status import TaskStatus, task_status
+from zkfl.store import ContentStore, open_store
 
 MAX_CLIENTS = 8  # anvil's dev accounts: 0 organisation, 1 aggregator, 2.. clients
 
@@ -56,7 +59,7 @@ class DemoConfig:
     keep_running: bool = False
     dashboard_port: int = 8000
     quiet: bool = False
-    backend: str = "ezkl"
+    backend: str = DEFAULT_BACKEND
 
 
 def _say(cfg: DemoConfig, text: str = "") -> None:
@@ -92,112 +95,168 @@ def validate(cfg: DemoConfig) -> None:
         raise ZkflError("--malicious must leave at least one honest client")
     if cfg.rounds < 1:
         raise ZkflError("--rounds must be at least 1")
-    if cfg.backend == "zokrates" and cfg.model not in ("logreg", "softmax"):
-        raise ZkflError("the zokrates backend proves logreg and softmax steps: use --backend ezkl for the MLP")
+    data = load(cfg.dataset)
+    reason = get_backend(cfg.backend).unsupported(default_spec(cfg.model, data.features, data.classes))
+    if reason is not None:
+        raise ZkflError(f"the {cfg.backend} backend cannot prove the {cfg.model} step ({reason}): "
+                        f"use --backend {DEFAULT_BACKEND}")
 
 
-def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+class DemoReport(TaskStatus):
+    """What ``zkfl demo --report`` writes: the task's status record, plus where it ran and its audit."""
+
+    contracts: dict[str, str] = Field(description="federation, verifier and aggregation_verifier addresses")
+    audit: dict[str, Any] = Field(default_factory=dict, description="`zkfl audit`'s report of the task")
+    rpc_url: str | None = None
+    dashboard_url: str | None = None
+
+
+@dataclass
+class DemoRun:
+    """The parties of one demo run, set up on one chain."""
+
+    posted: PostedTask
+    fed: Federation
+    organisation: LocalAccount
+    clients: list[Client]
+    malicious: set[str]
+    aggregator: Aggregator
+    transports: list[Transport]
+    dashboard: tuple[Any, threading.Thread] | None
+
+
+def run_demo(cfg: DemoConfig) -> DemoReport:
     validate(cfg)
     store = open_store()
-    data = load(cfg.dataset)
-    fam = family(cfg.model)
     with start_anvil() as anvil:
-        w3 = connect(anvil.rpc_url)
-        keys = dev_keys()
-        organisation, aggregator_account = account_from_key(keys[0]), account_from_key(keys[1])
-        client_keys = keys[2 : 2 + cfg.clients]
-        _say(cfg, f"chain: anvil at {anvil.rpc_url} (chain id {w3.eth.chain_id})")
-        _say(cfg, f"building the {cfg.backend} step circuit (cached after the first run) and deploying contracts ...")
-        posted = post_task(
-            w3, organisation, model=cfg.model, dataset=cfg.dataset, rounds=cfg.rounds,
-            reward_wei=Web3.to_wei(cfg.reward_eth, "ether"), min_stake_wei=Web3.to_wei(cfg.stake_eth, "ether"),
-            deadline_seconds=3600, aggregator=aggregator_account.address, store=store, local_steps=cfg.local_steps,
-            slots=max(DEFAULT_SLOTS, cfg.clients), backend=cfg.backend)
-        fed = Federation(w3, posted.federation)
-        _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
-                  f"package {posted.package_cid}")
-        # With --keep-running the dashboard is up from the start, so the rounds can be watched live.
-        dashboard = _start_dashboard(cfg, anvil.rpc_url, posted.federation) if cfg.keep_running else None
-
-        shared: Transport | None = None if cfg.broker else open_transport(None)
-        client_transport = shared or open_transport(cfg.broker)
-        aggregator_transport = shared or open_transport(cfg.broker)
-        clients = [Client(anvil.rpc_url, posted.task_id, k, cfg.broker, federation=posted.federation,
-                          store=store, transport=client_transport, show_progress=not cfg.quiet)
-                   for k in client_keys]
-        malicious = {c.address for c in clients[len(clients) - cfg.malicious :]}
-        for client in clients:
-            client.join(Web3.to_wei(cfg.stake_eth, "ether"))
-        _say(cfg, f"{len(clients)} clients joined with {cfg.stake_eth} ETH stake each "
-                  f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
-
-        spec = clients[0].spec
-        quantizer = Quantizer(spec.scale)
-
-        def evaluate(values: list[int]) -> tuple[float, float]:
-            return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
-
-        aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
-                                evaluator=evaluate,
-                                on_round=lambda record: _print_round(cfg, record))
-        stop = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                aggregator.run(stop)
-            except BaseException as exc:  # surfaced in the main thread
-                failure.append(exc)
-
-        thread = threading.Thread(target=serve, name="aggregator", daemon=True)
-        thread.start()
-        shards = {c.address: shard(data, i + 1, len(clients)) for i, c in enumerate(clients)}
+        run = _set_up(cfg, anvil.rpc_url, store)
         try:
-            for round_ in range(cfg.rounds):
-                _say(cfg, f"round {round_}:")
-                active = [c for c in clients if not fed.participant(posted.task_id, c.address).slashed]
-                # ZoKrates proves in a Node process of its own: two at a time use both cores.
-                workers = 2 if cfg.backend == "zokrates" else 1
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    bundles = list(pool.map(lambda c, r=round_: c.train(*shards[c.address], r), active))
-                for client, bundle in zip(active, bundles, strict=True):
-                    if client.address in malicious:
-                        bundle.update[0] += 1  # one quantum off: no longer the proven output
-                    # A cheater skips the SDK's dry run, which would refuse to send this.
-                    client.submit(bundle, preflight=client.address not in malicious)
-                _wait_for_round(fed, posted.task_id, round_ + 1, thread, failure, cfg.round_timeout + 60)
+            _run_rounds(cfg, run)
         finally:
-            stop.set()
-            thread.join(timeout=30)
-        if failure:
-            raise failure[0]
-
-        fed.settle(organisation, posted.task_id)
-        for client in clients:
-            if fed.participant(posted.task_id, client.address).slashed:
-                continue
-            fed.withdraw(client.account, posted.task_id)
-        status = task_status(fed, posted.task_id)
-        report = _report(w3, posted, status, aggregator.history)
-        for transport in {id(t): t for t in (client_transport, aggregator_transport)}.values():
-            transport.close()
-        _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
-                                                  for w, v in report["rewards"].items()))
-        _say(cfg, f"slashed: {', '.join(report['slashed']) or 'nobody'}")
-        audit = audit_task(fed, posted.task_id, store)
-        report["audit"] = audit.to_json()
-        _say(cfg, "audit (chain + artifacts only): " + ", ".join(
-            f"round {r} {'ok' if ok else 'FAILED'}" for r, ok in sorted(audit.rounds().items()))
-            + f"; {len(audit.findings)} checks, {len(audit.failures)} failed")
+            for transport in {id(t): t for t in run.transports}.values():
+                transport.close()
+        report = _settle_and_report(cfg, run, store)
         if cfg.keep_running:
-            report["rpc_url"] = anvil.rpc_url
-            report["dashboard_url"] = f"http://127.0.0.1:{cfg.dashboard_port}/"
+            report.rpc_url = anvil.rpc_url
+            report.dashboard_url = f"http://127.0.0.1:{cfg.dashboard_port}/"
         if cfg.report is not None:
-            cfg.report.write_text(json.dumps(report, indent=2))
+            cfg.report.write_text(report.model_dump_json(indent=2))
             _say(cfg, f"report written to {cfg.report}")
-        if dashboard is not None:
-            _keep_running(cfg, anvil.rpc_url, posted.federation, posted.task_id, dashboard)
+        if run.dashboard is not None:
+            _keep_running(cfg, anvil.rpc_url, run.posted.federation, run.posted.task_id, run.dashboard)
     return report
+
+
+def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore) -> DemoRun:
+    """Post the task, join the clients, make the aggregator (the organisation, clients and
+    aggregator are anvil's first dev accounts)."""
+    w3 = connect(rpc_url)
+    keys = dev_keys()
+    organisation, aggregator_account = account_from_key(keys[0]), account_from_key(keys[1])
+    _say(cfg, f"chain: anvil at {rpc_url} (chain id {w3.eth.chain_id})")
+    _say(cfg, f"building the {cfg.backend} step circuit (cached after the first run) and deploying contracts ...")
+    posted = post_task(
+        w3, organisation, model=cfg.model, dataset=cfg.dataset, rounds=cfg.rounds,
+        reward_wei=Web3.to_wei(cfg.reward_eth, "ether"), min_stake_wei=Web3.to_wei(cfg.stake_eth, "ether"),
+        deadline_seconds=3600, aggregator=aggregator_account.address, store=store, local_steps=cfg.local_steps,
+        slots=max(DEFAULT_SLOTS, cfg.clients), backend=cfg.backend)
+    fed = Federation(w3, posted.federation)
+    _say(cfg, f"task {posted.task_id}: Federation {posted.federation}, verifier {posted.verifier}, "
+              f"package {posted.package_cid}")
+    # With --keep-running the dashboard is up from the start, so the rounds can be watched live.
+    dashboard = _start_dashboard(cfg, rpc_url, posted.federation) if cfg.keep_running else None
+    shared: Transport | None = None if cfg.broker else open_transport(None)
+    client_transport = shared or open_transport(cfg.broker)
+    aggregator_transport = shared or open_transport(cfg.broker)
+    clients = [Client(rpc_url, posted.task_id, k, cfg.broker, federation=posted.federation,
+                      store=store, transport=client_transport, show_progress=not cfg.quiet)
+               for k in keys[2 : 2 + cfg.clients]]
+    malicious = {c.address for c in clients[len(clients) - cfg.malicious :]}
+    for client in clients:
+        client.join(Web3.to_wei(cfg.stake_eth, "ether"))
+    _say(cfg, f"{len(clients)} clients joined with {cfg.stake_eth} ETH stake each "
+              f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
+    aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
+                            evaluator=_evaluator(cfg, clients[0].spec),
+                            on_round=lambda record: _print_round(cfg, record))
+    return DemoRun(posted, fed, organisation, clients, malicious, aggregator,
+                   [client_transport, aggregator_transport], dashboard)
+
+
+def _evaluator(cfg: DemoConfig, spec: ModelSpec) -> Callable[[list[int]], tuple[float, float]]:
+    """Loss and accuracy of a global model on the data set's held-out part."""
+    data, fam, quantizer = load(cfg.dataset), family(cfg.model), Quantizer(spec.scale)
+
+    def evaluate(values: list[int]) -> tuple[float, float]:
+        return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
+
+    return evaluate
+
+
+def _run_rounds(cfg: DemoConfig, run: DemoRun) -> None:
+    """Every round: the active clients train and prove, the cheaters tamper, the aggregator publishes."""
+    data = load(cfg.dataset)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            run.aggregator.run(stop)
+        except BaseException as exc:  # surfaced in the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name="aggregator", daemon=True)
+    thread.start()
+    task_id = run.posted.task_id
+    shards = {c.address: shard(data, i + 1, len(run.clients)) for i, c in enumerate(run.clients)}
+    try:
+        for round_ in range(cfg.rounds):
+            _say(cfg, f"round {round_}:")
+            active = [c for c in run.clients if not run.fed.participant(task_id, c.address).slashed]
+            with ThreadPoolExecutor(max_workers=get_backend(cfg.backend).parallel_provers) as pool:
+                bundles = list(pool.map(lambda c, r=round_: c.train(*shards[c.address], r), active))
+            for client, bundle in zip(active, bundles, strict=True):
+                if client.address in run.malicious:
+                    bundle.update[0] += 1  # one quantum off: no longer the proven output
+                # A cheater skips the SDK's dry run, which would refuse to send this.
+                client.submit(bundle, preflight=client.address not in run.malicious)
+            _wait_for_round(run.fed, task_id, round_ + 1, thread, failure, cfg.round_timeout + 60)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    if failure:
+        raise failure[0]
+
+
+def _settle_and_report(cfg: DemoConfig, run: DemoRun, store: ContentStore) -> DemoReport:
+    """Settle, withdraw every unslashed client's stake and reward, read the status back, audit."""
+    fed, task_id = run.fed, run.posted.task_id
+    fed.settle(run.organisation, task_id)
+    for client in run.clients:
+        if not fed.participant(task_id, client.address).slashed:
+            fed.withdraw(client.account, task_id)
+    status = task_status(fed, task_id)
+    _merge_history(status, run.aggregator.history)
+    _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
+                                              for w, v in status.rewards.items()))
+    _say(cfg, f"slashed: {', '.join(status.slashed) or 'nobody'}")
+    audit = audit_task(fed, task_id, store)
+    _say(cfg, "audit (chain + artifacts only): " + ", ".join(
+        f"round {r} {'ok' if ok else 'FAILED'}" for r, ok in sorted(audit.rounds().items()))
+        + f"; {len(audit.findings)} checks, {len(audit.failures)} failed")
+    contracts = {"federation": run.posted.federation, "verifier": run.posted.verifier,
+                 "aggregation_verifier": run.posted.aggregation_verifier}
+    return DemoReport(**dict(status), contracts=contracts, audit=audit.to_json())
+
+
+def _merge_history(status: TaskStatus, history: list[RoundRecord]) -> None:
+    """The aggregator's own figures for its rounds (it ran in this process)."""
+    by_round = {r.round: r for r in history}
+    for row in status.rounds:
+        record = by_round.get(row.round)
+        if record is not None:
+            row.accuracy, row.loss = record.accuracy, record.loss
+            row.prove_seconds, row.verify_gas = list(record.prove_seconds), list(record.verify_gas)
 
 
 def _start_dashboard(cfg: DemoConfig, rpc_url: str, federation: str) -> tuple[Any, threading.Thread]:
@@ -246,33 +305,3 @@ def _wait_for_round(fed: Federation, task_id: int, target: int, thread: threadin
         if time.monotonic() > deadline:
             raise ZkflError(f"round {target - 1} was not published within {timeout:.0f} s")
         time.sleep(0.2)
-
-
-def _report(w3: Web3, posted: Any, status: dict[str, Any], history: list[RoundRecord]) -> dict[str, Any]:
-    by_round = {r.round: r for r in history}
-    rounds = []
-    for row in status["rounds"]:
-        record = by_round.get(row["round"])
-        rounds.append({
-            "round": row["round"],
-            "start_commitment": row["start_commitment"],
-            "global_commitment": row["global_commitment"],
-            "model_cid": row["model_cid"],
-            "accepted": row["accepted"],
-            "rejected": [{"wallet": x["wallet"], "reason": x["reason"]} for x in row["rejected"]],
-            "accuracy": record.accuracy if record else None,
-            "loss": record.loss if record else None,
-            "prove_seconds": record.prove_seconds if record else [],
-            "verify_gas": record.verify_gas if record else [],
-            "aggregation_proof": row["aggregation_proof"],
-        })
-    return {
-        "chain_id": w3.eth.chain_id,
-        "contracts": {"federation": posted.federation, "verifier": posted.verifier,
-                      "aggregation_verifier": posted.aggregation_verifier},
-        "task_id": posted.task_id,
-        "package_cid": posted.package_cid,
-        "rounds": rounds,
-        "rewards": dict(status["rewards"]),
-        "slashed": status["slashed"],
-    }

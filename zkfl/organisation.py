@@ -3,35 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
-from zkfl.circuits.aggregation import build_aggregation_circuit
-from zkfl.circuits.cache import CircuitArtifacts, build_circuit
 from zkfl.circuits.registry import default_spec, initial_parameters
 from zkfl.circuits.spec import DEFAULT_FEATURE_BOUND, DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.federation import (
     DEFAULT_COLLECTION_WINDOW,
-    EIP170_LIMIT,
     Deployment,
     Federation,
     TaskParams,
-    deploy_reusable_adapter,
-    deploy_verifier,
 )
-from zkfl.contracts.solc import compile_contract
+from zkfl.contracts.verifiers import deploy_circuit_verifier
 from zkfl.datasets import load
 from zkfl.errors import ZkflError
-from zkfl.prover.backends import StepCircuit, backend_of, deploy_step_verifier, package_files, prepare_step_circuit
-from zkfl.prover.backends import proof_length as step_proof_length
-from zkfl.prover.commit import commit
-from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
-from zkfl.prover.ezkl_backend import ensure_keys
-from zkfl.prover.quantize import Quantizer
+from zkfl.field.commit import commit
+from zkfl.field.quantize import Quantizer
+from zkfl.prover.ezkl.aggregation import build_aggregation_circuit
+from zkfl.prover.ezkl.backend import circuit_files, prepare
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.records import StepCircuit, VerifierSource
+from zkfl.prover.registry import DEFAULT_BACKEND, backend_of, get_backend
 from zkfl.store import ContentStore, open_store
 
 
@@ -45,24 +40,15 @@ class PostedTask:
     aggregation_verifier: str = ""
 
 
-def prepare_circuit(spec: ModelSpec) -> CircuitArtifacts:
-    artifacts = build_circuit(spec)
-    ensure_keys(artifacts)
-    verifier_source(artifacts)
-    return artifacts
+def prepare_circuit(spec: ModelSpec, backend: str = DEFAULT_BACKEND) -> StepCircuit:
+    """The task's step circuit with its keys and verifier source, from the named backend."""
+    return get_backend(backend).build_step(spec)
 
 
 def prepare_aggregation_circuit(step: StepCircuit, slots: int) -> CircuitArtifacts:
-    """The FedAvg circuit over ``slots`` updates of ``step``'s model, with keys and verifier."""
-    artifacts = build_aggregation_circuit(step.spec, slots, step.update_scale)
-    ensure_keys(artifacts)
-    verifier_source(artifacts)
-    return artifacts
-
-
-def _circuit_files(artifacts: CircuitArtifacts) -> dict[str, Path]:
-    return {"settings": artifacts.settings, "compiled": artifacts.compiled, "vk": artifacts.vk,
-            "srs": artifacts.srs, "verifier_sol": artifacts.verifier_sol}
+    """The FedAvg circuit over ``slots`` updates of ``step``'s model, with keys and verifier
+    (FedAvg is proven with ezkl whichever backend proves the steps)."""
+    return prepare(build_aggregation_circuit(step.spec, slots, step.update_scale))
 
 
 def publish_package(store: ContentStore, artifacts: StepCircuit, dataset: str,
@@ -70,29 +56,17 @@ def publish_package(store: ContentStore, artifacts: StepCircuit, dataset: str,
     """Put both circuits' public artifacts in the store. ezkl's proving keys stay out:
     each party rebuilds its own from the circuit and the SRS. A Groth16 proving key
     comes out of the task's trusted setup, so a ZoKrates package carries it."""
-    cids = {role: store.put_file(path) for role, path in package_files(artifacts).items()}
-    cids |= {f"aggregation.{role}": store.put_file(path) for role, path in _circuit_files(aggregation).items()}
-    package = TaskPackage(artifacts.spec, dataset, backend_of(artifacts), artifacts.update_scale, cids,
-                          step_proof_length(artifacts), aggregation_slots=aggregation.slots)
+    backend = backend_of(artifacts)
+    cids = {role: store.put_file(path) for role, path in backend.package_files(artifacts).items()}
+    cids |= {f"aggregation.{role}": store.put_file(path) for role, path in circuit_files(aggregation).items()}
+    package = TaskPackage(artifacts.spec, dataset, backend.name, artifacts.update_scale, cids,
+                          backend.proof_length(artifacts), aggregation_slots=aggregation.slots)
     return package.put(store)
 
 
-def uses_reusable_verifier(artifacts: CircuitArtifacts) -> bool:
-    """Circuits whose own verifier exceeds the contract size limit go through ezkl's
-    reusable verifier (softmax and MLP: their lookup tables make it about 37 KB)."""
-    return compile_contract(artifacts.verifier_sol, "Halo2Verifier").deployed_size > EIP170_LIMIT
-
-
-def deploy_circuit_verifier(w3: Web3, account: LocalAccount, artifacts: CircuitArtifacts,
-                            reusable: str | None = None) -> tuple[str, str | None]:
-    """The circuit's own verifier, or an adapter over ezkl's reusable one when its own is too
-    large for a contract. Returns the address to verify with and the reusable verifier's."""
-    if uses_reusable_verifier(artifacts):
-        adapter, reusable, _ = deploy_reusable_adapter(
-            w3, account, reusable_verifier_source(artifacts), vka_words(artifacts), reusable)
-        return adapter, reusable
-    address, _ = deploy_verifier(w3, account, artifacts.verifier_sol)
-    return address, reusable
+def circuit_verifier(circuit: StepCircuit) -> VerifierSource:
+    """The Solidity verifier of a step circuit or of the FedAvg circuit."""
+    return backend_of(circuit).verifier(circuit)
 
 
 def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: StepCircuit,
@@ -106,7 +80,8 @@ def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: StepCircuit,
     key = artifacts.key
     verifier = deployment.verifiers.get(key)
     if verifier is None or len(w3.eth.get_code(verifier)) == 0:
-        verifier, deployment.reusable = deploy_step_verifier(w3, account, artifacts, deployment.reusable)
+        verifier, deployment.reusable = deploy_circuit_verifier(w3, account, circuit_verifier(artifacts),
+                                                                 deployment.reusable)
         deployment.verifiers[key] = verifier
     deployment.save(w3)
     return Federation(w3, deployment.federation), verifier
@@ -128,7 +103,7 @@ def post_task(
     local_steps: int = 1,
     pin_data: bool = False,
     slots: int = DEFAULT_SLOTS,
-    backend: str = "ezkl",
+    backend: str = DEFAULT_BACKEND,
     collection_window: int = DEFAULT_COLLECTION_WINDOW,
     feature_bound: float = DEFAULT_FEATURE_BOUND,
 ) -> PostedTask:
@@ -139,7 +114,7 @@ def post_task(
     spec = replace(default_spec(model, data.features, data.classes, local_steps=local_steps),
                    feature_bound=feature_bound)
     spec.check_bounds()
-    artifacts = prepare_step_circuit(spec, backend)
+    artifacts = prepare_circuit(spec, backend)
     aggregation = prepare_aggregation_circuit(artifacts, slots)
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
     fed, aggregation_verifier = ensure_deployment(w3, account, aggregation, fed.address)

@@ -8,8 +8,11 @@ machine share it safely.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from zkfl.errors import ConfigError
@@ -27,6 +30,15 @@ def cache_dir(*parts: str) -> Path:
     path = zkfl_home().joinpath("cache", *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """One builder per cached folder at a time: parallel tests and clients share the cache."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def configure_ezkl_cache() -> None:

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zkfl.aggregator.fedavg import fedavg
-from zkfl.circuits.cache import build_circuit
 from zkfl.circuits.registry import default_spec, family, initial_parameters
 from zkfl.datasets import load, round_batch, shard
-from zkfl.prover.binding import binding_chunks
-from zkfl.prover.ezkl_backend import witness_step
-from zkfl.prover.quantize import Quantizer
+from zkfl.field.binding import binding_chunks
+from zkfl.field.quantize import Quantizer
+from zkfl.prover.ezkl.circuit import build_circuit
+from zkfl.prover.ezkl.prove import witness_step
+from zkfl.prover.fedavg import fedavg
 
 
 @dataclass

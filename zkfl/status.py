@@ -1,23 +1,79 @@
 """A task's state, rebuilt from the chain's events, merged with the aggregator's metrics.
 
-The shape is the demo report's: ``rounds[]`` with ``global_commitment``, ``accepted``
-and ``rejected[{wallet, reason}]``; ``rewards{wallet: wei}``; ``slashed[]``. Chain facts
-come from events only; accuracy, loss and proof times come from the aggregator's
-metrics file when this machine has it.
+One record family, :class:`TaskStatus` with its :class:`RoundStatus` rows, is what
+``zkfl task status --json`` prints, what the demo report holds and what the dashboard's
+``/api/tasks/{id}`` returns (its OpenAPI schema). Chain facts come from events only;
+accuracy, loss and proof times come from the aggregator's metrics file when this machine
+has it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
 from web3.logs import DISCARD
 
 from zkfl.aggregator.records import load_rounds, metrics_path
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.federation import Federation, Reason
+from zkfl.field.commit import commitment_hex
 from zkfl.middleware.transport.base import task_key
-from zkfl.prover.commit import commitment_hex
 from zkfl.store import cid_from_bytes, open_store
+
+
+class Rejection(BaseModel):
+    wallet: str
+    reason: str
+    on_chain: bool = Field(description="False: refused before the chain (dead-lettered, nobody slashed)")
+
+
+class AggregationProofStatus(BaseModel):
+    """The round's FedAvg proof as the chain saw it."""
+
+    tx_hash: str
+    gas: int
+    verified_on_chain: bool = Field(description="the publishing transaction succeeded and this Federation emitted "
+                                                "GlobalModelPublished, which it does only after its verifier said yes")
+    prove_seconds: float | None = None
+
+
+class RoundStatus(BaseModel):
+    round: int
+    start_commitment: str = Field(description="H(G) of the model the round starts from")
+    global_commitment: str | None = Field(None, description="H(G) of the model the round produced, once published")
+    model_cid: str | None = None
+    publish_tx: str | None = None
+    aggregation_proof: AggregationProofStatus | None = None
+    accepted: list[str] = Field(default_factory=list, description="wallets whose updates the contract accepted")
+    rejected: list[Rejection] = Field(default_factory=list)
+    accuracy: float | None = Field(None, description="test accuracy of the produced model (aggregator's metrics)")
+    loss: float | None = None
+    prove_seconds: list[float] = Field(default_factory=list)
+    verify_gas: list[int] = Field(default_factory=list)
+    client_metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+
+
+class TaskStatus(BaseModel):
+    task_id: int
+    federation: str
+    chain_id: int
+    organisation: str
+    aggregator: str
+    verifier: str
+    package_cid: str
+    proof_system: str | None = Field(None, description="the proving backend, when this machine's store has the package")
+    reward_pool: int = Field(description="wei")
+    slashed_pool: int = Field(description="wei")
+    min_stake: int = Field(description="wei")
+    deadline: int = Field(description="unix time (chain time)")
+    total_rounds: int
+    current_round: int
+    settled: bool
+    participants: list[str]
+    rounds: list[RoundStatus]
+    rewards: dict[str, int] = Field(description="wei per wallet, once settled")
+    slashed: list[str]
 
 
 def _proof_system(package_cid: str) -> str | None:
@@ -31,41 +87,9 @@ def _proof_system(package_cid: str) -> str | None:
         return None
 
 
-def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
+def task_status(fed: Federation, task_id: int) -> TaskStatus:
     task = fed.task(task_id)
-    created = fed.events("TaskCreated", task_id)[0]["args"]
-    published = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
-    accepted_events = fed.events("UpdateAccepted", task_id)
-    rejected_events = fed.events("UpdateRejected", task_id)
-    rejected_wallets = {(int(e["args"]["round"]), e["args"]["participant"]) for e in rejected_events}
-    metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain_key(fed.w3), fed.address, task_id)))}
-    rounds: list[dict[str, Any]] = []
-    for r in range(task.rounds):
-        start = published[r]["args"]["globalCommitment"] if r in published else created["globalCommitment"]
-        produced = published.get(r + 1)
-        if r > task.current_round:
-            break
-        extra = metrics.get(r, {})
-        rounds.append({
-            "round": r,
-            "start_commitment": commitment_hex(int(start)),
-            "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
-            "model_cid": cid_from_bytes(bytes(produced["args"]["modelCid"])) if produced else None,
-            "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
-            "aggregation_proof": _aggregation_proof(fed, produced, extra) if produced else None,
-            # an update rejected after its acceptance (challenged on chain) is not accepted
-            "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r
-                         and (r, e["args"]["participant"]) not in rejected_wallets],
-            "rejected": [
-                {"wallet": e["args"]["participant"], "reason": Reason(int(e["args"]["reason"])).text, "on_chain": True}
-                for e in rejected_events if int(e["args"]["round"]) == r
-            ] + [x for x in extra.get("rejected", []) if not x.get("on_chain")],
-            "accuracy": extra.get("accuracy"),
-            "loss": extra.get("loss"),
-            "prove_seconds": extra.get("prove_seconds", []),
-            "verify_gas": extra.get("verify_gas", []),
-            "client_metrics": extra.get("client_metrics", {}),
-        })
+    rounds = round_statuses(fed, task_id, task.rounds, task.current_round)
     participants = [e["args"]["participant"] for e in fed.events("Joined", task_id)]
     withdrawn = {e["args"]["account"]: int(e["args"]["reward"]) for e in fed.events("Withdrawn", task_id)}
     rewards: dict[str, int] = {}
@@ -74,7 +98,7 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
             rewards[wallet] = withdrawn[wallet]
         elif task.settled:
             rewards[wallet] = fed.payout_of(task_id, wallet)[0]
-    return {
+    return TaskStatus.model_validate({
         "task_id": task_id,
         "federation": fed.address,
         "chain_id": fed.w3.eth.chain_id,
@@ -94,10 +118,46 @@ def task_status(fed: Federation, task_id: int) -> dict[str, Any]:
         "rounds": rounds,
         "rewards": rewards,
         "slashed": [e["args"]["participant"] for e in fed.events("Slashed", task_id)],
-    }
+    })
 
 
-def _aggregation_proof(fed: Federation, published: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+def round_statuses(fed: Federation, task_id: int, total_rounds: int, current_round: int) -> list[RoundStatus]:
+    """Every round up to the current one: chain facts from events, metrics where this machine has them."""
+    created = fed.events("TaskCreated", task_id)[0]["args"]
+    published = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
+    accepted_events = fed.events("UpdateAccepted", task_id)
+    rejected_events = fed.events("UpdateRejected", task_id)
+    rejected_wallets = {(int(e["args"]["round"]), e["args"]["participant"]) for e in rejected_events}
+    metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain_key(fed.w3), fed.address, task_id)))}
+    rounds: list[RoundStatus] = []
+    for r in range(min(total_rounds, current_round + 1)):
+        start = published[r]["args"]["globalCommitment"] if r in published else created["globalCommitment"]
+        produced = published.get(r + 1)
+        extra = metrics.get(r, {})
+        rounds.append(RoundStatus.model_validate({
+            "round": r,
+            "start_commitment": commitment_hex(int(start)),
+            "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
+            "model_cid": cid_from_bytes(bytes(produced["args"]["modelCid"])) if produced else None,
+            "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
+            "aggregation_proof": _aggregation_proof(fed, produced, extra) if produced else None,
+            # an update rejected after its acceptance (challenged on chain) is not accepted
+            "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r
+                         and (r, e["args"]["participant"]) not in rejected_wallets],
+            "rejected": [
+                {"wallet": e["args"]["participant"], "reason": Reason(int(e["args"]["reason"])).text, "on_chain": True}
+                for e in rejected_events if int(e["args"]["round"]) == r
+            ] + [x for x in extra.get("rejected", []) if not x.get("on_chain")],
+            "accuracy": extra.get("accuracy"),
+            "loss": extra.get("loss"),
+            "prove_seconds": extra.get("prove_seconds", []),
+            "verify_gas": extra.get("verify_gas", []),
+            "client_metrics": extra.get("client_metrics", {}),
+        }))
+    return rounds
+
+
+def _aggregation_proof(fed: Federation, published: Any, metrics: dict[str, Any]) -> AggregationProofStatus:
     """The round's FedAvg proof as the chain saw it: ``publishGlobalModel`` only succeeds
     after the contract verified it, so a published round is a proven aggregation."""
     receipt = fed.w3.eth.get_transaction_receipt(published["transactionHash"])
@@ -105,9 +165,9 @@ def _aggregation_proof(fed: Federation, published: Any, metrics: dict[str, Any])
     # emitted GlobalModelPublished (it emits it only after the aggregation verifier said yes).
     emitted = [log for log in fed.contract.events.GlobalModelPublished().process_receipt(receipt, errors=DISCARD)
                if str(log["address"]).lower() == fed.address.lower()]
-    return {
-        "tx_hash": "0x" + bytes(published["transactionHash"]).hex(),
-        "gas": int(receipt["gasUsed"]),
-        "verified_on_chain": receipt["status"] == 1 and bool(emitted),
-        "prove_seconds": metrics.get("aggregation_prove_seconds"),
-    }
+    return AggregationProofStatus(
+        tx_hash="0x" + bytes(published["transactionHash"]).hex(),
+        gas=int(receipt["gasUsed"]),
+        verified_on_chain=receipt["status"] == 1 and bool(emitted),
+        prove_seconds=metrics.get("aggregation_prove_seconds"),
+    )

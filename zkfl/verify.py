@@ -13,10 +13,9 @@ import numpy as np
 
 from zkfl.artifacts import TaskPackage
 from zkfl.contracts.federation import Federation
+from zkfl.field.commit import commit
 from zkfl.middleware.bundle import UpdateBundle
-from zkfl.prover.backends import step_circuit_from_package, verify_step
-from zkfl.prover.commit import commit
-from zkfl.prover.ezkl_backend import (
+from zkfl.prover.ezkl.prove import (
     BINDING_INDEX,
     CHECK_INDEX,
     GLOBAL_INDEX,
@@ -24,6 +23,7 @@ from zkfl.prover.ezkl_backend import (
     STEP_PUBLIC_LAYOUT,
     UPDATE_INDEX,
 )
+from zkfl.prover.registry import get_backend
 from zkfl.store import ContentStore, open_store
 
 
@@ -64,6 +64,7 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
         checks.append(Check("data", data == participant.data_commitment,
                             "data commitment differs from the participant's earlier rounds"))
     # ezkl's verifier for an ezkl task; for a ZoKrates task, the pure-Python Groth16 check.
-    ok, reason = verify_step(step_circuit_from_package(package, store), bundle.proof_bytes, values)
+    backend = get_backend(package.backend)
+    ok, reason = backend.verify_step(backend.step_from_package(package, store), bundle.proof_bytes, values)
     checks.append(Check("proof", ok, reason))
     return checks

@@ -7,10 +7,10 @@ the task's trusted setup, so the package publishes it. What a party checks:
   compiled program is that source's compilation, byte for byte (so the statement the
   keys were made for is the advertised one);
 * the verifying key has one bound point per public value (no malleable input);
-* the Solidity verifier is the one generated from that verifying key and, on chain,
-  the deployed code is its compilation, byte for byte;
+* the Solidity verifier is the one generated from that verifying key (and, on chain,
+  :mod:`zkfl.contracts.verifiers` checks the deployed code is its compilation, byte for byte);
 * the proving key works with that verifying key: every proof is verified locally
-  before it is submitted (:func:`zkfl.prover.zokrates.backend.prove_step`).
+  before it is submitted (:func:`zkfl.prover.zokrates.circuit.prove_step`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from web3 import Web3
-
 from zkfl.artifacts import TaskPackage
-from zkfl.circuits.cache import build_lock
 from zkfl.circuits.zokrates_step import step_source
-from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ZkflError
-from zkfl.paths import cache_dir
-from zkfl.prover.zokrates.backend import ROLES, ZokratesCircuit, check_key, write_verifier
+from zkfl.paths import build_lock, cache_dir
+from zkfl.prover.zokrates.circuit import ROLES, ZokratesCircuit, check_key, write_verifier
 from zkfl.prover.zokrates.driver import run
 from zkfl.store import ContentStore
 
@@ -77,15 +73,14 @@ def check_program(circuit: ZokratesCircuit) -> None:
         marker.write_text("compiled from step.zok and compared, byte for byte\n")
 
 
-def check_verifier_on_chain(w3: Web3, verifier: str, circuit: ZokratesCircuit) -> None:
-    """The package's verifier is generated from its verifying key (zokrates-js' export, then
-    zkfl's adaptation), and the code at ``verifier`` is its compilation, byte for byte."""
+def checked_verifier(circuit: ZokratesCircuit) -> Path:
+    """The package's verifier, checked to be generated from its verifying key (zokrates-js'
+    export, then zkfl's adaptation); the contracts layer compares the code on chain with
+    its compilation, byte for byte."""
     expected = circuit.root / "Verifier.expected.sol"
     with build_lock(circuit.root):  # clients on one machine share the folder
         if not expected.exists():
             write_verifier(circuit, expected)
     if expected.read_text() != circuit.verifier_sol.read_text():
         raise ZkflError("the package's verifier contract was not generated from its verifying key")
-    deployed = "0x" + bytes(w3.eth.get_code(Web3.to_checksum_address(verifier))).hex()
-    if deployed.lower() != compile_contract(circuit.verifier_sol, "Verifier").runtime.lower():
-        raise ZkflError(f"the verifier at {verifier} was not generated from this task's verifying key")
+    return circuit.verifier_sol

@@ -26,9 +26,9 @@ from zkfl.circuits.zokrates_step import (
     packed_words,
 )
 from zkfl.errors import ProofError
-from zkfl.prover.binding import BINDING_CHUNKS
-from zkfl.prover.poseidon import P
-from zkfl.prover.quantize import IntArray
+from zkfl.field.binding import BINDING_CHUNKS
+from zkfl.field.poseidon import P
+from zkfl.field.quantize import IntArray
 
 
 @dataclass(frozen=True)

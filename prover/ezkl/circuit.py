@@ -10,7 +10,6 @@ data, compile. Keys and the verifier contract are made by :mod:`zkfl.prover`.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -19,16 +18,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
-from zkfl.paths import cache_dir, configure_ezkl_cache
-from zkfl.prover.binding import BINDING_CHUNKS, CHUNK_BITS
-from zkfl.prover.ezkl_api import ezkl
+from zkfl.field.binding import BINDING_CHUNKS, CHUNK_BITS
+from zkfl.field.ezkl_api import ezkl
+from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache
 
 # Calibration data spans what training reaches: standardized features clipped to
 # [-4, 4], weights up to +-4. Calibration only sets sizes here (the step has no lookup
@@ -39,6 +38,7 @@ _CALIBRATION_WEIGHT_RANGE = 4.0
 
 @dataclass(frozen=True)
 class CircuitArtifacts:
+    backend: ClassVar[str] = "ezkl"
     spec: ModelSpec  # the training step (for an aggregation circuit: the step whose updates it averages)
     root: Path
     srs_file: Path | None = None  # the published SRS; None: the locally generated one
@@ -51,7 +51,7 @@ class CircuitArtifacts:
 
     @property
     def srs(self) -> Path:
-        from zkfl.prover.srs import srs_path
+        from zkfl.prover.ezkl.srs import srs_path
 
         return self.srs_file if self.srs_file is not None else srs_path(self.logrows)
 
@@ -132,15 +132,6 @@ def quiet_stdout() -> Iterator[None]:
             sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
-
-
-@contextmanager
-def build_lock(root: Path) -> Iterator[None]:
-    """One builder per circuit at a time: parallel tests and clients share the cache."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def build_once(artifacts: CircuitArtifacts, fill: Callable[[CircuitArtifacts], None]) -> CircuitArtifacts:

@@ -12,30 +12,19 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zkfl.circuits.cache import CircuitArtifacts, build_lock
 from zkfl.errors import ProofError
-from zkfl.paths import configure_ezkl_cache
-from zkfl.prover.binding import BINDING_CHUNKS
-from zkfl.prover.ezkl_api import ezkl
-from zkfl.prover.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_felt
-
-#: The order of a step proof's public values. The contract, the aggregator and the
-#: auditor all read them by these positions.
-#: Fixed by the Federation contract (STEP_PUBLIC_VALUES), not by a task setting.
-STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "binding", "update", "input_check")
-GLOBAL_INDEX = 0
-BINDING_INDEX = 3
-UPDATE_INDEX = 4
-CHECK_INDEX = 5
-#: H([0]): the input check's commitment when the batch is within the task's bounds (the
-#: contract's INPUTS_VALID; tests check the two agree).
-INPUTS_VALID = 8065231320233546845889504658050882987663732304574489295982393739117377810121
+from zkfl.field.binding import BINDING_CHUNKS
+from zkfl.field.ezkl_api import ezkl
+from zkfl.field.quantize import IntArray, felt_to_uint, felts_to_ints, uint_to_felt
+from zkfl.paths import build_lock, configure_ezkl_cache
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.records import STEP_PUBLIC_LAYOUT, StepProof
 
 
 @dataclass
@@ -50,34 +39,11 @@ class EzklProof:
         return bytes.fromhex(self.proof["hex_proof"].removeprefix("0x"))
 
 
-@dataclass
-class StepProof(EzklProof):
-    """A proven step: the update it produced and the proof (public values in STEP_PUBLIC_LAYOUT order)."""
-
-    update: list[int] = field(default_factory=list)  # W as integers at update_scale
-    update_scale: int = 0
-    prove_seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def global_commitment(self) -> int:
-        return self.instances[GLOBAL_INDEX]
-
-    @property
-    def update_commitment(self) -> int:
-        return self.instances[UPDATE_INDEX]
-
-    @property
-    def binding_commitment(self) -> int:
-        return self.instances[BINDING_INDEX]
-
-    @property
-    def inputs_valid(self) -> bool:
-        return self.instances[CHECK_INDEX] == INPUTS_VALID
-
-    @property
-    def data_commitments(self) -> list[int]:
-        return self.instances[GLOBAL_INDEX + 1 : BINDING_INDEX]
+def proof_json(proof: bytes, public_values: list[int]) -> dict[str, Any]:
+    """ezkl's proof.json, rebuilt from a proof's calldata and public values."""
+    return {"protocol": None, "instances": [[uint_to_felt(v) for v in public_values]], "proof": list(proof),
+            "hex_proof": "0x" + proof.hex(), "split": None, "pretty_public_inputs": None, "timestamp": None,
+            "version": None}
 
 
 def ensure_keys(artifacts: CircuitArtifacts) -> None:
@@ -165,6 +131,7 @@ def prove_step(
         raise ProofError(f"proof has {len(instances)} public values, expected {len(STEP_PUBLIC_LAYOUT)}")
     update = [int(v) for v in felts_to_ints(witness["outputs"][0])]
     return StepProof(
+        proof_bytes=bytes.fromhex(proof["hex_proof"].removeprefix("0x")),
         proof=proof,
         instances=instances,
         update=update,

@@ -12,11 +12,12 @@ import os
 import re
 from pathlib import Path
 
-from zkfl.circuits.cache import CircuitArtifacts, build_lock
 from zkfl.errors import ProofError
-from zkfl.paths import cache_dir, configure_ezkl_cache
-from zkfl.prover.ezkl_api import ezkl
-from zkfl.prover.ezkl_backend import ensure_keys
+from zkfl.field.ezkl_api import ezkl
+from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.ezkl.prove import ensure_keys
+from zkfl.prover.records import ReusableVerifier, VerifierSource
 
 
 async def _create(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:
@@ -96,3 +97,11 @@ def vka_words(artifacts: CircuitArtifacts) -> list[bytes]:
     if len(data) != 8 + 32 * count:
         raise ProofError(f"unexpected VKA layout in {path}: {len(data)} bytes for {count} words")
     return [data[8 + 32 * i : 40 + 32 * i] for i in range(count)]
+
+
+def verifier(artifacts: CircuitArtifacts) -> VerifierSource:
+    """The circuit's own verifier, with ezkl's reusable verifier and its VKA as the shared form."""
+    return VerifierSource(
+        verifier_source(artifacts), "Halo2Verifier",
+        reusable=lambda: ReusableVerifier(reusable_verifier_source(artifacts), "Halo2VerifierReusable",
+                                          vka_words(artifacts)))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zkfl.prover.ezkl_api import ezkl
-from zkfl.prover.quantize import IntArray, felt_to_uint, ints_to_felts
+from zkfl.field.ezkl_api import ezkl
+from zkfl.field.quantize import IntArray, felt_to_uint, ints_to_felts
 
 
 def commit_felts(felts: list[str]) -> int:

@@ -1,6 +1,6 @@
 """ezkl's Poseidon commitment, re-implemented in pure Python (no ezkl).
 
-``commit`` (zkfl.prover.commit) asks ezkl for the Poseidon hash of a tensor's felts.
+``commit`` (zkfl.field.commit) asks ezkl for the Poseidon hash of a tensor's felts.
 A circuit outside halo2 (ZoKrates) has to recompute that very hash, so this module
 spells out the algorithm and its constants as plain integers, and is tested to agree
 with ezkl on every input.
@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-#: The BN254 scalar field modulus.
-P = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
+from zkfl.field import SCALAR_FIELD_MODULUS as P
 
 WIDTH = 2
 RATE = 1

@@ -19,8 +19,8 @@ import numpy as np
 from eth_abi.abi import encode
 from web3 import Web3
 
-from zkfl.prover.commit import commit
-from zkfl.prover.quantize import IntArray
+from zkfl.field.commit import commit
+from zkfl.field.quantize import IntArray
 
 BINDING_CHUNKS = 16
 CHUNK_BITS = 16

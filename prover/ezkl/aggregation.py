@@ -10,16 +10,87 @@ output, so the contract compares it with the accepted updates' commitments as is
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from typing import Any
 
-from zkfl.circuits.aggregation import aggregation_inputs, aggregation_layout
-from zkfl.circuits.cache import CircuitArtifacts
+import numpy as np
+import torch
+
+from zkfl.circuits.aggregation import (
+    DECOMP_BASE,
+    DECOMP_LEGS,
+    FedAvgCheck,
+    aggregation_inputs,
+    aggregation_layout,
+)
+from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ProofError
-from zkfl.prover.ezkl_backend import EzklProof, prove_input, verify_proof
-from zkfl.prover.quantize import felt_to_uint, ints_to_felts
+from zkfl.field import SCALAR_FIELD_MODULUS as FIELD_MODULUS
+from zkfl.field.ezkl_api import ezkl
+from zkfl.field.quantize import felt_to_uint, ints_to_felts
+from zkfl.paths import cache_dir
+from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_once, quiet_stdout
+from zkfl.prover.ezkl.prove import EzklProof, prove_input, verify_proof
 
-FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
+AGGREGATION_CIRCUIT_VERSION = 4  # 2: exact half-away rounding; 3: no Freivalds; 4: logrows >= 14
+# At logrows 13 ezkl lays the circuit out in more columns and its verifier is 25.5 KB, over
+# the 24,576-byte contract limit (then it goes through the reusable adapter, 1.22M gas a
+# publish); from logrows 14 it is 24.0 KB and verifies directly (about 880k gas).
+MIN_LOGROWS = 14
 NONNEGATIVE_LIMIT = 2**128  # a public value below this is a non-negative integer, not a wrapped negative one
+
+
+def _run_args() -> Any:
+    args = ezkl.PyRunArgs()
+    args.input_visibility = "hashed/public"
+    args.output_visibility = "public"
+    args.param_visibility = "fixed"
+    args.input_scale = 0
+    args.param_scale = 0
+    args.decomp_base = DECOMP_BASE
+    args.decomp_legs = DECOMP_LEGS
+    # ezkl's randomized (Freivalds) matmul check made about 1 in 4 proofs of a small
+    # circuit fail verification although the witness satisfied the circuit (measured at
+    # logrows 10); the plain matmul costs a few rows more and always verifies.
+    args.disable_freivalds = True
+    return args
+
+
+def aggregation_hash(spec: ModelSpec, slots: int, shift: int) -> str:
+    payload = {"version": AGGREGATION_CIRCUIT_VERSION, "step": spec.spec_hash(), "slots": slots, "shift": shift}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_aggregation_circuit(spec: ModelSpec, slots: int, update_scale: int) -> CircuitArtifacts:
+    """The FedAvg circuit for K = ``slots`` updates of ``spec``'s model, cached by its hash."""
+    if slots < 1:
+        raise ValueError("an aggregation circuit needs at least one slot")
+    shift = update_scale - spec.scale
+    if shift < 0:
+        raise ValueError("updates cannot have fewer fractional bits than the model")
+    root = cache_dir("circuits") / f"fedavg-{spec.family}-{aggregation_hash(spec, slots, shift)}"
+
+    def fill(stage: CircuitArtifacts) -> None:
+        width = spec.param_count
+        example = tuple(torch.zeros(width) for _ in range(slots)) + (torch.zeros(slots), torch.zeros(width))
+        torch.onnx.export(
+            FedAvgCheck(slots, shift), example, str(stage.onnx),
+            input_names=[f"update_{k}" for k in range(slots)] + ["counts", "new_global"],
+            output_names=["counts_out", "margin", "headroom"], dynamo=False, opset_version=17,
+        )
+        with quiet_stdout():
+            ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=_run_args())
+            # The smallest logrows that holds the rows (the default leaves room for lookups
+            # this circuit does not use) but no smaller than MIN_LOGROWS.
+            settings = json.loads(stage.settings.read_text())
+            needed = int(np.ceil(np.log2(settings["num_rows"] + 16)))
+            settings["run_args"]["logrows"] = max(needed, MIN_LOGROWS)
+            stage.settings.write_text(json.dumps(settings))
+            ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
+
+    return build_once(CircuitArtifacts(spec, root, slots=slots), fill)
 
 
 @dataclass

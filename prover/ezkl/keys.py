@@ -5,8 +5,8 @@ are never published. A participant fetches the compiled circuit, the settings, t
 SRS and the verifying key by CID, and runs setup itself. Setup is deterministic given
 the circuit and the SRS, so the rebuilt verifying key must equal the published one.
 The verifier contract regenerated from it must also equal, byte for byte, the code
-deployed at the task's verifier address. Only then does the participant prove:
-otherwise its proofs would be checked against keys it never saw.
+deployed at the task's verifier address (:mod:`zkfl.contracts.verifiers`). Only then does
+the participant prove: otherwise its proofs would be checked against keys it never saw.
 """
 
 from __future__ import annotations
@@ -14,16 +14,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from web3 import Web3
-
 from zkfl.artifacts import TaskPackage
-from zkfl.circuits.cache import CircuitArtifacts, build_lock
-from zkfl.contracts.federation import adapter_contract
-from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ZkflError
-from zkfl.paths import cache_dir
-from zkfl.prover.evm import reusable_verifier_source, verifier_source, vka_words
-from zkfl.prover.ezkl_backend import ensure_keys
+from zkfl.paths import build_lock, cache_dir
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.store import ContentStore, cid_of
 
 
@@ -61,33 +56,6 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
         if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
             raise ZkflError("the verifying key rebuilt from the package differs from the published one")
     return artifacts
-
-
-def _code(w3: Web3, address: str) -> str:
-    return ("0x" + bytes(w3.eth.get_code(Web3.to_checksum_address(address))).hex()).lower()
-
-
-def check_verifier_on_chain(w3: Web3, verifier: str, artifacts: CircuitArtifacts) -> None:
-    """The contract at ``verifier`` verifies with exactly these keys.
-
-    A per-circuit verifier must be, byte for byte, the one generated from the rebuilt
-    verifying key. An adapter over ezkl's reusable verifier must be the known adapter
-    code, point at the known reusable verifier code, and hold the VKA generated from the
-    rebuilt verifying key.
-    """
-    deployed = _code(w3, verifier)
-    if deployed == adapter_contract().runtime.lower():
-        adapter = w3.eth.contract(address=Web3.to_checksum_address(verifier), abi=adapter_contract().abi)
-        reusable = adapter.functions.reusable().call()
-        expected_reusable = compile_contract(reusable_verifier_source(artifacts), "Halo2VerifierReusable").runtime
-        if _code(w3, reusable) != expected_reusable.lower():
-            raise ZkflError(f"the reusable verifier behind {verifier} is not ezkl's")
-        if [bytes(w) for w in adapter.functions.vka().call()] != vka_words(artifacts):
-            raise ZkflError(f"the verifier at {verifier} holds another circuit's verifying key")
-        return
-    expected = compile_contract(verifier_source(artifacts), "Halo2Verifier").runtime
-    if deployed != expected.lower():
-        raise ZkflError(f"the verifier at {verifier} was not generated from this task's verifying key")
 
 
 def drop_cached_keys(package: TaskPackage) -> None:

@@ -19,9 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from zkfl.errors import ZkflError
-
-#: The BN254 scalar field modulus (the field of halo2/KZG and of Groth16 on BN254).
-FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
+from zkfl.field import SCALAR_FIELD_MODULUS as FIELD_MODULUS
 
 #: |q| must stay below this so that q / 2**scale is exact in float32 (ezkl reads F32).
 MAX_ABS_INT = 2**24

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from zkfl.field.ezkl_api import ezkl
 from zkfl.paths import cache_dir
-from zkfl.prover.ezkl_api import ezkl
 
 
 def srs_path(logrows: int) -> Path:
