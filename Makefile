@@ -40,9 +40,12 @@ bench: setup
 	$(BIN)/python bench/ipfs.py
 	$(BIN)/python bench/multiparty.py
 
+# ruff, mypy, the import contracts of pyproject.toml (layers only point down), short functions.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy circuits prover contracts middleware aggregator dashboard zkfl
+	$(BIN)/python scripts/lint_imports.py
+	$(BIN)/python scripts/check_function_length.py
 
 clean:
 	rm -rf .zkfl report.json

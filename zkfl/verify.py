@@ -15,7 +15,7 @@ from zkfl.artifacts import TaskPackage
 from zkfl.contracts.federation import Federation
 from zkfl.field.commit import commit
 from zkfl.middleware.bundle import UpdateBundle
-from zkfl.prover.ezkl.prove import (
+from zkfl.prover.records import (
     BINDING_INDEX,
     CHECK_INDEX,
     GLOBAL_INDEX,

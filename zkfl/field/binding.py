@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 from eth_abi.abi import encode
-from web3 import Web3
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from zkfl.field.commit import commit
 from zkfl.field.quantize import IntArray
 
 BINDING_CHUNKS = 16
 CHUNK_BITS = 16
-BINDING_TAG = bytes(Web3.keccak(text="zkfl binding v2"))
+BINDING_TAG = keccak(text="zkfl binding v2")
 
 
 def binding_chunks(value: bytes) -> IntArray:
@@ -36,9 +37,9 @@ def binding_chunks(value: bytes) -> IntArray:
 def binding_value(chain_id: int, federation: str, task_id: int, wallet: str) -> IntArray:
     """b's chunks for a wallet in a task, exactly as the Federation derives them."""
     context = encode(["bytes32", "uint256", "address", "uint256", "address"],
-                     [BINDING_TAG, chain_id, Web3.to_checksum_address(federation), task_id,
-                      Web3.to_checksum_address(wallet)])
-    return binding_chunks(bytes(Web3.keccak(context)))
+                     [BINDING_TAG, chain_id, to_checksum_address(federation), task_id,
+                      to_checksum_address(wallet)])
+    return binding_chunks(keccak(context))
 
 
 def binding_commitment(chunks: IntArray) -> int:
