@@ -72,8 +72,6 @@ class Aggregator:
         on_round: Callable[[RoundRecord], None] | None = None,
         state: AggregatorState | None = None,
         relayer: LocalAccount | None = None,
-        pause_after_relay: float = 0.0,
-        pause_before_publish: float = 0.0,
     ) -> None:
         self.federation = federation
         self.task_id = task_id
@@ -86,9 +84,6 @@ class Aggregator:
         self.evaluator = evaluator
         self.on_round = on_round
         self.store_retry_seconds = 5.0  # between tries to publish while the content store is unavailable
-        # Test hooks: hold still at a crash point long enough to be SIGKILLed there.
-        self.pause_after_relay = pause_after_relay
-        self.pause_before_publish = pause_before_publish
         task = federation.task(task_id)
         role = federation.contract.functions.aggregatorRole(task_id).call()
         if not federation.contract.functions.hasRole(role, account.address).call():
@@ -101,6 +96,17 @@ class Aggregator:
         self._metrics_path = metrics_path(self.queue_key)
         self._aggregation: CircuitArtifacts | None = None
         self._sync_published(task.current_round)
+
+    # ------------------------------------------------------------- hooks
+    # Named points a subclass may override to observe the aggregator (or, in the fault
+    # tests, to hold it still at a crash point). Both are between a chain transaction and
+    # the local bookkeeping that follows it, where a crash must lose nothing.
+
+    def after_relay(self, submission: UpdateSubmission) -> None:
+        """A submission's decision is on chain; it is not yet recorded or acknowledged."""
+
+    def before_publish(self, round_: int) -> None:
+        """The round's model, manifest and FedAvg proof are made; the publish transaction is not sent."""
 
     # ------------------------------------------------------------- rounds
 
@@ -233,8 +239,7 @@ class Aggregator:
         manifest = AggregationManifest(round_, cid, entries)
         manifest_cid = manifest.put(self.store)
         proof = prove_aggregation(self.aggregation_circuit(), updates, samples, values)
-        if self.pause_before_publish:
-            time.sleep(self.pause_before_publish)
+        self.before_publish(round_)
         gas: int | None = None
         tx: str | None = None
         try:
@@ -335,8 +340,7 @@ class Aggregator:
                 return
             self._refuse(delivery, submission.round, submission.wallet, f"chain refused the submission: {exc}")
             return
-        if self.pause_after_relay:
-            time.sleep(self.pause_after_relay)
+        self.after_relay(submission)
         self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text, result.gas_used)
         delivery.ack()
 

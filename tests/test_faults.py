@@ -98,7 +98,9 @@ def start_aggregator(rpc: str, task_id: int, broker: str, **pauses: float) -> su
     env = os.environ.copy()
     for name, seconds in pauses.items():
         env[f"ZKFL_TEST_PAUSE_{name.upper()}"] = str(seconds)
-    return subprocess.Popen([sys.executable, "-m", "zkfl.cli", "aggregator", "run", "--rpc", rpc, "--task",
+    # The pausing subclass when asked to hold at a crash point; the real command line otherwise.
+    entry = [str(Path(__file__).with_name("pausing_aggregator.py"))] if pauses else ["-m", "zkfl.cli"]
+    return subprocess.Popen([sys.executable, *entry, "aggregator", "run", "--rpc", rpc, "--task",
                              str(task_id), "--key", KEYS[1], "--broker", broker],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
