@@ -119,7 +119,7 @@ def test_dashboard_live_in_chromium_with_sign_in(tmp_path: Path) -> None:
             while not any("dashboard_url:" in line for line in output):  # settled, audited, report written
                 assert time.monotonic() < deadline and demo.poll() is None, "".join(output)
                 output.append(demo.stdout.readline())  # type: ignore[union-attr]
-            page.wait_for_function("document.querySelector('section .status h2').textContent.includes('settled')")
+            page.wait_for_function("document.querySelector('section .status h2')?.textContent?.includes('settled')")
             assert "ETH" in page.inner_text("section .status").split("payouts:")[1]
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -42,3 +42,13 @@ def test_api_has_no_server_errors(dashboard_app) -> None:  # type: ignore[no-unt
         check()
     assert len(calls) >= 5 * len(operations)  # really exercised, not vacuously passing
     assert any(code < 300 for code in calls) and any(400 <= code < 500 for code in calls)
+
+
+def test_task_status_is_typed_in_the_schema(tmp_path: Path) -> None:
+    """The task's record is documented field by field (no chain needed: the schema is static)."""
+    schema = create_app("http://127.0.0.1:1", notes_path=tmp_path / "notes.sqlite").openapi()
+    ok = schema["paths"]["/api/tasks/{task_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/TaskStatus"}
+    components = schema["components"]["schemas"]
+    assert {"rounds", "rewards", "slashed", "task_id"} <= components["TaskStatus"]["properties"].keys()
+    assert {"accepted", "rejected", "global_commitment"} <= components["RoundStatus"]["properties"].keys()

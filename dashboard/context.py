@@ -1,0 +1,64 @@
+"""What the dashboard's routers share: the chain, the sign-in state, the notes, the origins.
+
+One :class:`DashboardContext` is made per app by :func:`zkfl.dashboard.app.create_app` and
+handed to each router factory, so two apps (two tests, two origins) never share sessions
+or a federation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Cookie, HTTPException, Request
+
+from zkfl.contracts.chain import connect
+from zkfl.contracts.federation import Federation, resolve_federation
+from zkfl.dashboard import siwe
+from zkfl.dashboard.guards import bound_origin
+from zkfl.dashboard.notes import NotesStore
+from zkfl.dashboard.sessions import SessionStore
+from zkfl.errors import ZkflError
+
+SESSION_COOKIE = "zkfl_session"
+
+# The session token a browser sends back; None when it has none. The parameter that takes it
+# must be named like the cookie (FastAPI reads the cookie of the parameter's name).
+SessionToken = Annotated[str | None, Cookie()]
+
+
+@dataclass
+class DashboardContext:
+    rpc_url: str
+    federation: str | None  # the Federation's address; None: zkfl's canonical one on this chain
+    origins: list[siwe.Origin]  # configured; empty: the socket's bound address (see bound_origin)
+    sessions: SessionStore
+    notes: NotesStore
+    _fed: Federation | None = field(default=None, init=False, repr=False)
+
+    def fed(self) -> Federation:
+        """The Federation, resolved on first use and kept: the app starts even while the chain
+        is down, and each request answers 503 until the chain does."""
+        if self._fed is None:
+            try:
+                self._fed = resolve_federation(connect(self.rpc_url), self.federation)
+            except ZkflError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from None
+        return self._fed
+
+    def known_task(self, task_id: int) -> Federation:
+        """The Federation, once it is known to hold ``task_id`` (404 otherwise)."""
+        f = self.fed()
+        if not 1 <= task_id <= f.task_count():
+            raise HTTPException(status_code=404, detail=f"task {task_id} does not exist")
+        return f
+
+    def served_origins(self, request: Request) -> list[siwe.Origin]:
+        return self.origins or bound_origin(request.scope)
+
+    def site(self, request: Request) -> siwe.Origin:
+        """The configured origin this request reached (HostCheck has refused any other)."""
+        reached = siwe.origin_for_host(self.served_origins(request), request.headers.get("host"))
+        if reached is None:  # unreachable behind HostCheck; refuse rather than guess
+            raise HTTPException(status_code=421, detail="the request's Host is not this dashboard's origin")
+        return reached

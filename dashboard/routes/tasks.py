@@ -1,0 +1,57 @@
+"""Public chain data: the task list, one task's full status, and its live updates.
+
+Everything here is read from the chain (and the aggregator's metrics file), as public as
+the chain itself: no sign-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from zkfl.dashboard.context import DashboardContext
+from zkfl.dashboard.models import ERRORS, TaskSummary
+from zkfl.status import TaskStatus, task_status
+
+
+def router(ctx: DashboardContext) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/api/tasks", responses=ERRORS)
+    def list_tasks() -> list[TaskSummary]:
+        f = ctx.fed()
+        return [TaskSummary.of(task_id, f.task(task_id)) for task_id in range(1, f.task_count() + 1)]
+
+    @api.get("/api/tasks/{task_id}", responses=ERRORS, response_model=TaskStatus)
+    def get_task(task_id: int) -> TaskStatus:
+        return task_status(ctx.known_task(task_id), task_id)
+
+    @api.get("/api/tasks/{task_id}/events", include_in_schema=False)
+    async def task_events(task_id: int, request: Request, poll: float = 1.0) -> StreamingResponse:
+        """Server-sent events: the task's status whenever it changes (rounds, decisions, payouts)."""
+        get_task(task_id)  # 404 before the stream opens
+        stream = status_changes(ctx, task_id, request, max(0.2, min(poll, 10.0)))
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return api
+
+
+async def status_changes(ctx: DashboardContext, task_id: int, request: Request, interval: float) -> AsyncIterator[str]:
+    """The task's status as an SSE event each time it differs from the last one sent, and a
+    comment otherwise (so proxies and the browser see the connection alive), until the client leaves."""
+    last = ""
+    while not await request.is_disconnected():
+        status = await asyncio.to_thread(task_status, ctx.fed(), task_id)
+        body = status.model_dump_json()
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        if digest != last:
+            last = digest
+            yield f"event: status\ndata: {body}\n\n"
+        else:
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(interval)
