@@ -178,8 +178,7 @@ class Aggregator:
         for wallet, values in self.federation.published_updates(self.task_id, round_).items():
             if self.federation.submission_status(self.task_id, round_, wallet)[0] != Status.ACCEPTED:
                 continue
-            commitment = int(self.federation.contract.functions.getSubmission(
-                self.task_id, round_, Web3.to_checksum_address(wallet)).call()[2])
+            commitment = self.federation.submission(self.task_id, round_, wallet).update_commitment
             matches = len(values) == self.package.spec.param_count and \
                 commit(np.array(values, dtype=np.int64)) == commitment
             if matches and wallet not in held:
@@ -372,7 +371,7 @@ class Aggregator:
 
         Only the very submission that was decided is adopted (its update must hash to the
         commitment on chain); anything else for that round and wallet is refused."""
-        on_chain = int(self.federation.contract.functions.getSubmission(self.task_id, s.round, s.wallet).call()[2])
+        on_chain = self.federation.submission(self.task_id, s.round, s.wallet).update_commitment
         if s.update_commitment_int != on_chain or commit(np.array(s.update, dtype=np.int64)) != on_chain:
             self._refuse(delivery, s.round, s.wallet,
                          f"round {s.round} already has a decided submission from this wallet, and this is not it")

@@ -173,6 +173,16 @@ class RoundState:
 
 
 @dataclass(frozen=True)
+class SubmissionState:
+    """A wallet's submission for a round, as the contract recorded its decision."""
+
+    status: Status
+    reason: Reason
+    update_commitment: int
+    update_hash: bytes  # keccak256 of the update's values as submitted (published in UpdateData)
+
+
+@dataclass(frozen=True)
 class ParticipantState:
     stake: int
     binding: int
@@ -466,10 +476,14 @@ class Federation:
         state = self.contract.functions.getParticipant(task_id, Web3.to_checksum_address(account)).call()
         return ParticipantState(*state)
 
-    def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
-        status, reason, *_ = self.contract.functions.getSubmission(
+    def submission(self, task_id: int, round_: int, account: str) -> SubmissionState:
+        status, reason, commitment, update_hash = self.contract.functions.getSubmission(
             task_id, round_, Web3.to_checksum_address(account)).call()
-        return Status(status), Reason(reason)
+        return SubmissionState(Status(status), Reason(reason), int(commitment), bytes(update_hash))
+
+    def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
+        submission = self.submission(task_id, round_, account)
+        return submission.status, submission.reason
 
     def payout_of(self, task_id: int, account: str) -> tuple[int, int]:
         reward, stake = self.contract.functions.payoutOf(task_id, Web3.to_checksum_address(account)).call()

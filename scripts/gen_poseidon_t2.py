@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import sys
 
-from zkfl.prover import poseidon as pos
+from zkfl.field import poseidon as pos
 
 P = pos.P
 (M00, M01), (M10, M11) = pos.MDS

@@ -35,7 +35,7 @@ def main() -> int:
         lay_out(Path(tmp))
         env = dict(os.environ, PYTHONPATH=tmp)
         linter = Path(sys.executable).with_name("lint-imports")
-        return subprocess.call([str(linter), "--config", str(ROOT / "pyproject.toml")], env=env, cwd=tmp)
+        return subprocess.call([str(linter), str(ROOT / "pyproject.toml")], env=env, cwd=tmp)
 
 
 if __name__ == "__main__":

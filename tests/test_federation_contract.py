@@ -43,7 +43,7 @@ from zkfl.field.commit import commit
 from zkfl.field.poseidon import poseidon_commit
 from zkfl.field.quantize import FIELD_MODULUS
 from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
-from zkfl.prover.ezkl.prove import proof_with_instances, prove_step, verify_proof
+from zkfl.prover.ezkl.prove import proof_json, prove_step, verify_proof
 from zkfl.prover.records import INPUTS_VALID, STEP_PUBLIC_LAYOUT
 from zkfl.store import cid_of
 
@@ -413,7 +413,7 @@ def test_every_public_value_is_bound_by_the_proof(federation, artifacts, p_accep
     for index, name in enumerate(STEP_PUBLIC_LAYOUT):
         changed = list(values)
         changed[index] = (changed[index] + 1) % FIELD_MODULUS
-        ok, _ = verify_proof(artifacts, proof_with_instances(p_accepted.step.proof.proof, changed))
+        ok, _ = verify_proof(artifacts, proof_json(p_accepted.step.proof.proof_bytes, changed))
         assert not ok, f"public value {index} ({name}) is not bound"
         assert not verifies_on_chain(verifier, proof_bytes, changed), f"{name} is not bound on chain"
 
@@ -424,7 +424,8 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(federati
     verifier call starves while the outer call could still record a slash. It must revert."""
     from pathlib import Path
 
-    from zkfl.contracts.federation import adapter_contract, deploy
+    from zkfl.contracts.federation import deploy
+    from zkfl.contracts.verifiers import adapter_contract
 
     hungry = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
     direct, _ = deploy(federation.w3, accounts[0], hungry, 8_000_000)

@@ -10,7 +10,7 @@ from zkfl.field.commit import commit
 from zkfl.field.poseidon import poseidon_commit
 from zkfl.field.quantize import Quantizer
 from zkfl.prover.ezkl.circuit import CircuitArtifacts
-from zkfl.prover.ezkl.prove import proof_with_instances, verify_proof
+from zkfl.prover.ezkl.prove import proof_json, verify_proof
 from zkfl.prover.records import CHECK_INDEX, INPUTS_VALID, STEP_PUBLIC_LAYOUT, UPDATE_INDEX
 
 
@@ -44,5 +44,5 @@ def test_off_chain_verification(artifacts: CircuitArtifacts, step_a: ProvenStep)
                            (CHECK_INDEX, poseidon_commit([1]))):
         values = list(step_a.proof.instances)
         values[index] = claimed
-        ok, reason = verify_proof(artifacts, proof_with_instances(step_a.proof.proof, values))
+        ok, reason = verify_proof(artifacts, proof_json(step_a.proof.proof_bytes, values))
         assert not ok and "does not verify" in reason, STEP_PUBLIC_LAYOUT[index]

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_typing import HexStr
 from pydantic import BaseModel, Field
 from web3.logs import DISCARD
 
 from zkfl.aggregator.records import load_rounds, metrics_path
 from zkfl.contracts.chain import chain_key
-from zkfl.contracts.federation import Federation, Reason
+from zkfl.contracts.events import GlobalModelPublished, TaskHistory, task_history
+from zkfl.contracts.federation import Federation
 from zkfl.field.commit import commitment_hex
 from zkfl.middleware.transport.base import task_key
-from zkfl.store import cid_from_bytes, open_store
+from zkfl.store import open_store
 
 
 class Rejection(BaseModel):
@@ -89,84 +91,63 @@ def _proof_system(package_cid: str) -> str | None:
 
 def task_status(fed: Federation, task_id: int) -> TaskStatus:
     task = fed.task(task_id)
-    rounds = round_statuses(fed, task_id, task.rounds, task.current_round)
-    participants = [e["args"]["participant"] for e in fed.events("Joined", task_id)]
-    withdrawn = {e["args"]["account"]: int(e["args"]["reward"]) for e in fed.events("Withdrawn", task_id)}
+    history = task_history(fed, task_id)
+    withdrawn = {w.account: w.reward for w in history.withdrawn}
     rewards: dict[str, int] = {}
-    for wallet in participants:
+    for wallet in history.joined:
         if wallet in withdrawn:
             rewards[wallet] = withdrawn[wallet]
         elif task.settled:
             rewards[wallet] = fed.payout_of(task_id, wallet)[0]
-    return TaskStatus.model_validate({
-        "task_id": task_id,
-        "federation": fed.address,
-        "chain_id": fed.w3.eth.chain_id,
-        "organisation": task.organisation,
-        "aggregator": task.aggregator,
-        "verifier": task.verifier,
-        "package_cid": task.package_cid,
-        "proof_system": _proof_system(task.package_cid),
-        "reward_pool": task.reward_pool,
-        "slashed_pool": task.slashed_pool,
-        "min_stake": task.min_stake,
-        "deadline": task.deadline,
-        "total_rounds": task.rounds,
-        "current_round": task.current_round,
-        "settled": task.settled,
-        "participants": participants,
-        "rounds": rounds,
-        "rewards": rewards,
-        "slashed": [e["args"]["participant"] for e in fed.events("Slashed", task_id)],
-    })
+    return TaskStatus(
+        task_id=task_id, federation=fed.address, chain_id=fed.w3.eth.chain_id, organisation=task.organisation,
+        aggregator=task.aggregator, verifier=task.verifier, package_cid=task.package_cid,
+        proof_system=_proof_system(task.package_cid), reward_pool=task.reward_pool, slashed_pool=task.slashed_pool,
+        min_stake=task.min_stake, deadline=task.deadline, total_rounds=task.rounds, current_round=task.current_round,
+        settled=task.settled, participants=history.joined,
+        rounds=round_statuses(fed, task_id, history, min(task.rounds, task.current_round + 1)),
+        rewards=rewards, slashed=history.slashed,
+    )
 
 
-def round_statuses(fed: Federation, task_id: int, total_rounds: int, current_round: int) -> list[RoundStatus]:
-    """Every round up to the current one: chain facts from events, metrics where this machine has them."""
-    created = fed.events("TaskCreated", task_id)[0]["args"]
-    published = {int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)}
-    accepted_events = fed.events("UpdateAccepted", task_id)
-    rejected_events = fed.events("UpdateRejected", task_id)
-    rejected_wallets = {(int(e["args"]["round"]), e["args"]["participant"]) for e in rejected_events}
+def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: int) -> list[RoundStatus]:
+    """The first ``count`` rounds: chain facts from events, metrics where this machine has them."""
     metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain_key(fed.w3), fed.address, task_id)))}
+    withdrawn = {(e.round, e.participant) for e in history.rejected}  # rejected after acceptance (challenged)
     rounds: list[RoundStatus] = []
-    for r in range(min(total_rounds, current_round + 1)):
-        start = published[r]["args"]["globalCommitment"] if r in published else created["globalCommitment"]
-        produced = published.get(r + 1)
+    for r in range(count):
+        produced = history.published.get(r + 1)
         extra = metrics.get(r, {})
-        rounds.append(RoundStatus.model_validate({
-            "round": r,
-            "start_commitment": commitment_hex(int(start)),
-            "global_commitment": commitment_hex(int(produced["args"]["globalCommitment"])) if produced else None,
-            "model_cid": cid_from_bytes(bytes(produced["args"]["modelCid"])) if produced else None,
-            "publish_tx": "0x" + produced["transactionHash"].hex().removeprefix("0x") if produced else None,
-            "aggregation_proof": _aggregation_proof(fed, produced, extra) if produced else None,
-            # an update rejected after its acceptance (challenged on chain) is not accepted
-            "accepted": [e["args"]["participant"] for e in accepted_events if int(e["args"]["round"]) == r
-                         and (r, e["args"]["participant"]) not in rejected_wallets],
-            "rejected": [
-                {"wallet": e["args"]["participant"], "reason": Reason(int(e["args"]["reason"])).text, "on_chain": True}
-                for e in rejected_events if int(e["args"]["round"]) == r
-            ] + [x for x in extra.get("rejected", []) if not x.get("on_chain")],
-            "accuracy": extra.get("accuracy"),
-            "loss": extra.get("loss"),
-            "prove_seconds": extra.get("prove_seconds", []),
-            "verify_gas": extra.get("verify_gas", []),
-            "client_metrics": extra.get("client_metrics", {}),
-        }))
+        on_chain = [Rejection(wallet=e.participant, reason=e.reason.text, on_chain=True)
+                    for e in history.rejected if e.round == r]
+        off_chain = [Rejection.model_validate(x) for x in extra.get("rejected", []) if not x.get("on_chain")]
+        rounds.append(RoundStatus(
+            round=r,
+            start_commitment=commitment_hex(history.start_commitment(r)),
+            global_commitment=commitment_hex(produced.global_commitment) if produced else None,
+            model_cid=produced.model_cid if produced else None,
+            publish_tx=produced.tx_hash if produced else None,
+            aggregation_proof=_aggregation_proof(fed, produced, extra) if produced else None,
+            accepted=[e.participant for e in history.accepted if e.round == r and (r, e.participant) not in withdrawn],
+            rejected=on_chain + off_chain,
+            accuracy=extra.get("accuracy"), loss=extra.get("loss"),
+            prove_seconds=extra.get("prove_seconds", []), verify_gas=extra.get("verify_gas", []),
+            client_metrics=extra.get("client_metrics", {}),
+        ))
     return rounds
 
 
-def _aggregation_proof(fed: Federation, published: Any, metrics: dict[str, Any]) -> AggregationProofStatus:
+def _aggregation_proof(fed: Federation, published: GlobalModelPublished,
+                       metrics: dict[str, Any]) -> AggregationProofStatus:
     """The round's FedAvg proof as the chain saw it: ``publishGlobalModel`` only succeeds
     after the contract verified it, so a published round is a proven aggregation."""
-    receipt = fed.w3.eth.get_transaction_receipt(published["transactionHash"])
+    receipt = fed.w3.eth.get_transaction_receipt(HexStr(published.tx_hash))
     # Read from the receipt, not assumed: a successful transaction in which this Federation
     # emitted GlobalModelPublished (it emits it only after the aggregation verifier said yes).
     emitted = [log for log in fed.contract.events.GlobalModelPublished().process_receipt(receipt, errors=DISCARD)
                if str(log["address"]).lower() == fed.address.lower()]
     return AggregationProofStatus(
-        tx_hash="0x" + bytes(published["transactionHash"]).hex(),
+        tx_hash=published.tx_hash,
         gas=int(receipt["gasUsed"]),
         verified_on_chain=receipt["status"] == 1 and bool(emitted),
         prove_seconds=metrics.get("aggregation_prove_seconds"),

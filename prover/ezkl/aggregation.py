@@ -27,9 +27,8 @@ from zkfl.circuits.aggregation import (
 )
 from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ProofError
-from zkfl.field import SCALAR_FIELD_MODULUS as FIELD_MODULUS
 from zkfl.field.ezkl_api import ezkl
-from zkfl.field.quantize import felt_to_uint, ints_to_felts
+from zkfl.field.quantize import felt_to_uint, ints_to_felts, signed
 from zkfl.paths import cache_dir
 from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_once, quiet_stdout
 from zkfl.prover.ezkl.prove import EzklProof, prove_input, verify_proof
@@ -99,11 +98,6 @@ class AggregationProof(EzklProof):
 
     slots: int = 0
     prove_seconds: float = 0.0
-
-
-def signed(value: int) -> int:
-    """A public value read as a signed field element."""
-    return value - FIELD_MODULUS if value > FIELD_MODULUS // 2 else value
 
 
 def statement_problems(instances: list[int], slots: int, accepted: list[int], samples: list[int],

@@ -153,13 +153,6 @@ def witness_step(artifacts: CircuitArtifacts, global_model: IntArray, x: IntArra
     return [int(v) for v in felts_to_ints(witness["outputs"][0])]
 
 
-def proof_with_instances(proof: dict[str, Any], instances: list[int]) -> dict[str, Any]:
-    """A copy of proof.json carrying other public values (what a forger would try)."""
-    forged = dict(proof)
-    forged["instances"] = [[uint_to_felt(v) for v in instances]]
-    return forged
-
-
 def verify_proof(artifacts: CircuitArtifacts, proof: dict[str, Any]) -> tuple[bool, str]:
     """Off-chain verification. ezkl raises on a bad proof; this returns (ok, reason)."""
     configure_ezkl_cache()

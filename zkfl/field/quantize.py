@@ -57,12 +57,17 @@ def int_to_felt(value: int) -> str:
     return (int(value) % FIELD_MODULUS).to_bytes(32, "little").hex()
 
 
+def signed(value: int) -> int:
+    """A field element (as a uint256 below p) read as a signed integer in (-p/2, p/2]."""
+    return value - FIELD_MODULUS if value > FIELD_MODULUS // 2 else value
+
+
 def felt_to_int(felt: str) -> int:
     """A felt (little-endian hex) as a signed integer in (-p/2, p/2]."""
     value = int.from_bytes(bytes.fromhex(felt.removeprefix("0x")), "little")
     if value >= FIELD_MODULUS:
         raise ZkflError(f"felt {felt} is not reduced modulo the field")
-    return value - FIELD_MODULUS if value > FIELD_MODULUS // 2 else value
+    return signed(value)
 
 
 def ints_to_felts(values: Iterable[int] | IntArray) -> list[str]:
