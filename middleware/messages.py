@@ -111,47 +111,15 @@ def _hex(data: dict[str, Any], name: str, nbytes: int | None = None, max_bytes: 
 
 
 def decode_submission(body: bytes) -> UpdateSubmission:
-    if len(body) > MAX_MESSAGE_BYTES:
-        raise MessageError(f"message is {len(body)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
-    try:
-        data = loads_bounded(body, "message")
-    except ZkflError as exc:
-        raise MessageError(f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MessageError("message is not a JSON object")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise MessageError(f"unsupported schema version {version!r} (this aggregator speaks {SCHEMA_VERSION})")
-    wallet = _require(data, "wallet", str)
-    if not _ADDRESS.match(wallet):
-        raise MessageError("field 'wallet' is not an address")
-    federation = _require(data, "federation", str)
-    if not _ADDRESS.match(federation):
-        raise MessageError("field 'federation' is not an address")
-    update = _require(data, "update", list)
-    if len(update) > MAX_UPDATE_VALUES:
-        raise MessageError(f"update has {len(update)} values, over the limit of {MAX_UPDATE_VALUES}")
-    for value in update:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise MessageError("update contains NaN or infinite values")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise MessageError("update values must be integers (fixed point)")
-        if not -(2**63) <= value < 2**63:
-            raise MessageError("update values must fit in 64 bits")
-    public_values = _require(data, "public_values", list)
-    for i, _ in enumerate(public_values):
-        _hex({"v": public_values[i]}, "v", nbytes=32)
-    metrics_raw = data.get("metrics") or {}
-    if not isinstance(metrics_raw, dict):
-        raise MessageError("field 'metrics' is not an object")
-    metrics = ClientMetrics(**{k: _finite_or_none(metrics_raw.get(k)) for k in ("loss", "accuracy", "prove_seconds")})
-    update_cid = data.get("update_cid")
-    if update_cid is not None and (not isinstance(update_cid, str) or not _CID.match(update_cid)):
-        raise MessageError("field 'update_cid' is not a CIDv1 (base32, raw or dag-pb, sha2-256)")
-    if update_cid is not None and update:
-        raise MessageError("a submission carries its update inline or by CID, not both")
-    if update_cid is None and not update:
-        raise MessageError("update is empty (and no update_cid is given)")
+    """The submission in ``body``, or :class:`MessageError` naming the first thing wrong with it.
+    The checks run in a fixed order, so a message with several faults always gets the same reason."""
+    data = _message_object(body)
+    wallet = _address(data, "wallet")
+    federation = _address(data, "federation")
+    update = _update_values(data)
+    public_values = _public_values(data)
+    metrics = _metrics(data)
+    update_cid = _update_cid(data, update)
     submission = UpdateSubmission(
         task_id=_require(data, "task_id", int),
         round=_require(data, "round", int),
@@ -169,13 +137,83 @@ def decode_submission(body: bytes) -> UpdateSubmission:
         metrics=metrics,
         update_cid=update_cid,
     )
+    _check_contract_ranges(submission)
+    if not submission.proof_bytes:
+        raise MessageError("proof is empty")
+    return submission
+
+
+def _message_object(body: bytes) -> dict[str, Any]:
+    """The message's JSON object, bounded in size and of the schema version this code speaks."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message is {len(body)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        data = loads_bounded(body, "message")
+    except ZkflError as exc:
+        raise MessageError(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError("message is not a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise MessageError(f"unsupported schema version {version!r} (this aggregator speaks {SCHEMA_VERSION})")
+    return data
+
+
+def _address(data: dict[str, Any], name: str) -> str:
+    value: str = _require(data, name, str)
+    if not _ADDRESS.match(value):
+        raise MessageError(f"field {name!r} is not an address")
+    return value
+
+
+def _update_values(data: dict[str, Any]) -> list[int]:
+    """The inline update: at most MAX_UPDATE_VALUES integers, each fitting the int64 the circuits use."""
+    update: list[int] = _require(data, "update", list)
+    if len(update) > MAX_UPDATE_VALUES:
+        raise MessageError(f"update has {len(update)} values, over the limit of {MAX_UPDATE_VALUES}")
+    for value in update:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MessageError("update contains NaN or infinite values")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MessageError("update values must be integers (fixed point)")
+        if not -(2**63) <= value < 2**63:
+            raise MessageError("update values must fit in 64 bits")
+    return update
+
+
+def _public_values(data: dict[str, Any]) -> list[str]:
+    public_values: list[str] = _require(data, "public_values", list)
+    for value in public_values:
+        _hex({"v": value}, "v", nbytes=32)  # checked as a one-field record, so its error names field 'v'
+    return public_values
+
+
+def _metrics(data: dict[str, Any]) -> ClientMetrics:
+    """The client's self-reported metrics; a value that is not a finite number is dropped, not refused."""
+    metrics_raw = data.get("metrics") or {}
+    if not isinstance(metrics_raw, dict):
+        raise MessageError("field 'metrics' is not an object")
+    return ClientMetrics(**{k: _finite_or_none(metrics_raw.get(k)) for k in ("loss", "accuracy", "prove_seconds")})
+
+
+def _update_cid(data: dict[str, Any], update: list[int]) -> str | None:
+    """The update's CID when it travels through the content store; exactly one of it and the
+    inline update is given."""
+    update_cid = data.get("update_cid")
+    if update_cid is not None and (not isinstance(update_cid, str) or not _CID.match(update_cid)):
+        raise MessageError("field 'update_cid' is not a CIDv1 (base32, raw or dag-pb, sha2-256)")
+    if update_cid is not None and update:
+        raise MessageError("a submission carries its update inline or by CID, not both")
+    if update_cid is None and not update:
+        raise MessageError("update is empty (and no update_cid is given)")
+    return update_cid
+
+
+def _check_contract_ranges(submission: UpdateSubmission) -> None:
     # Within the contract's types (uint256 task, uint32 counts): a value past them would reach web3's
     # ABI encoder and crash the consumer on every redelivery.
     if not (1 <= submission.task_id < 2**256 and 0 <= submission.round < 2**32 and 1 <= submission.num_samples < 2**32):
         raise MessageError("task_id, round or num_samples out of range")
-    if not submission.proof_bytes:
-        raise MessageError("proof is empty")
-    return submission
 
 
 def _finite_or_none(value: Any) -> float | None:

@@ -13,11 +13,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from zkfl.circuits.spec import DEFAULT_SLOTS, MODEL_FAMILIES
 from zkfl.datasets import DATASETS
 from zkfl.prover.registry import BACKENDS, DEFAULT_BACKEND
+
+if TYPE_CHECKING:  # imported where used, as every command does: one command loads only what it needs
+    from zkfl.audit import AuditReport
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -239,21 +242,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        for round_, ok in sorted(report.rounds().items()):
-            mine = [f for f in report.findings if f.round == round_]
-            steps = sum(1 for f in mine if f.check == "proof verifies off chain" and f.ok)
-            fedavg = any(f.check == "aggregation proof verifies off chain" and f.ok for f in mine)
-            print(f"round {round_}: {'ok' if ok else 'FAILED'} ({len(mine)} checks; {steps} step proof(s)"
-                  f"{' and the FedAvg proof' if fedavg else ''} re-verified off chain)")
-        task_wide = [f for f in report.findings if f.round is None]
-        if task_wide:
-            print(f"task: {'ok' if all(f.ok for f in task_wide) else 'FAILED'} ({len(task_wide)} checks: "
-                  f"{', '.join(sorted({f.check for f in task_wide}))})")
-        for finding in report.failures:
-            where = " ".join(x for x in (f"round {finding.round}" if finding.round is not None else "",
-                                         finding.wallet or "") if x)
-            print(f"  FAILED {where}: {finding.check}: {finding.detail}")
-        print(f"{len(report.findings)} checks, {len(report.failures)} failed")
+        _print_audit(report)
     if not report.ok:
         first = report.failures[0]
         where = f"round {first.round}" if first.round is not None else "payouts"
@@ -261,6 +250,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
               f"{first.check}: {first.detail}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_audit(report: AuditReport) -> None:
+    """The audit for a reader: a verdict per round and for the task, then every failure."""
+    from zkfl.audit import Check
+
+    for round_, ok in sorted(report.rounds().items()):
+        mine = [f for f in report.findings if f.round == round_]
+        steps = sum(1 for f in mine if f.check == Check.STEP_PROOF_VERIFIES and f.ok)
+        fedavg = any(f.check == Check.AGGREGATION_PROOF_VERIFIES and f.ok for f in mine)
+        print(f"round {round_}: {'ok' if ok else 'FAILED'} ({len(mine)} checks; {steps} step proof(s)"
+              f"{' and the FedAvg proof' if fedavg else ''} re-verified off chain)")
+    task_wide = [f for f in report.findings if f.round is None]
+    if task_wide:
+        print(f"task: {'ok' if all(f.ok for f in task_wide) else 'FAILED'} ({len(task_wide)} checks: "
+              f"{', '.join(sorted({f.check.value for f in task_wide}))})")
+    for finding in report.failures:
+        where = " ".join(x for x in (f"round {finding.round}" if finding.round is not None else "",
+                                     finding.wallet or "") if x)
+        print(f"  FAILED {where}: {finding.check}: {finding.detail}")
+    print(f"{len(report.findings)} checks, {len(report.failures)} failed")
 
 
 # ------------------------------------------------------------------ aggregator
@@ -273,10 +283,7 @@ def cmd_aggregator_run(args: argparse.Namespace) -> int:
     fed = _federation(args)
     transport = open_transport(args.broker)
     try:
-        # ZKFL_TEST_PAUSE_*: hold at a crash point so fault tests can SIGKILL the process there.
         aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport,
-                                pause_after_relay=float(os.environ.get("ZKFL_TEST_PAUSE_AFTER_RELAY", 0)),
-                                pause_before_publish=float(os.environ.get("ZKFL_TEST_PAUSE_BEFORE_PUBLISH", 0)),
                                 on_round=lambda r: print(f"round {r.round} published: {r.global_commitment} "
                                                          f"(accepted {len(r.accepted)}, rejected {len(r.rejected)})",
                                                          flush=True))
@@ -376,48 +383,18 @@ def cmd_tools_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ipfs_commands(sub: Any) -> None:
-    ipfs = sub.add_parser("ipfs", help="IPFS: a local node, and artifacts by CID").add_subparsers(
-        dest="action", required=True)
-    p = ipfs.add_parser("up", help="start an IPFS node (Helia) on 127.0.0.1 for this ZKFL_HOME")
-    p.add_argument("--port", type=_positive_int, help="HTTP port of its RPC API and gateway")
-    p.add_argument("--peer", action="append", default=[], metavar="MULTIADDR",
-                   help="another party's node to connect to (its /ip4/.../p2p/... address)")
-    p.set_defaults(func=cmd_ipfs_up)
-    ipfs.add_parser("down", help="stop it").set_defaults(func=cmd_ipfs_down)
-    p = ipfs.add_parser("add", help="add a file; prints its CID (ipfs add --cid-version 1 --raw-leaves)")
-    _ipfs_args(p)
-    p.add_argument("file", type=Path)
-    p.set_defaults(func=cmd_ipfs_add)
-    p = ipfs.add_parser("get", help="fetch an artifact by CID, checking every block")
-    _ipfs_args(p)
-    p.add_argument("cid")
-    p.add_argument("--out", type=Path)
-    p.set_defaults(func=cmd_ipfs_get)
-    tools = sub.add_parser("tools", help="the pinned Node.js tools (anvil, solc-js, zokrates-js, helia)")
-    tools.add_subparsers(dest="action", required=True).add_parser(
-        "install", help="npm ci the pinned tools into ZKFL_TOOLS (default: ZKFL_HOME/tools)").set_defaults(
-        func=cmd_tools_install)
-
-
-def _settlement_commands(task: Any, client: Any) -> None:
-    p = task.add_parser("settle", help="after the deadline (or the last round): pay contributors, free stakes")
-    _chain_args(p)
-    p.add_argument("--task", type=_positive_int, required=True)
-    p.set_defaults(func=cmd_task_settle)
-    p = client.add_parser("withdraw", help="after settlement: take this wallet's reward and stake")
-    _chain_args(p)
-    p.add_argument("--task", type=_positive_int, required=True)
-    p.set_defaults(func=cmd_client_withdraw)
-
-
 # ------------------------------------------------------------------ parser
+
+#: What `add_subparsers` returns: each command group adds its commands to one.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # generic only to type checkers
+
 
 def _ipfs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ipfs", metavar="URL", help="this party's IPFS node (Kubo RPC API) to add and pin to "
                    "[env ZKFL_IPFS_API]; without it and --gateway, artifacts stay in ZKFL_HOME/store")
     p.add_argument("--gateway", action="append", metavar="URL",
                    help="a trustless IPFS gateway to read artifacts from (repeatable) [env ZKFL_IPFS_GATEWAYS]")
+
 
 def _chain_args(p: argparse.ArgumentParser, key: bool = True) -> None:
     p.add_argument("--rpc", required=True, help="RPC URL of the chain, e.g. http://127.0.0.1:8545")
@@ -440,7 +417,15 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zkfl", description="Verifiable federated learning.")
     sub = parser.add_subparsers(dest="command", required=True)
+    # In this order: `zkfl --help` lists the commands as they are added.
+    for add_commands in (_chain_commands, _task_commands, _client_commands, _aggregator_commands,
+                         _verify_commands, _audit_command, _dashboard_command, _demo_command,
+                         _ipfs_commands, _tools_commands):
+        add_commands(sub)
+    return parser
 
+
+def _chain_commands(sub: _Commands) -> None:
     chain = sub.add_parser("chain", help="a local anvil chain").add_subparsers(dest="action", required=True)
     p = chain.add_parser("up", help="start anvil on 127.0.0.1")
     p.add_argument("--port", type=_positive_int)
@@ -449,7 +434,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_positive_int)
     p.set_defaults(func=cmd_chain_down)
 
+
+def _task_commands(sub: _Commands) -> None:
     task = sub.add_parser("task", help="post and inspect tasks").add_subparsers(dest="action", required=True)
+    _task_create_command(task)
+    p = task.add_parser("status", help="a task's state, read from the chain")
+    _chain_args(p, key=False)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_status)
+    p = task.add_parser("settle", help="after the deadline (or the last round): pay contributors, free stakes")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.set_defaults(func=cmd_task_settle)
+
+
+def _task_create_command(task: _Commands) -> None:
     p = task.add_parser("create", help="post a task (deploys the contracts on first use)")
     _chain_args(p)
     _model_args(p)
@@ -470,12 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregator", help="aggregator address (default: the organisation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_task_create)
-    p = task.add_parser("status", help="a task's state, read from the chain")
-    _chain_args(p, key=False)
-    p.add_argument("--task", type=_positive_int, required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_task_status)
 
+
+def _client_commands(sub: _Commands) -> None:
     client = sub.add_parser("client", help="take part in a task").add_subparsers(dest="action", required=True)
     p = client.add_parser("join", help="stake and join a task")
     _chain_args(p)
@@ -498,7 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="through the broker, then on chain directly if the chain has not decided it in S seconds")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_client_submit)
+    p = client.add_parser("withdraw", help="after settlement: take this wallet's reward and stake")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.set_defaults(func=cmd_client_withdraw)
 
+
+def _aggregator_commands(sub: _Commands) -> None:
     agg = sub.add_parser("aggregator", help="run a task's aggregator").add_subparsers(dest="action", required=True)
     p = agg.add_parser("run", help="verify on chain, FedAvg, publish, until the last round")
     _chain_args(p)
@@ -506,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
     p.set_defaults(func=cmd_aggregator_run)
 
+
+def _verify_commands(sub: _Commands) -> None:
     p = sub.add_parser("verify", help="check a trained update (DIR) off chain, as the contract would")
     _chain_args(p, key=False)
     p.add_argument("--task", type=_positive_int, required=True)
@@ -513,7 +518,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_verify)
-
     p = sub.add_parser("proof-verify", help="check a ZoKrates step proof (DIR) against a verifying key, in pure "
                                             "Python (py-ecc): no Node, no chain")
     p.add_argument("--vk", type=Path, required=True, help="ZoKrates' vk.json (the task package's `vk`)")
@@ -521,12 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_proof_verify)
 
+
+def _audit_command(sub: _Commands) -> None:
     p = sub.add_parser("audit", help="re-check a task from the chain and the artifacts alone")
     _chain_args(p, key=False)
     p.add_argument("--task", type=_positive_int, required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_audit)
 
+
+def _dashboard_command(sub: _Commands) -> None:
     p = sub.add_parser("dashboard", help="serve the dashboard (JSON API and page)")
     _chain_args(p, key=False)
     p.add_argument("--host", default="127.0.0.1")
@@ -536,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and other Host headers are refused (default: http://HOST:PORT)")
     p.set_defaults(func=cmd_dashboard)
 
+
+def _demo_command(sub: _Commands) -> None:
     p = sub.add_parser("demo", help="a whole verified federation on this machine")
     p.add_argument("--clients", type=_positive_int, default=4)
     p.add_argument("--rounds", type=_positive_int, default=3)
@@ -550,9 +560,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ipfs", action="store_true", dest="over_ipfs",
                    help="every role in its own home, sharing artifacts over real IPFS nodes")
     p.set_defaults(func=cmd_demo)
-    _ipfs_commands(sub)
-    _settlement_commands(task, client)
-    return parser
+
+
+def _ipfs_commands(sub: _Commands) -> None:
+    ipfs = sub.add_parser("ipfs", help="IPFS: a local node, and artifacts by CID").add_subparsers(
+        dest="action", required=True)
+    p = ipfs.add_parser("up", help="start an IPFS node (Helia) on 127.0.0.1 for this ZKFL_HOME")
+    p.add_argument("--port", type=_positive_int, help="HTTP port of its RPC API and gateway")
+    p.add_argument("--peer", action="append", default=[], metavar="MULTIADDR",
+                   help="another party's node to connect to (its /ip4/.../p2p/... address)")
+    p.set_defaults(func=cmd_ipfs_up)
+    ipfs.add_parser("down", help="stop it").set_defaults(func=cmd_ipfs_down)
+    p = ipfs.add_parser("add", help="add a file; prints its CID (ipfs add --cid-version 1 --raw-leaves)")
+    _ipfs_args(p)
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_ipfs_add)
+    p = ipfs.add_parser("get", help="fetch an artifact by CID, checking every block")
+    _ipfs_args(p)
+    p.add_argument("cid")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_ipfs_get)
+
+
+def _tools_commands(sub: _Commands) -> None:
+    tools = sub.add_parser("tools", help="the pinned Node.js tools (anvil, solc-js, zokrates-js, helia)")
+    tools.add_subparsers(dest="action", required=True).add_parser(
+        "install", help="npm ci the pinned tools into ZKFL_TOOLS (default: ZKFL_HOME/tools)").set_defaults(
+        func=cmd_tools_install)
 
 
 def _apply_ipfs_args(args: argparse.Namespace) -> None:
