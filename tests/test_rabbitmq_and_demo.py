@@ -7,8 +7,8 @@ import uuid
 from pathlib import Path
 
 from zkfl.demo import DemoConfig, run_demo
-from zkfl.status import TaskStatus
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
+from zkfl.status import TaskStatus
 
 
 def test_confirmed_publish_ack_and_dead_letter_with_reason(rabbitmq_url: str) -> None:
