@@ -1,9 +1,11 @@
-"""Gas of every Federation operation on anvil, with real ezkl proofs.
+"""Gas of every Federation operation on anvil, with real proofs.
 
-Per model: the verifier it deploys with (ezkl's per-circuit verifier when it fits the
-24,576-byte limit, else the adapter over ezkl's reusable verifier), the gas of proof
-verification alone, and of each Federation operation. `--all` adds softmax (its proof
-takes minutes). Writes bench/results/gas.json and prints a table.
+Per model and proving backend: the verifier it deploys with (the circuit's own verifier
+when it fits the 24,576-byte limit, else the adapter over the backend's reusable
+verifier), the gas of proof verification alone, and of each Federation operation.
+`--zokrates` measures only the ZoKrates row (the others are kept from the last run);
+`--all` adds softmax (its proof takes minutes). Writes bench/results/gas.json and
+prints a table.
 """
 
 from __future__ import annotations
@@ -11,141 +13,203 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from zkfl.aggregator.fedavg import fedavg
+from zkfl.circuits.registry import default_spec, family
+from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
+from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
+from zkfl.contracts.federation import Federation, TaskParams, deploy
+from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract, poseidon_contract
+from zkfl.contracts.verifiers import (
+    adapter_contract,
+    compiled,
+    deploy_circuit_verifier,
+    deploy_reusable_adapter,
+    deploy_verifier,
+    needs_shared_verifier,
+)
+from zkfl.datasets import load
+from zkfl.field.binding import binding_value
+from zkfl.field.commit import commit
+from zkfl.field.quantize import IntArray, Quantizer
+from zkfl.organisation import circuit_verifier, prepare_aggregation_circuit, prepare_circuit
+from zkfl.prover.ezkl.aggregation import prove_aggregation
+from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.records import ReusableVerifier, StepCircuit, StepProof, VerifierSource
+from zkfl.prover.registry import DEFAULT_BACKEND, backend_of
+from zkfl.store import cid_of
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
 STAKE, REWARD = 10**17, 10**18
+BASE_GAS = 21_000  # every transaction's base cost, taken off the verification figure
+VERIFY_TX_GAS = 10_000_000  # the verification transaction's gas limit: ample, and what it uses does not depend on it
 
 
-def measure(model: str, force_reusable: bool = False, backend: str = "ezkl") -> dict[str, Any]:
-    from zkfl.aggregator.fedavg import fedavg
-    from zkfl.circuits.registry import default_spec, family
-    from zkfl.circuits.spec import DEFAULT_SLOTS
-    from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
-    from zkfl.contracts.federation import (
-        Federation,
-        TaskParams,
-        adapter_contract,
-        deploy,
-        deploy_reusable_adapter,
-        deploy_verifier,
-    )
-    from zkfl.contracts.solc import compile_contract, federation_contract, poseidon_contract
-    from zkfl.datasets import load
-    from zkfl.field.binding import binding_value
-    from zkfl.field.commit import commit
-    from zkfl.field.quantize import Quantizer
-    from zkfl.organisation import (
-        deploy_circuit_verifier,
-        prepare_aggregation_circuit,
-        prepare_circuit,
-        uses_reusable_verifier,
-    )
-    from zkfl.prover.backends import prepare_step_circuit
-    from zkfl.prover.backends import prove_step as prove_with_backend
-    from zkfl.prover.ezkl.aggregation import prove_aggregation
-    from zkfl.prover.ezkl.evm import reusable_verifier_source
-    from zkfl.store import cid_of
+@dataclass(frozen=True)
+class Case:
+    model: str
+    backend: str = DEFAULT_BACKEND
+    force_reusable: bool = False  # through the shared verifier even when the circuit's own one fits
+    label: str | None = None  # the row's verifier column; None: "per-circuit" or "reusable adapter"
 
-    data = load("breast_cancer" if model == "logreg" else "digits")
-    spec = default_spec(model, data.features, data.classes)
-    artifacts = prepare_circuit(spec) if backend == "ezkl" else prepare_step_circuit(spec, backend)
-    q, fam = Quantizer(12), family(model)
+
+ZOKRATES = Case("logreg", "zokrates", label="zokrates (Groth16)")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A model's step circuit, its verifier and the two batches the bench proves."""
+
+    spec: ModelSpec
+    circuit: StepCircuit
+    source: VerifierSource
+    shared: ReusableVerifier | None  # the shared form it deploys with; None: its own verifier
+    initial: IntArray
+    batches: list[tuple[IntArray, IntArray]]
+
+    def verifier_contract(self) -> CompiledContract:
+        """The contract the task's verifier address holds: the adapter, or the circuit's own verifier."""
+        return adapter_contract() if self.shared is not None else compiled(self.source)
+
+    def prove(self, fed: Federation, task_id: int, wallet: str, batch: int) -> StepProof:
+        """Proofs are bound to their task and wallet: made once both exist."""
+        binding = binding_value(fed.w3.eth.chain_id, fed.address, task_id, wallet)
+        return backend_of(self.circuit).prove_step(self.circuit, self.initial, *self.batches[batch], binding)
+
+
+def set_up(case: Case) -> Setup:
+    data = load("breast_cancer" if case.model == "logreg" else "digits")
+    spec = default_spec(case.model, data.features, data.classes)
+    circuit = prepare_circuit(spec, case.backend)
+    source = circuit_verifier(circuit)
+    shared = None
+    if source.reusable is not None and (case.force_reusable or needs_shared_verifier(source)):
+        shared = source.reusable()
+    q, fam = Quantizer(12), family(case.model)
     rng = np.random.default_rng(0)
-    initial = np.zeros(spec.param_count, dtype=np.int64)
     batches = []
     for _ in (1, 2):
         rows = rng.choice(len(data.x_train), spec.batch, replace=False)
         batches.append((q.to_int(data.x_train[rows]), q.to_int(fam.encode_labels(spec, data.y_train[rows]))))
+    return Setup(spec, circuit, source, shared, np.zeros(spec.param_count, dtype=np.int64), batches)
 
-    def prove_for(fed: Federation, task_id: int, wallet: str, batch: int) -> Any:
-        """Proofs are bound to their task and wallet: made once both exist."""
-        binding = binding_value(fed.w3.eth.chain_id, fed.address, task_id, wallet)
-        return prove_with_backend(artifacts, initial, *batches[batch], binding)
 
-    reusable = backend == "ezkl" and (force_reusable or uses_reusable_verifier(artifacts))
-    gas: dict[str, Any] = {"model": model, "params": spec.param_count,
-                           "verifier": "reusable adapter" if reusable else "per-circuit"}
-    if backend == "zokrates":
-        gas["verifier"] = "zokrates (Groth16)"
+def last_gas(w3: Web3) -> int:
+    return int(w3.eth.get_block("latest")["gasUsed"])
+
+
+def deploy_contracts(w3: Web3, owner: LocalAccount, setup: Setup,
+                     gas: dict[str, Any]) -> tuple[Federation, str, CircuitArtifacts, str]:
+    """Poseidon, the Federation, the step's verifier and FedAvg's: (federation, verifier,
+    FedAvg circuit, its verifier)."""
+    poseidon, gas["deploy_poseidon"] = deploy(w3, owner, poseidon_contract())
+    fed_address, gas["deploy_federation"] = deploy(w3, owner, federation_contract(), poseidon)
+    if setup.shared is not None:
+        verifier, _, gas["deploy_verifier"] = deploy_reusable_adapter(w3, owner, setup.shared)
+        gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
+    else:
+        verifier, gas["deploy_verifier"] = deploy_verifier(w3, owner, setup.source)
+    aggregation = prepare_aggregation_circuit(setup.circuit, DEFAULT_SLOTS)
+    aggregation_verifier, _ = deploy_circuit_verifier(w3, owner, circuit_verifier(aggregation))
+    return Federation(w3, fed_address), verifier, aggregation, aggregation_verifier
+
+
+def task_and_joins(fed: Federation, keys: list[LocalAccount], setup: Setup, verifier: str,
+                   aggregation_verifier: str, gas: dict[str, Any]) -> int:
+    spec = setup.spec
+    params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
+                        spec.batch, STAKE, commit(setup.initial), cid_of(b"initial model"), cid_of(b"package"),
+                        update_values=spec.param_count)
+    task_id = fed.create_task(keys[0], params, REWARD)
+    gas["create_task"] = last_gas(fed.w3)
+    for wallet in (keys[2], keys[3]):
+        fed.join(wallet, task_id, STAKE)
+    gas["join"] = last_gas(fed.w3)
+    return task_id
+
+
+def verification_gas(w3: Web3, sender: LocalAccount, setup: Setup, verifier: str, proof: StepProof) -> int:
+    """The gas a transaction calling the verifier alone uses, less the base cost, with the
+    verifier accepting the proof. Not an estimate: eth_estimateGas finds the least gas limit
+    under which the call does not revert, which is above what verification uses when the
+    verifier refuses to start on less than it may need (ZoKrates' 250k floor) or passes
+    63/64 of its gas on, and below it when starving the inner call turns into a rejection
+    instead of a revert (the adapter over ezkl's reusable verifier)."""
+    contract = w3.eth.contract(address=Web3.to_checksum_address(verifier), abi=setup.verifier_contract().abi)
+    call = contract.functions.verifyProof(proof.proof_bytes, proof.instances)
+    assert call.call({"from": sender.address, "gas": VERIFY_TX_GAS}) is True
+    return int(send(w3, sender, call, gas=VERIFY_TX_GAS)["gasUsed"]) - BASE_GAS
+
+
+def submissions(fed: Federation, keys: list[LocalAccount], setup: Setup, task_id: int, verifier: str,
+                gas: dict[str, Any]) -> StepProof:
+    """A valid update, and one whose claimed commitment is not the proven one: the valid proof."""
+    good, bad = setup.prove(fed, task_id, keys[2].address, 0), setup.prove(fed, task_id, keys[3].address, 1)
+    gas["verify_proof_only"] = verification_gas(fed.w3, keys[0], setup, verifier, good)
+    signature = fed.sign_submission(keys[2], task_id, 0, good.update_commitment, good.update, good.instances,
+                                    good.proof_bytes)
+    result = fed.submit_update(keys[1], task_id, 0, keys[2].address, good.update_commitment, good.update,
+                               good.proof_bytes, good.instances, signature)
+    assert result.accepted, result
+    gas["submit_accepted"] = result.gas_used
+    signature = fed.sign_submission(keys[3], task_id, 0, 12345, bad.update, bad.instances, bad.proof_bytes)
+    result = fed.submit_update(keys[1], task_id, 0, keys[3].address, 12345, bad.update, bad.proof_bytes,
+                               bad.instances, signature)
+    assert not result.accepted
+    gas["submit_rejected_update_mismatch"] = result.gas_used
+    return good
+
+
+def publish_settle_withdraw(fed: Federation, keys: list[LocalAccount], setup: Setup, task_id: int,
+                            aggregation: CircuitArtifacts, good: StepProof, gas: dict[str, Any]) -> None:
+    spec = setup.spec
+    model = fedavg([good.update], [spec.batch], good.update_scale, spec.scale)
+    proof = prove_aggregation(aggregation, [good.update], [spec.batch], model)
+    gas["publish_with_fedavg_proof"] = fed.publish_global_model(
+        keys[1], task_id, 0, commit(np.array(model)), cid_of(b"model"), cid_of(b"manifest"), proof.proof_bytes,
+        proof.instances).gas_used
+    gas["fedavg_verifier_bytes"] = compiled(circuit_verifier(aggregation)).deployed_size
+    send(fed.w3, keys[4], fed.contract.functions.settle(task_id))
+    gas["settle"] = last_gas(fed.w3)
+    fed.withdraw(keys[2], task_id)
+    gas["withdraw"] = last_gas(fed.w3)
+
+
+def sizes(setup: Setup, gas: dict[str, Any]) -> None:
+    gas["federation_bytes"] = federation_contract().deployed_size
+    gas["verifier_bytes"] = setup.verifier_contract().deployed_size
+    if setup.shared is not None:
+        gas["reusable_verifier_bytes"] = compile_contract(setup.shared.solidity, setup.shared.contract).deployed_size
+
+
+def measure(case: Case) -> dict[str, Any]:
+    setup = set_up(case)
+    label = case.label or ("reusable adapter" if setup.shared is not None else "per-circuit")
+    gas: dict[str, Any] = {"model": case.model, "params": setup.spec.param_count, "verifier": label}
     keys = [account_from_key(k) for k in dev_keys()]
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
-        poseidon, gas["deploy_poseidon"] = deploy(w3, keys[0], poseidon_contract())
-        fed_address, gas["deploy_federation"] = deploy(w3, keys[0], federation_contract(), poseidon)
-        fed = Federation(w3, fed_address)
-        if reusable:
-            verifier, _, gas["deploy_verifier"] = deploy_reusable_adapter(
-                w3, keys[0], ezkl_verifier(artifacts).reusable())
-            gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
-            abi = adapter_contract().abi
-        elif backend == "zokrates":
-            verifier, gas["deploy_verifier"] = deploy(w3, keys[0], compile_contract(artifacts.verifier_sol, "Verifier"))
-            abi = compile_contract(artifacts.verifier_sol, "Verifier").abi
-        else:
-            verifier, gas["deploy_verifier"] = deploy_verifier(w3, keys[0], ezkl_verifier(artifacts))
-            abi = compile_contract(artifacts.verifier_sol, "Halo2Verifier").abi
-        contract = w3.eth.contract(address=verifier, abi=abi)
-        aggregation = prepare_aggregation_circuit(artifacts, DEFAULT_SLOTS)
-        aggregation_verifier, _ = deploy_circuit_verifier(w3, keys[0], ezkl_verifier(aggregation))
-        params = TaskParams(keys[1].address, verifier, aggregation_verifier, DEFAULT_SLOTS, int(time.time()) + 3600, 1,
-                            spec.batch, STAKE, commit(initial), cid_of(b"initial model"), cid_of(b"package"),
-                            update_values=spec.param_count)
-        task_id = fed.create_task(keys[0], params, REWARD)
-
-        def last_gas() -> int:
-            return int(w3.eth.get_block("latest")["gasUsed"])
-
-        gas["create_task"] = last_gas()
-        for wallet in (keys[2], keys[3]):
-            fed.join(wallet, task_id, STAKE)
-        gas["join"] = last_gas()
-        good, bad = prove_for(fed, task_id, keys[2].address, 0), prove_for(fed, task_id, keys[3].address, 1)
-        verify_call = contract.functions.verifyProof(good.proof_bytes, good.instances)
-        if backend == "zokrates":
-            # Gas used by a transaction: an estimate would report the adapter's 250k starvation floor.
-            gas["verify_proof_only"] = int(send(w3, keys[0], verify_call)["gasUsed"]) - 21_000
-        else:
-            gas["verify_proof_only"] = int(verify_call.estimate_gas()) - 21_000
-        signature = fed.sign_submission(keys[2], task_id, 0, good.update_commitment, good.update, good.instances,
-                                        good.proof_bytes)
-        result = fed.submit_update(keys[1], task_id, 0, keys[2].address, good.update_commitment, good.update,
-                                   good.proof_bytes, good.instances, signature)
-        assert result.accepted, result
-        gas["submit_accepted"] = result.gas_used
-        signature = fed.sign_submission(keys[3], task_id, 0, 12345, bad.update, bad.instances, bad.proof_bytes)
-        result = fed.submit_update(keys[1], task_id, 0, keys[3].address, 12345, bad.update, bad.proof_bytes,
-                                   bad.instances, signature)
-        assert not result.accepted
-        gas["submit_rejected_update_mismatch"] = result.gas_used
-        model = fedavg([good.update], [spec.batch], good.update_scale, spec.scale)
-        proof = prove_aggregation(aggregation, [good.update], [spec.batch], model)
-        gas["publish_with_fedavg_proof"] = fed.publish_global_model(
-            keys[1], task_id, 0, commit(np.array(model)), cid_of(b"model"), cid_of(b"manifest"), proof.proof_bytes,
-            proof.instances).gas_used
-        gas["fedavg_verifier_bytes"] = compile_contract(aggregation.verifier_sol, "Halo2Verifier").deployed_size
-        send(w3, keys[4], fed.contract.functions.settle(task_id))
-        gas["settle"] = last_gas()
-        fed.withdraw(keys[2], task_id)
-        gas["withdraw"] = last_gas()
-        gas["federation_bytes"] = federation_contract().deployed_size
-        gas["verifier_bytes"] = (adapter_contract() if reusable else compile_contract(
-            artifacts.verifier_sol, "Verifier" if backend == "zokrates" else "Halo2Verifier")).deployed_size
-        if reusable:
-            gas["reusable_verifier_bytes"] = compile_contract(reusable_verifier_source(artifacts),
-                                                              "Halo2VerifierReusable").deployed_size
+        fed, verifier, aggregation, aggregation_verifier = deploy_contracts(w3, keys[0], setup, gas)
+        task_id = task_and_joins(fed, keys, setup, verifier, aggregation_verifier, gas)
+        good = submissions(fed, keys, setup, task_id, verifier, gas)
+        publish_settle_withdraw(fed, keys, setup, task_id, aggregation, good, gas)
+        sizes(setup, gas)
     return gas
 
 
 def main() -> int:
-    cases = [("logreg", False, "ezkl"), ("logreg", True, "ezkl"), ("logreg", False, "zokrates")]
+    cases = [Case("logreg"), Case("logreg", force_reusable=True), ZOKRATES]
     if "--zokrates" in sys.argv:  # only the ZoKrates row; the others are kept from the last run
-        cases = [("logreg", False, "zokrates")]
-    cases += [("softmax", False, "ezkl")] if "--all" in sys.argv else []
-    fresh = [measure(model, force, backend) for model, force, backend in cases]
+        cases = [ZOKRATES]
+    cases += [Case("softmax")] if "--all" in sys.argv else []
+    fresh = [measure(case) for case in cases]
     previous = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
     names = {(r["model"], r["verifier"]) for r in fresh}
     rows = [r for r in previous if (r["model"], r["verifier"]) not in names] + fresh

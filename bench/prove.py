@@ -47,12 +47,10 @@ def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str,
     from zkfl.aggregator.fedavg import fedavg
     from zkfl.circuits.spec import ModelSpec
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
-    from zkfl.contracts.solc import compile_contract
-    from zkfl.contracts.verifiers import deploy_circuit_verifier
+    from zkfl.contracts.verifiers import compiled, deploy_circuit_verifier, needs_shared_verifier
+    from zkfl.organisation import circuit_verifier
     from zkfl.prover.ezkl.aggregation import build_aggregation_circuit, prove_aggregation
     from zkfl.prover.ezkl.circuit import build_circuit
-    from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
-    from zkfl.prover.ezkl.evm import verifier_source
     from zkfl.prover.ezkl.prove import ensure_keys
 
     fam_name, features, classes, hidden, clients = AGGREGATION_CASES[name]
@@ -83,16 +81,17 @@ def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str,
         times.append(proof.prove_seconds)
     row["prove_s"] = round(statistics.median(times), 2)
     row["proof_bytes"] = len(proof.proof_bytes)
-    row["verifier_bytes"] = compile_contract(verifier_source(artifacts), "Halo2Verifier").deployed_size
+    source = circuit_verifier(artifacts)
+    row["verifier_bytes"] = compiled(source).deployed_size
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
-        verifier, _ = deploy_circuit_verifier(w3, account_from_key(dev_keys()[0]), ezkl_verifier(artifacts))
+        verifier, _ = deploy_circuit_verifier(w3, account_from_key(dev_keys()[0]), source)
         abi = [{"type": "function", "name": "verifyProof", "stateMutability": "view", "outputs": [{"type": "bool"}],
                 "inputs": [{"name": "proof", "type": "bytes"}, {"name": "instances", "type": "uint256[]"}]}]
         call = w3.eth.contract(address=verifier, abi=abi).functions.verifyProof(proof.proof_bytes, proof.instances)
         assert call.call() is True
         row["verify_gas"] = call.estimate_gas() - 21_000  # the verification alone, without the base cost
-        row["via_reusable_adapter"] = row["verifier_bytes"] > 24_576  # type: ignore[operator]
+        row["via_reusable_adapter"] = needs_shared_verifier(source)
     row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return row
 
@@ -125,11 +124,11 @@ def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
 def run_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.circuits.registry import family, initial_parameters
     from zkfl.circuits.spec import ModelSpec
-    from zkfl.contracts.solc import compile_contract
+    from zkfl.contracts.verifiers import compiled
     from zkfl.field.binding import binding_chunks
     from zkfl.field.quantize import Quantizer
+    from zkfl.organisation import circuit_verifier
     from zkfl.prover.ezkl.circuit import build_circuit
-    from zkfl.prover.ezkl.evm import verifier_source
     from zkfl.prover.ezkl.prove import ensure_keys, prove_step, verify_proof
 
     fam_name, features, classes, hidden, batch = {**CASES, **FULL_CASES}[name]
@@ -161,7 +160,7 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
         fam.float_step(spec, q.to_float(theta), q.to_float(x), labels)
         float_times.append((time.perf_counter() - start) * 1000)
     settings = artifacts.settings_json()
-    verifier_bytes = compile_contract(verifier_source(artifacts), "Halo2Verifier").deployed_size
+    verifier_bytes = compiled(circuit_verifier(artifacts)).deployed_size
     return {
         "case": name, "model": fam_name, "features": features, "classes": classes, "hidden": list(hidden),
         "batch": batch, "params": spec.param_count, "rows": settings["num_rows"],
@@ -177,10 +176,10 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.circuits.registry import family
     from zkfl.circuits.spec import ModelSpec
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
-    from zkfl.contracts.federation import deploy
-    from zkfl.contracts.solc import compile_contract
+    from zkfl.contracts.verifiers import compiled, deploy_verifier
     from zkfl.field.binding import binding_chunks
     from zkfl.field.quantize import Quantizer
+    from zkfl.organisation import circuit_verifier
     from zkfl.prover.zokrates.circuit import build_circuit, prove_step, verify_step
     from zkfl.prover.zokrates.driver import run
 
@@ -204,11 +203,11 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
         start = time.perf_counter()
         assert run("verify", vk=circuit.vk, proof={k: v for k, v in proof.proof.items() if k != "hex_proof"})["ok"]
         node_times.append((time.perf_counter() - start) * 1000)
-    compiled = compile_contract(circuit.verifier_sol, "Verifier")
+    source = circuit_verifier(circuit)
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
-        address, _ = deploy(w3, account_from_key(dev_keys()[0]), compiled)
-        contract = w3.eth.contract(address=address, abi=compiled.abi)
+        address, _ = deploy_verifier(w3, account_from_key(dev_keys()[0]), source)
+        contract = w3.eth.contract(address=address, abi=compiled(source).abi)
         # Gas used by a transaction: an estimate would report the adapter's 250k starvation floor.
         receipt = send(w3, account_from_key(dev_keys()[0]), contract.functions.verifyProof(proof.proof_bytes,
                                                                                           proof.instances))
@@ -220,7 +219,7 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
         "compile_s": compile_info["seconds"], "setup_s": circuit.setup_record().get("seconds"),
         "build_s_this_run": round(build_s, 2), "prove_s": round(statistics.median(prove_times), 2),
         "verify_ms": round(statistics.median(verify_times), 1), "verify_ms_node": round(statistics.median(node_times)),
-        "verify_gas": gas, "proof_bytes": len(proof.proof_bytes), "verifier_bytes": compiled.deployed_size,
+        "verify_gas": gas, "proof_bytes": len(proof.proof_bytes), "verifier_bytes": compiled(source).deployed_size,
         "pk_bytes": circuit.path("pk").stat().st_size,
         "peak_rss_mb_node": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "repeats": repeats,
