@@ -52,8 +52,24 @@ class UpdateBundle:
                 task_id=int(public["task_id"]), round=int(public["round"]), num_samples=int(public["num_samples"]),
                 update_scale=int(update["scale"]), update=[int(v) for v in update["values"]],
                 public_values=[int(v, 16) for v in public["public_values"]], proof=proof,
-                proof_bytes=bytes.fromhex(str(public.get("proof", "")).removeprefix("0x")),
+                proof_bytes=_proof_bytes(public, proof),
                 metrics=ClientMetrics(**public.get("metrics", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ZkflError(f"{folder} is not a trained update: {type(exc).__name__}: {exc}") from None
+
+
+def _proof_bytes(public: dict[str, Any], document: Any) -> bytes:
+    """The proof as submitted (``public.json``'s ``proof``). A backend's own document may carry
+    the same bytes (ezkl's ``hex_proof``): then they must agree, or the bundle is refused, so
+    that what a tool checks in ``proof.json`` is what is sent."""
+    native = document.get("hex_proof") if isinstance(document, dict) else None
+    if "proof" not in public and native is None:
+        raise ValueError("public.json has no proof")
+    text = public.get("proof", native)
+    proof = bytes.fromhex(str(text).removeprefix("0x"))
+    if native is not None and bytes.fromhex(str(native).removeprefix("0x")) != proof:
+        raise ValueError("proof.json's hex_proof differs from the proof in public.json")
+    if not proof:
+        raise ValueError("the proof is empty")
+    return proof

@@ -82,3 +82,34 @@ def test_clients_check_the_adapter_before_proving(w3, accounts, adapter, artifac
     other, _, _ = deploy_reusable_adapter(w3, accounts[0], replace(shared, vka_words=forged))
     with pytest.raises(ZkflError, match="another circuit's verifying key"):
         check_verifier_on_chain(w3, other, ezkl_verifier(artifacts))
+
+
+def test_a_verifier_made_for_another_srs_is_refused_though_its_package_was_fetched_first(  # type: ignore[no-untyped-def]
+        w3, accounts, artifacts, tmp_path) -> None:
+    """Two packages with the same compiled circuit but different SRSs, so different keys: an
+    attacker's (whose SRS secret it knows) and an honest-looking one whose verifier address
+    holds the attacker's verifier. A party that fetched the attacker's package first must not
+    compare the second task's chain code with a verifier left over from the first's key."""
+    from zkfl.artifacts import TaskPackage
+    from zkfl.contracts.verifiers import deploy_verifier
+    from zkfl.field.ezkl_api import ezkl
+    from zkfl.prover.ezkl.keys import artifacts_from_package
+    from zkfl.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    known_srs, vk, pk = tmp_path / "known.srs", tmp_path / "vk.key", tmp_path / "pk.key"
+    ezkl.gen_srs(str(known_srs), artifacts.logrows)  # its toxic waste is the attacker's to keep
+    ezkl.setup(str(artifacts.compiled), str(vk), str(pk), srs_path=str(known_srs))
+    shared = {"settings": store.put_file(artifacts.settings), "compiled": store.put_file(artifacts.compiled)}
+
+    def package(vk_file, srs_file) -> TaskPackage:  # type: ignore[no-untyped-def]
+        cids = {**shared, "vk": store.put_file(vk_file), "srs": store.put_file(srs_file)}
+        return TaskPackage(artifacts.spec, "breast_cancer", "ezkl", artifacts.update_scale, cids)
+
+    attackers = artifacts_from_package(package(vk, known_srs), store)
+    forged_verifier, _ = deploy_verifier(w3, accounts[0], ezkl_verifier(attackers))
+    honest = artifacts_from_package(package(artifacts.vk, artifacts.srs), store)
+    assert honest.root != attackers.root  # nothing derived from the first key is reused
+    assert ezkl_verifier(honest).solidity.read_text() == ezkl_verifier(artifacts).solidity.read_text()
+    with pytest.raises(ZkflError, match="not generated from this task's verifying key"):
+        check_verifier_on_chain(w3, forged_verifier, ezkl_verifier(honest))

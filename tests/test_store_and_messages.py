@@ -135,3 +135,24 @@ def test_an_update_over_one_chunk_travels_by_its_dag_pb_cid() -> None:
     big = cid_of(b"\x01" * 800_008)  # a 100,001-value update as int64: chunked, bafybei...
     data = {**asdict(valid_submission()), "update": [], "update_cid": big}
     assert decode_submission(json.dumps(data).encode()).update_cid == big
+
+
+def test_a_bundle_sends_the_proof_its_tools_check(tmp_path: Path) -> None:
+    """``client submit`` sends public.json's proof; ezkl's own tools read proof.json's hex_proof.
+    A bundle in which the two differ (or with no proof at all) is refused when loaded."""
+    from zkfl.middleware.bundle import UpdateBundle
+
+    proof = bytes(range(1, 65))
+    bundle = UpdateBundle(task_id=1, round=0, num_samples=16, update_scale=24, update=[1, -2], public_values=[3, 4],
+                          proof_bytes=proof, proof={"hex_proof": "0x" + proof.hex()})
+    folder = bundle.save(tmp_path / "bundle")
+    assert UpdateBundle.load(folder).proof_bytes == proof
+    public = json.loads((folder / "public.json").read_text())
+    (folder / "public.json").write_text(json.dumps({**public, "proof": "0x" + bytes(64).hex()}))
+    with pytest.raises(ZkflError, match="hex_proof differs"):
+        UpdateBundle.load(folder)
+    (folder / "public.json").write_text(json.dumps({k: v for k, v in public.items() if k != "proof"}))
+    assert UpdateBundle.load(folder).proof_bytes == proof  # a bundle from before public.json held the proof
+    (folder / "proof.json").write_text(json.dumps({"proof": {"a": []}}))  # ZoKrates' document: no bytes in it
+    with pytest.raises(ZkflError, match="no proof"):
+        UpdateBundle.load(folder)

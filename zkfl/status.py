@@ -9,10 +9,11 @@ has it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from eth_typing import HexStr
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from web3.logs import DISCARD
 
 from zkfl.aggregator.records import load_rounds, metrics_path
@@ -22,6 +23,8 @@ from zkfl.contracts.federation import Federation
 from zkfl.field.commit import commitment_hex
 from zkfl.middleware.transport.base import task_key
 from zkfl.store import open_store
+
+log = logging.getLogger(__name__)
 
 
 class Rejection(BaseModel):
@@ -120,7 +123,7 @@ def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: i
         extra = metrics.get(r, {})
         on_chain = [Rejection(wallet=e.participant, reason=e.reason.text, on_chain=True)
                     for e in history.rejected if e.round == r]
-        off_chain = [Rejection.model_validate(x) for x in extra.get("rejected", []) if not x.get("on_chain")]
+        off_chain = _off_chain_rejections(extra.get("rejected", []))
         rounds.append(RoundStatus(
             round=r,
             start_commitment=commitment_hex(history.start_commitment(r)),
@@ -135,6 +138,21 @@ def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: i
             client_metrics=extra.get("client_metrics", {}),
         ))
     return rounds
+
+
+def _off_chain_rejections(entries: Any) -> list[Rejection]:
+    """Refusals before the chain, from the aggregator's metrics file: an entry that is not a
+    rejection record is left out (the file is local, not evidence), not a failed status."""
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            rejection = Rejection.model_validate(entry)
+        except ValidationError:
+            log.warning("skipping a malformed rejection in the aggregator's metrics: %r", entry)
+            continue
+        if not rejection.on_chain:
+            found.append(rejection)
+    return found
 
 
 def _aggregation_proof(fed: Federation, published: GlobalModelPublished,

@@ -11,6 +11,8 @@ the participant prove: otherwise its proofs would be checked against keys it nev
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -29,13 +31,22 @@ def _fetch(store: ContentStore, cid: str, target: Path) -> None:
         tmp.replace(target)
 
 
+#: The package files a rebuilt circuit folder depends on: its name is derived from all of them,
+#: so two packages sharing a compiled circuit but not its SRS or key never share derived files.
+_KEYED_ROLES = ("compiled", "settings", "srs", "vk")
+#: Files made here from the verifying key: stale the moment the key is rebuilt.
+_DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.sol.tmp", "verifier.abi", "vka.bytes", "vka.bytes.tmp")
+
+
 def package_root(package: TaskPackage, circuit: str = "step") -> Path:
-    return cache_dir("packages") / package.circuit_cids(circuit)["compiled"]
+    cids = package.circuit_cids(circuit)
+    key = hashlib.sha256(json.dumps([cids[role] for role in _KEYED_ROLES]).encode()).hexdigest()[:32]
+    return cache_dir("packages") / f"ezkl-{key}"
 
 
 def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: str = "step") -> CircuitArtifacts:
     """One of the package's circuits (``step`` or ``aggregation``) with locally rebuilt
-    keys, cached by the compiled circuit's CID."""
+    keys, cached by the CIDs of everything the keys depend on."""
     cids = package.circuit_cids(circuit)
     root = package_root(package, circuit)
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
@@ -50,8 +61,8 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
     if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
         # A stale or corrupt local key: rebuild once before declaring a mismatch.
         with build_lock(root):
-            artifacts.vk.unlink(missing_ok=True)
-            artifacts.pk.unlink(missing_ok=True)
+            for stale in ("vk.key", "pk.key", *_DERIVED_FROM_KEY):
+                (root / stale).unlink(missing_ok=True)
         ensure_keys(artifacts)
         if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
             raise ZkflError("the verifying key rebuilt from the package differs from the published one")
