@@ -471,7 +471,8 @@ def test_an_auditor_checks_a_proof_with_py_ecc_alone_no_node_no_chain(tmp_path, 
     from zkfl.middleware.bundle import UpdateBundle
 
     bundle = UpdateBundle(task_id=1, round=0, num_samples=16, update_scale=12, update=zk_a.proof.update,
-                          public_values=zk_a.proof.instances, proof=zk_a.proof.proof)
+                          public_values=zk_a.proof.instances, proof_bytes=zk_a.proof.proof_bytes,
+                          proof=zk_a.proof.proof)
     good = bundle.save(tmp_path / "good")
     bundle.public_values = [*zk_a.proof.instances[:4], zk_a.proof.instances[4] + 1, zk_a.proof.instances[5]]
     bad = bundle.save(tmp_path / "bad")
