@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// GENERATED from zkfl.prover.poseidon (ROUND_CONSTANTS, MDS) by scripts/gen_poseidon_t2.py; do not edit by hand.
+// GENERATED from zkfl.field.poseidon (ROUND_CONSTANTS, MDS) by scripts/gen_poseidon_t2.py; do not edit by hand.
 pragma solidity ^0.8.24;
 
-/// @title PoseidonT2: zkfl.prover.poseidon's Poseidon hash (ezkl's poseidon_hash) on chain.
+/// @title PoseidonT2: zkfl.field.poseidon's Poseidon hash (ezkl's poseidon_hash) on chain.
 /// @notice Width 2, rate 1, x^5, 8 full + 56 partial rounds over the BN254 scalar field
 /// p = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001.
 /// Sponge: the state [rate, capacity] starts at [0, 2**64]; each message element is added to the
@@ -22,7 +22,7 @@ contract PoseidonT2 {
     uint256 internal constant P = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
     uint256 internal constant C00 = 0x09c46e9ec68e9bd4fe1faaba294cba38a71aa177534cdd1b6c7dc0dbd0abd7a7; // round 0's word-0 constant
 
-    /// Poseidon hash of m (m.length >= 1), equal to zkfl.prover.poseidon.poseidon_commit(m).
+    /// Poseidon hash of m (m.length >= 1), equal to zkfl.field.poseidon.poseidon_commit(m).
     /// Elements >= p are reduced mod p.
     function hash(uint256[] calldata m) external pure returns (uint256 h) {
         require(m.length != 0, "PoseidonT2: empty message");

@@ -65,6 +65,7 @@ def publish(federation, accounts, task_id: int, round_: int, model: list[int], p
                                     STAND_IN_CID, STAND_IN_CID, proof.proof_bytes, proof.instances)
 
 
+@pytest.mark.slow
 def test_the_proof_states_fedavg_and_rejects_each_dishonest_aggregate(  # type: ignore[no-untyped-def]
         federation, accounts, aggregation, round_with_two_updates) -> None:
     task_id, (a, b) = round_with_two_updates
@@ -110,6 +111,7 @@ def test_the_proof_states_fedavg_and_rejects_each_dishonest_aggregate(  # type: 
     assert federation.round(task_id, 1).global_commitment == commit(np.array(honest_model))
 
 
+@pytest.mark.slow
 def test_absent_slots_carry_no_weight_whatever_they_hold(federation, accounts, aggregation,  # type: ignore[no-untyped-def]
                                                          verifier_address, initial_model, prover) -> None:
     """Slots past the accepted updates must have count 0; then their content is irrelevant:
@@ -126,6 +128,7 @@ def test_absent_slots_carry_no_weight_whatever_they_hold(federation, accounts, a
     assert federation.round(task_id, 1).global_commitment == commit(np.array(model))
 
 
+@pytest.mark.slow
 def test_rounds_chain_and_a_stale_aggregate_is_refused(federation, accounts, aggregation, verifier_address,  # type: ignore[no-untyped-def]
                                                        initial_model, prover) -> None:
     """Wallets 2 and 3 join; only wallet 2 submits. The aggregator may not close the round on
@@ -159,6 +162,7 @@ def test_rounds_chain_and_a_stale_aggregate_is_refused(federation, accounts, agg
     assert federation.round(task_id, 2).global_commitment == commit(np.array(g2))
 
 
+@pytest.mark.slow
 def test_joining_takes_no_slot_and_a_full_round_refuses_without_slashing(  # type: ignore[no-untyped-def]
         federation, accounts, verifier_address, initial_model, prover) -> None:
     """Slots are taken by accepted updates, not by joining: more wallets than slots may join,

@@ -112,6 +112,7 @@ def zkfl(*args: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
+@pytest.mark.slow
 def test_audit_passes_an_honest_task_and_catches_a_dishonest_aggregate(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     fed, task_id = federation_round(anvil, w3, honest=True)
     report = audit_task(fed, task_id)

@@ -129,6 +129,7 @@ def body_of(s: UpdateSubmission, **changes: object) -> bytes:
     return json.dumps(data).encode()
 
 
+@pytest.mark.slow
 def test_each_bad_input_is_dead_lettered_with_its_reason(scene: Scene) -> None:
     good_a, good_b, _ = scene.submissions
     stranger = Web3.to_checksum_address("0x" + "77" * 20)

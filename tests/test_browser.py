@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from playwright.sync_api import Page, sync_playwright
@@ -52,6 +53,7 @@ def completed_rounds(page: Page) -> int:
     return len(page.query_selector_all("table.rounds tr[data-complete='yes']"))
 
 
+@pytest.mark.slow
 def test_dashboard_live_in_chromium_with_sign_in(tmp_path: Path) -> None:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `bash scripts/ensure-chromium.sh` installs it"
     organisation = Account.from_key(dev_keys()[0])  # the demo's organisation

@@ -40,6 +40,7 @@ def cli_task(anvil: AnvilProcess) -> int:
     return int(result.stdout.strip())
 
 
+@pytest.mark.slow
 def test_task_create_join_train_submit_status(anvil: AnvilProcess, cli_task: int, tmp_path: Path,
                                               rabbitmq_url: str) -> None:
     rpc = anvil.rpc_url
@@ -86,6 +87,7 @@ def test_chain_up_and_down() -> None:
     assert down.returncode == 0 and str(port) in down.stdout
 
 
+@pytest.mark.slow
 def test_errors_are_one_clear_line(anvil: AnvilProcess, cli_task: int, tmp_path: Path) -> None:
     rpc = anvil.rpc_url
     assert_one_line_error(zkfl("client", "submit", "--rpc", rpc, "--task", str(cli_task), "--key", KEYS[6],
@@ -114,6 +116,7 @@ def test_errors_are_one_clear_line(anvil: AnvilProcess, cli_task: int, tmp_path:
                           "invalid private key")
 
 
+@pytest.mark.slow
 def test_demo_keep_running_serves_the_dashboard_until_interrupted(tmp_path: Path) -> None:
     import signal
     import time

@@ -157,6 +157,7 @@ def run_task(rabbitmq_url: str, workers: int, tmp: Path, fed: Federation, task_i
     }
 
 
+@pytest.mark.slow
 def test_one_worker_and_three_workers_reach_the_same_state(anvil: AnvilProcess, w3: Web3, rabbitmq_url: str,
                                                           tmp_path: Path, population, prover: Prover) -> None:  # type: ignore[no-untyped-def]
     clients, relayers = population

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from web3 import Web3
 
 from tests.conftest import Observed
@@ -138,6 +139,7 @@ def trained_clients(anvil: AnvilProcess, w3: Web3, broker: str, keys: tuple[int,
     return posted, Federation(w3, posted.federation), clients, bundles
 
 
+@pytest.mark.slow
 def test_aggregator_survives_sigkill_mid_relay_and_mid_aggregation(anvil: AnvilProcess, w3: Web3,
                                                                     rabbitmq_url: str) -> None:
     posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (7, 8))
@@ -185,6 +187,7 @@ def restart_broker() -> None:
     subprocess.run(["rabbitmqctl", "-q", "await_startup"], check=True, capture_output=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilProcess, w3: Web3,
                                                                    rabbitmq_url: str) -> None:
 
@@ -215,6 +218,7 @@ def test_broker_restart_mid_round_processes_every_submission_once(anvil: AnvilPr
     transport.close()
 
 
+@pytest.mark.slow
 def test_connection_dropped_between_publish_and_confirm_then_retried_has_one_effect(
         anvil: AnvilProcess, w3: Web3, rabbitmq_url: str) -> None:
     import socket
@@ -291,6 +295,7 @@ def submit_directly(fed: Federation, client: Client, bundle: UpdateBundle, value
                              bundle.proof_bytes, bundle.public_values, signature)
 
 
+@pytest.mark.slow
 def test_updates_sent_straight_to_the_chain_are_adopted_or_challenged_and_never_freeze_the_round(
         anvil: AnvilProcess, w3: Web3, rabbitmq_url: str) -> None:
 
@@ -351,6 +356,7 @@ def test_updates_sent_straight_to_the_chain_are_adopted_or_challenged_and_never_
     assert task.slashed_pool == stake and task.active_participants == 1
 
 
+@pytest.mark.slow
 def test_an_ipfs_node_down_at_publication_holds_the_round_until_it_is_back(anvil: AnvilProcess, w3: Web3,
                                                                            rabbitmq_url: str,
                                                                            tmp_path: Path) -> None:

@@ -200,6 +200,7 @@ def other_chain(federation, accounts, artifacts, aggregation) -> Iterator[OtherC
 # ---------------------------------------------------------------- the honest path and its rules
 
 
+@pytest.mark.slow
 def test_honest_update_is_accepted(federation, accounts, p_accepted) -> None:  # type: ignore[no-untyped-def]
     task_id, wallet, step = p_accepted.task_id, p_accepted.wallet, p_accepted.step
     assert federation.submission_status(task_id, 0, wallet.address) == (Status.ACCEPTED, Reason.NONE)
@@ -213,6 +214,7 @@ def test_honest_update_is_accepted(federation, accounts, p_accepted) -> None:  #
     assert published == step.proof.update and commit(np.array(published)) == step.proof.update_commitment
 
 
+@pytest.mark.slow
 def test_tampered_proof_is_rejected_and_slashed(federation, accounts, shared_task, prover,  # type: ignore[no-untyped-def]
                                                initial_model) -> None:
     wallet = accounts[3]
@@ -229,6 +231,7 @@ def test_tampered_proof_is_rejected_and_slashed(federation, accounts, shared_tas
     assert federation.task(shared_task).slashed_pool == pool + STAKE
 
 
+@pytest.mark.slow
 def test_tampered_update_is_rejected(federation, accounts, shared_task, prover, initial_model) -> None:  # type: ignore[no-untyped-def]
     wallet = accounts[4]
     federation.join(wallet, shared_task, STAKE)
@@ -244,6 +247,7 @@ def test_tampered_update_is_rejected(federation, accounts, shared_task, prover, 
     assert event["args"]["detail"] == "submitted update is not the proof's output"
 
 
+@pytest.mark.slow
 def test_relayer_cannot_frame_or_impersonate(federation, accounts, shared_task, prover, initial_model) -> None:  # type: ignore[no-untyped-def]
     honest, relayer = accounts[5], accounts[1]
     federation.join(honest, shared_task, STAKE)
@@ -268,6 +272,7 @@ def test_relayer_cannot_frame_or_impersonate(federation, accounts, shared_task, 
     assert federation.submit_update(relayer, *genuine).accepted
 
 
+@pytest.mark.slow
 def test_rules_of_the_round(federation, accounts, shared_task, prover, initial_model) -> None:  # type: ignore[no-untyped-def]
     wallet = accounts[6]
     step = prover.step(federation, shared_task, wallet, 5, initial_model)
@@ -342,6 +347,7 @@ def test_the_chain_records_whole_cids_and_only_well_formed_ones(federation, acco
                  value=REWARD)
 
 
+@pytest.mark.slow
 def test_settlement_pays_verified_work_and_conserves_value(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
                                                            prover, aggregation) -> None:
     w3 = federation.w3
@@ -365,6 +371,7 @@ def test_settlement_pays_verified_work_and_conserves_value(federation, accounts,
     assert w3.eth.get_balance(federation.address) == before  # everything deposited went back out
 
 
+@pytest.mark.slow
 def test_deadline_closes_the_task(federation, accounts, verifier_address, initial_model, prover) -> None:  # type: ignore[no-untyped-def]
     wallet = accounts[2]
     task_id = next_task_id(federation)
@@ -384,6 +391,7 @@ def test_deadline_closes_the_task(federation, accounts, verifier_address, initia
     assert federation.submission_status(task_id, 0, wallet.address) == (Status.NONE, Reason.NONE)
 
 
+@pytest.mark.slow
 def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
                                                                      initial_model, prover, aggregation) -> None:
     wallet = accounts[2]
@@ -418,6 +426,7 @@ def test_every_public_value_is_bound_by_the_proof(federation, artifacts, p_accep
         assert not verifies_on_chain(verifier, proof_bytes, changed), f"{name} is not bound on chain"
 
 
+@pytest.mark.slow
 def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
                                                                           prover) -> None:
     """A verifier far costlier than the contract's own bookkeeping: with too little gas the
@@ -534,6 +543,7 @@ def test_a_copied_proof_is_rejected_everywhere_else(where, federation, accounts,
                                                                                               Reason.NONE)
 
 
+@pytest.mark.slow
 def test_proofs_from_an_earlier_round_are_stale(federation, accounts, verifier_address, initial_model, prover,  # type: ignore[no-untyped-def]
                                                 aggregation) -> None:
     """P replays its own accepted round-0 proof in round 1, and Q sends a round-1 update proven
@@ -593,6 +603,7 @@ BOUNDS_CASES = [  # (case, its wallet, what happens)
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("case", "wallet_index", "outcome"), BOUNDS_CASES, ids=[c[0] for c in BOUNDS_CASES])
 def test_inputs_outside_the_bounds_never_count(case, wallet_index, outcome, federation, accounts, bounds_task,  # type: ignore[no-untyped-def]
                                                 artifacts, quantizer, initial_model, verifier_address) -> None:
@@ -636,6 +647,7 @@ def test_inputs_valid_is_the_commitment_to_zero(federation) -> None:  # type: ig
 # ---------------------------------------------------------------- withholding and the collection window
 
 
+@pytest.mark.slow
 def test_a_withheld_update_is_challenged_and_the_round_goes_on(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
                                                                prover, aggregation) -> None:
     """W submits directly with a valid proof and its true commitment, but publishes values
@@ -694,6 +706,7 @@ def test_a_withheld_update_is_challenged_and_the_round_goes_on(federation, accou
     assert federation.round(task_id, 1).global_commitment == commit(np.array(model))
 
 
+@pytest.mark.slow
 def test_the_aggregator_waits_out_the_collection_window(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
                                                         prover, aggregation) -> None:
     """With an active participant not yet accepted the round stays open for its window (that

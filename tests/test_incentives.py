@@ -162,6 +162,7 @@ def token(w3, accounts) -> str:  # type: ignore[no-untyped-def]
     ("eth", SlashRule.TO_REWARD_POOL, "changes its update"),
     ("erc20", SlashRule.TO_ORGANISATION, "copies a proof"),
 ])
+@pytest.mark.slow
 def test_task_end_to_end_pays_the_honest_and_slashes_the_cheat(currency, slash_rule, cheat, federation, accounts,  # type: ignore[no-untyped-def]
                                                                verifier_address, initial_model, token, aggregation,
                                                                prover) -> None:
@@ -198,6 +199,7 @@ def test_task_end_to_end_pays_the_honest_and_slashes_the_cheat(currency, slash_r
     (RewardRule.PRO_RATA_SAMPLES, (666_666_666_666_666_666, 333_333_333_333_333_333), 1),
     (RewardRule.EQUAL_SHARES, (500_000_000_000_000_000, 500_000_000_000_000_000), 0),
 ])
+@pytest.mark.slow
 def test_reward_rules(rule, rewards, dust, federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
                       aggregation, prover) -> None:
     assert sum(rewards) + dust == REWARD
@@ -219,6 +221,7 @@ def test_reward_rules(rule, rewards, dust, federation, accounts, verifier_addres
     ledger.check(dust)
 
 
+@pytest.mark.slow
 def test_leave_and_top_up(federation, accounts, verifier_address, initial_model, aggregation, prover) -> None:  # type: ignore[no-untyped-def]
     ledger = Ledger(federation)
     task_id = create(federation, accounts, verifier_address, initial_model, ledger, rounds=1)
@@ -374,6 +377,7 @@ def test_a_relayer_cannot_starve_the_verifier_to_slash_an_honest_client(route, f
     assert submit_step(federation, relayer, honest, task_id, 0, step, gas=ENOUGH_GAS).accepted
 
 
+@pytest.mark.slow
 def test_organisation_rotates_the_aggregator(federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
                                              aggregation, prover) -> None:
     ledger = Ledger(federation)
@@ -451,6 +455,7 @@ def test_cancel_after_a_decided_submission_is_refused(time_chain, accounts, init
     ledger.check(dust=0)
 
 
+@pytest.mark.slow
 def test_slots_are_taken_by_accepted_updates_not_by_joining(time_chain, accounts, initial_model, prover) -> None:  # type: ignore[no-untyped-def]
     """One aggregation slot, three wallets: all may join; the first accepted update takes the
     slot; a second valid update is refused with "round is full" (a revert: nobody is
@@ -629,6 +634,7 @@ ACTIONS = st.lists(
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS, publish=st.booleans(), rule=st.sampled_from(list(RewardRule)),
        slash=st.sampled_from(list(SlashRule)))
+@pytest.mark.slow
 def test_value_is_conserved_under_random_sequences(time_chain, stand_in_verifier, accounts, initial_model,  # type: ignore[no-untyped-def]
                                                    step_a, step_b, aggregation, actions, publish, rule,
                                                    slash) -> None:

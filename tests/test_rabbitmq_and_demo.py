@@ -6,6 +6,8 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
+
 from zkfl.demo import DemoConfig, run_demo
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport
 from zkfl.status import TaskStatus
@@ -42,6 +44,7 @@ def test_unacked_message_is_redelivered(rabbitmq_url: str) -> None:
         survivor.purge(key)
 
 
+@pytest.mark.slow
 def test_demo_over_rabbitmq_chains_proven_rounds_and_slashes_the_cheater(rabbitmq_url: str, tmp_path: Path) -> None:
     """The issue's full run: 4 clients (1 malicious), 3 rounds, over the real broker. Every
     round starts from the previous round's proven aggregate: no trusted step."""

@@ -47,6 +47,7 @@ def test_adapter_accepts_exactly_the_valid_proofs(w3, adapter, step_a) -> None: 
     assert contract.functions.verifyProof(bytes(broken), values).call() is False
 
 
+@pytest.mark.slow
 def test_federation_task_on_the_adapter(federation, accounts, adapter, initial_model, verifier_address,  # type: ignore[no-untyped-def]
                                         prover) -> None:
     """Wallet 2's proof is accepted through the adapter. Wallet 3 signs the same proof with its

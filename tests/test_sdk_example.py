@@ -6,6 +6,8 @@ import re
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import post_logreg_task
 from zkfl.aggregator.service import Aggregator
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
@@ -22,6 +24,7 @@ def sdk_example() -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_readme_sdk_example_runs_as_written(anvil: AnvilProcess, w3, rabbitmq_url: str) -> None:  # type: ignore[no-untyped-def]
     keys = dev_keys()
     posted = post_logreg_task(w3)

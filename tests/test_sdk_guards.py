@@ -26,6 +26,7 @@ from zkfl.prover.ezkl.keys import artifacts_from_package
 KEYS = dev_keys()
 
 
+@pytest.mark.slow
 def test_pinned_data_task_accepts_honest_clients_with_many_batches(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """Each client holds several batches of data; a pinned task still accepts both of its rounds
     (before, the batch rotated and round 1 was rejected as "changed data", and slashed)."""
@@ -80,6 +81,7 @@ def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProce
         assert w3.eth.get_balance(client.address) == balance  # no stake, not even gas spent
 
 
+@pytest.mark.slow
 def test_sdk_never_sends_a_submission_the_contract_would_reject(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """A bundle that is not its proof's output (a prover bug, a corrupted file) is refused by the
     dry run with the failing check named; nothing reaches the broker, and the stake is whole."""
@@ -104,6 +106,7 @@ def test_sdk_never_sends_a_submission_the_contract_would_reject(anvil: AnvilProc
         client.train(x, y)
 
 
+@pytest.mark.slow
 def test_a_withheld_global_model_is_rebuilt_from_the_chain(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """A dishonest aggregator publishes round 0's proven commitment with the digest of another
     artifact (here the initial model): the model under that CID is not the committed one, and no
@@ -133,6 +136,7 @@ def test_a_withheld_global_model_is_rebuilt_from_the_chain(anvil: AnvilProcess, 
     assert client.train(*data).public_values[0] == fed.round(posted.task_id, 1).global_commitment
 
 
+@pytest.mark.slow
 def test_a_censored_participant_falls_back_to_the_chain(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
     """The aggregator never relays this wallet's submission (nothing consumes the broker here):
     after `fallback_after` seconds with no decision on chain, the SDK sends it to the contract

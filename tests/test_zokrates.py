@@ -83,6 +83,7 @@ def zk_verifier(w3: Web3, accounts: list[LocalAccount], circuit: ZokratesCircuit
     return w3.eth.contract(address=address, abi=compiled.abi)
 
 
+@pytest.mark.slow
 def test_public_values_are_ezkls_commitments_and_the_update_is_one_sgd_step(circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
     g, update = zk_a.g, np.array(zk_a.proof.update)
     features = poseidon_commit(packed_features(circuit.spec, zk_a.x))  # X packed 15 features a word
@@ -147,6 +148,7 @@ def _cases(zk_a: ZkStep) -> dict[str, tuple[bytes, list[int], bool]]:
     return cases
 
 
+@pytest.mark.slow
 def test_node_py_ecc_and_the_contract_agree_on_good_and_bad_proofs(circuit, zk_a, zk_verifier) -> None:  # type: ignore[no-untyped-def]
     vk = circuit.verifying_key()
     verdicts = {}
@@ -201,6 +203,7 @@ def _witness_output(tmp_path, source: str, args: list[str]) -> str:  # type: ign
     return str(run("witness", program=tmp_path / "p.bin", abi=tmp_path / "abi.json", args=args)["output"])
 
 
+@pytest.mark.slow
 def test_a_range_check_must_be_asserted_a_forged_negative_remainder_is_refused(tmp_path, circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
     # 37 / 16 rounds to 2 (37 + 8 = 2*16 + 13). The forger claims 3 with remainder -3.
     honest, forged = ["37", "2", "13"], ["37", "3", str(P - 3)]
@@ -342,6 +345,7 @@ def _revert(federation: Federation, relayer: LocalAccount, task_id: int, signer:
     return "no revert"
 
 
+@pytest.mark.slow
 def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  # type: ignore[no-untyped-def]
         federation, accounts, verifier_address, zk_verifier, circuit, zk_a) -> None:
     """One task, one wallet per case: a decided submission is final (and a rejection slashes),
@@ -391,6 +395,7 @@ def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  #
     assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
 
 
+@pytest.mark.slow
 def test_a_relayer_cannot_starve_the_zokrates_verifier_to_slash_an_honest_client(  # type: ignore[no-untyped-def]
         federation, accounts, verifier_address, zk_verifier, circuit, zk_a) -> None:
     """The Federation gives the verifier exactly the task's verify gas (4M by default) and
@@ -414,6 +419,7 @@ def test_a_relayer_cannot_starve_the_zokrates_verifier_to_slash_an_honest_client
     assert _submit(federation, accounts, task_id, honest, step, gas=5_000_000).accepted
 
 
+@pytest.mark.slow
 def test_the_zokrates_demo_rejects_the_cheater_pays_the_honest_and_audits_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`zkfl demo --backend zokrates`, small: the package path (program recompiled and
     compared, verifier checked on chain), proofs two at a time, the FedAvg proof over
@@ -434,6 +440,7 @@ def test_the_zokrates_demo_rejects_the_cheater_pays_the_honest_and_audits_clean(
 
 # ---------------------------------------------------------------- softmax
 
+@pytest.mark.slow
 def test_softmax_step_on_wine_is_proven_with_the_same_commitments(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Softmax regression (13 features, 3 classes, exp as Taylor-then-squaring) on real data."""
     from zkfl.datasets import load
