@@ -36,7 +36,8 @@ from zkfl.organisation import prepare_aggregation_circuit, prepare_circuit  # no
 from zkfl.prover.ezkl.aggregation import AggregationProof, prove_aggregation  # noqa: E402
 from zkfl.prover.ezkl.circuit import CircuitArtifacts  # noqa: E402
 from zkfl.prover.ezkl.evm import verifier as ezkl_verifier  # noqa: E402
-from zkfl.prover.ezkl.prove import StepProof, prove_step  # noqa: E402
+from zkfl.prover.ezkl.prove import prove_step  # noqa: E402
+from zkfl.prover.records import StepProof  # noqa: E402
 from zkfl.store import cid_of  # noqa: E402
 
 BROKER_URL = os.environ.get("ZKFL_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/%2F")

@@ -31,7 +31,7 @@ from zkfl.middleware.messages import UpdateSubmission
 from zkfl.middleware.transport.base import task_key
 from zkfl.middleware.transport.rabbitmq import RabbitMQTransport, dead_queue, submissions_queue
 from zkfl.organisation import PostedTask, post_task
-from zkfl.prover.ezkl.prove import StepProof
+from zkfl.prover.records import StepProof
 
 KEYS = dev_keys()
 CLIENTS, CHEATERS, COPIES, GARBAGE = 20, 6, 5, 5  # 20 x (5 copies + 5 garbage) = 200 messages
