@@ -29,7 +29,7 @@ from zkfl.circuits.registry import default_spec, family
 from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
 from zkfl.contracts.federation import Federation
-from zkfl.datasets import load, shard
+from zkfl.datasets import Dataset, load, shard
 from zkfl.errors import ZkflError
 from zkfl.field.quantize import Quantizer
 from zkfl.middleware.client import Client
@@ -88,14 +88,13 @@ def _print_round(cfg: DemoConfig, record: RoundRecord) -> None:
                   f"({record.publish_gas:,} gas)")
 
 
-def validate(cfg: DemoConfig) -> None:
+def validate(cfg: DemoConfig, data: Dataset) -> None:
     if not 1 <= cfg.clients <= MAX_CLIENTS:
         raise ZkflError(f"--clients must be between 1 and {MAX_CLIENTS}")
     if not 0 <= cfg.malicious < cfg.clients:
         raise ZkflError("--malicious must leave at least one honest client")
     if cfg.rounds < 1:
         raise ZkflError("--rounds must be at least 1")
-    data = load(cfg.dataset)
     reason = get_backend(cfg.backend).unsupported(default_spec(cfg.model, data.features, data.classes))
     if reason is not None:
         raise ZkflError(f"the {cfg.backend} backend cannot prove the {cfg.model} step ({reason}): "
@@ -123,13 +122,15 @@ class DemoRun:
     aggregator: Aggregator
     transports: list[Transport]
     dashboard: tuple[Any, threading.Thread] | None
+    data: Dataset  # loaded once: the clients' shards and the aggregator's held-out metrics
 
 
 def run_demo(cfg: DemoConfig) -> DemoReport:
-    validate(cfg)
+    data = load(cfg.dataset)
+    validate(cfg, data)
     store = open_store()
     with start_anvil() as anvil:
-        run = _set_up(cfg, anvil.rpc_url, store)
+        run = _set_up(cfg, anvil.rpc_url, store, data)
         try:
             _run_rounds(cfg, run)
         finally:
@@ -147,7 +148,7 @@ def run_demo(cfg: DemoConfig) -> DemoReport:
     return report
 
 
-def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore) -> DemoRun:
+def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore, data: Dataset) -> DemoRun:
     """Post the task, join the clients, make the aggregator (the organisation, clients and
     aggregator are anvil's first dev accounts)."""
     w3 = connect(rpc_url)
@@ -177,15 +178,15 @@ def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore) -> DemoRun:
     _say(cfg, f"{len(clients)} clients joined with {cfg.stake_eth} ETH stake each "
               f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
     aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
-                            evaluator=_evaluator(cfg, clients[0].spec),
+                            evaluator=_evaluator(cfg, clients[0].spec, data),
                             on_round=lambda record: _print_round(cfg, record))
     return DemoRun(posted, fed, organisation, clients, malicious, aggregator,
-                   [client_transport, aggregator_transport], dashboard)
+                   [client_transport, aggregator_transport], dashboard, data)
 
 
-def _evaluator(cfg: DemoConfig, spec: ModelSpec) -> Callable[[list[int]], tuple[float, float]]:
+def _evaluator(cfg: DemoConfig, spec: ModelSpec, data: Dataset) -> Callable[[list[int]], tuple[float, float]]:
     """Loss and accuracy of a global model on the data set's held-out part."""
-    data, fam, quantizer = load(cfg.dataset), family(cfg.model), Quantizer(spec.scale)
+    fam, quantizer = family(cfg.model), Quantizer(spec.scale)
 
     def evaluate(values: list[int]) -> tuple[float, float]:
         return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
@@ -195,7 +196,6 @@ def _evaluator(cfg: DemoConfig, spec: ModelSpec) -> Callable[[list[int]], tuple[
 
 def _run_rounds(cfg: DemoConfig, run: DemoRun) -> None:
     """Every round: the active clients train and prove, the cheaters tamper, the aggregator publishes."""
-    data = load(cfg.dataset)
     stop = threading.Event()
     failure: list[BaseException] = []
 
@@ -208,7 +208,7 @@ def _run_rounds(cfg: DemoConfig, run: DemoRun) -> None:
     thread = threading.Thread(target=serve, name="aggregator", daemon=True)
     thread.start()
     task_id = run.posted.task_id
-    shards = {c.address: shard(data, i + 1, len(run.clients)) for i, c in enumerate(run.clients)}
+    shards = {c.address: shard(run.data, i + 1, len(run.clients)) for i, c in enumerate(run.clients)}
     try:
         for round_ in range(cfg.rounds):
             _say(cfg, f"round {round_}:")
