@@ -176,9 +176,10 @@ class Aggregator:
         held = {d.wallet for d in self.state.accepted(round_)}
         complete = True
         for wallet, values in self.federation.published_updates(self.task_id, round_).items():
-            if self.federation.submission_status(self.task_id, round_, wallet)[0] != Status.ACCEPTED:
+            submission = self.federation.submission(self.task_id, round_, wallet)  # one read: status and commitment
+            if submission.status != Status.ACCEPTED:
                 continue
-            commitment = self.federation.submission(self.task_id, round_, wallet).update_commitment
+            commitment = submission.update_commitment
             matches = len(values) == self.package.spec.param_count and \
                 commit(np.array(values, dtype=np.int64)) == commitment
             if matches and wallet not in held:
