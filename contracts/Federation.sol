@@ -186,6 +186,16 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         bytes32 updateHash; // keccak256 of the update's values as submitted (published in UpdateData)
     }
 
+    /// @notice One participant's signed update, as `submitUpdate` takes it (for `submitUpdates`).
+    struct SignedUpdate {
+        address participant;
+        uint256 updateCommitment;
+        bytes update;
+        bytes proof;
+        uint256[] publicValues;
+        bytes signature;
+    }
+
     bytes4 private constant CID_RAW = 0x01551220; // CIDv1, raw, sha2-256, 32 bytes
     bytes4 private constant CID_DAG_PB = 0x01701220; // CIDv1, dag-pb, sha2-256, 32 bytes
 
@@ -240,6 +250,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     );
     /// @notice The values of an accepted update (int64, big-endian), on chain for anyone to aggregate or check:
     /// nobody can withhold an accepted update from the aggregator.
+    /// @notice A batch's proofs verified as one (`submitUpdates`); each is then accepted with its own event.
+    event BatchVerified(uint256 indexed taskId, uint256 indexed round, uint256 proofs);
     event UpdateData(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes update);
     event Slashed(uint256 indexed taskId, address indexed participant, uint256 amount);
     /// @param manifestCid binary CID of the aggregation manifest: which update artifacts, with
@@ -438,41 +450,122 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256[] calldata publicValues,
         bytes calldata signature
     ) external nonReentrant returns (bool accepted) {
-        Task storage t = _task(taskId);
+        SignedUpdate[] memory one = new SignedUpdate[](1);
+        one[0] = SignedUpdate(participant, updateCommitment, update, proof, publicValues, signature);
+        (uint256 count,) = _submit(taskId, round, one);
+        return count == 1;
+    }
+
+    /// @notice Several participants' updates for the open round in one transaction; anyone may
+    /// relay them. Each is judged as `submitUpdate` judges it, but the proofs that pass the other
+    /// checks are verified together when the task's verifier can (`verifyProofs`; Groth16: one
+    /// random linear combination, N + 3 pairings instead of 4N). When they do not verify together,
+    /// or the verifier cannot batch, each is verified on its own with the task's verifyGas: a bad
+    /// proof costs only its submitter, never the others in its batch. Participants come in
+    /// strictly increasing address order (so each at most once); anything `submitUpdate` would
+    /// revert on reverts the whole batch, and nobody is judged.
+    /// @return accepted how many of the batch were accepted
+    /// @return together whether the batch's proofs verified as one
+    function submitUpdates(uint256 taskId, uint256 round, SignedUpdate[] memory batch)
+        external
+        nonReentrant
+        returns (uint256 accepted, bool together)
+    {
+        if (batch.length == 0) revert NotAllowed("empty batch");
+        return _submit(taskId, round, batch);
+    }
+
+    function _submit(uint256 taskId, uint256 round, SignedUpdate[] memory batch)
+        private
+        returns (uint256 accepted, bool together)
+    {
+        Task storage t = _openRound(taskId, round);
+        (Reason[] memory reasons, string[] memory details, uint256 pending) = _judge(t, taskId, round, batch);
+        together = pending > 1 && _verifyTogether(t, batch, reasons, pending);
+        if (together) emit BatchVerified(taskId, round, pending);
+        for (uint256 i = 0; i < batch.length; ++i) {
+            if (reasons[i] == Reason.None && !together) {
+                (reasons[i], details[i]) = _verify(t, batch[i].proof, batch[i].publicValues);
+            }
+            if (_decide(t, taskId, round, batch[i], reasons[i], details[i])) ++accepted;
+        }
+    }
+
+    /// @dev Admit every entry (or revert), and judge each by all but its proof: `pending` pass.
+    function _judge(Task storage t, uint256 taskId, uint256 round, SignedUpdate[] memory batch)
+        private
+        returns (Reason[] memory reasons, string[] memory details, uint256 pending)
+    {
+        reasons = new Reason[](batch.length);
+        details = new string[](batch.length);
+        for (uint256 i = 0; i < batch.length; ++i) {
+            SignedUpdate memory u = batch[i];
+            if (i > 0 && u.participant <= batch[i - 1].participant) revert NotAllowed("batch not in address order");
+            Participant storage p = _admit(t, taskId, round, u, pending);
+            (reasons[i], details[i]) = _check(t, taskId, round, p, u.updateCommitment, u.publicValues);
+            if (reasons[i] == Reason.None) ++pending;
+        }
+    }
+
+    function _openRound(uint256 taskId, uint256 round) private view returns (Task storage t) {
+        t = _task(taskId);
         if (t.settled || block.timestamp > t.deadline) revert NotAllowed("task is closed");
         if (round != t.currentRound || round >= t.rounds) revert NotAllowed("round is not open");
-        Participant storage p = _participants[taskId][participant];
+    }
+
+    /// @dev Who may submit, and is it theirs: everything that reverts rather than judges.
+    /// `pending` counts updates of the same batch already headed for a decision.
+    function _admit(Task storage t, uint256 taskId, uint256 round, SignedUpdate memory u, uint256 pending)
+        private
+        returns (Participant storage p)
+    {
+        p = _participants[taskId][u.participant];
         if (!p.joined) revert NotAllowed("participant has not joined");
         if (p.slashed) revert NotAllowed("participant was slashed");
-        Submission storage s = _submissions[taskId][round][participant];
-        if (s.status != Status.None) revert NotAllowed("already submitted this round");
+        if (_submissions[taskId][round][u.participant].status != Status.None) {
+            revert NotAllowed("already submitted this round");
+        }
         // Never more accepted updates than the aggregation circuit has slots. (A round stays open
         // until it is published: an update accepted while the aggregator proves the round's FedAvg
         // makes it aggregate again, at most once per free slot.)
-        if (_rounds[taskId][round].accepted >= t.aggregationSlots) revert NotAllowed("round is full");
-        if (update.length != 8 * uint256(t.updateValues)) revert NotAllowed("update must be the model's int64 values");
-        bytes32 updateHash = keccak256(update);
+        if (_rounds[taskId][round].accepted + pending >= t.aggregationSlots) revert NotAllowed("round is full");
+        if (u.update.length != 8 * uint256(t.updateValues)) revert NotAllowed("update must be the model's int64 values");
         bytes32 digest = submissionDigest(
-            taskId, round, updateCommitment, updateHash, keccak256(abi.encodePacked(publicValues)), keccak256(proof)
+            taskId,
+            round,
+            u.updateCommitment,
+            keccak256(u.update),
+            keccak256(abi.encodePacked(u.publicValues)),
+            keccak256(u.proof)
         );
-        if (ECDSA.recover(digest, signature) != participant) revert BadSignature();
+        if (ECDSA.recover(digest, u.signature) != u.participant) revert BadSignature();
         p.submitted = true;
         t.submissions += 1;
+    }
 
-        (Reason reason, string memory detail) = _check(t, taskId, round, p, updateCommitment, proof, publicValues);
-        Round storage r = _rounds[taskId][round];
-        s.updateCommitment = updateCommitment;
+    /// @dev Record the verdict: accept, or reject with its reason and slash.
+    function _decide(
+        Task storage t,
+        uint256 taskId,
+        uint256 round,
+        SignedUpdate memory u,
+        Reason reason,
+        string memory detail
+    ) private returns (bool) {
+        Participant storage p = _participants[taskId][u.participant];
+        Submission storage s = _submissions[taskId][round][u.participant];
+        s.updateCommitment = u.updateCommitment;
         if (reason == Reason.None) {
-            _accept(t, taskId, round, participant, p, s, publicValues);
-            s.updateHash = updateHash;
-            emit UpdateData(taskId, round, participant, update);
+            _accept(t, taskId, round, u.participant, p, s, u.publicValues);
+            s.updateHash = keccak256(u.update);
+            emit UpdateData(taskId, round, u.participant, u.update);
             return true;
         }
         s.status = Status.Rejected;
         s.reason = reason;
-        r.rejected += 1;
-        emit UpdateRejected(taskId, round, participant, reason, detail);
-        _slash(t, taskId, participant, p);
+        _rounds[taskId][round].rejected += 1;
+        emit UpdateRejected(taskId, round, u.participant, reason, detail);
+        _slash(t, taskId, u.participant, p);
         return false;
     }
 
@@ -483,7 +576,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         address participant,
         Participant storage p,
         Submission storage s,
-        uint256[] calldata publicValues
+        uint256[] memory publicValues
     ) private {
         bytes32 dataCommitment = keccak256(abi.encode(publicValues[FEATURES_AT], publicValues[LABELS_AT]));
         if (p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
@@ -497,14 +590,14 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         emit UpdateAccepted(taskId, round, participant, s.updateCommitment, dataCommitment, t.samplesPerUpdate);
     }
 
+    /// @dev Every check but the proof's: the public values against the round, the wallet and the task.
     function _check(
         Task storage t,
         uint256 taskId,
         uint256 round,
         Participant storage p,
         uint256 updateCommitment,
-        bytes calldata proof,
-        uint256[] calldata publicValues
+        uint256[] memory publicValues
     ) private view returns (Reason, string memory) {
         if (publicValues.length != STEP_PUBLIC_VALUES) {
             return (Reason.MalformedPublicValues, "a step proof has exactly 6 public values");
@@ -525,12 +618,20 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (t.pinData && p.dataCommitment != bytes32(0) && p.dataCommitment != dataCommitment) {
             return (Reason.DataCommitmentChanged, "data commitment differs from the participant's earlier rounds");
         }
-        // The verifier gets exactly the task's verifyGas. A call starved of gas fails like a
-        // bad proof would, and a relayer could use that to get an honest participant slashed:
-        // so the relayer must leave enough for all of it (EIP-150 passes at most 63/64 on),
-        // and a failure that used (nearly) all of it is no verdict either, whatever ran out
-        // (a verifier that forwards the call, the reusable adapter, says so with the same
-        // VerifierOutOfGas error): both revert, and nobody is slashed.
+        return (Reason.None, "");
+    }
+
+    /// @dev One proof, by the task's verifier, with exactly the task's verifyGas.
+    function _verify(Task storage t, bytes memory proof, uint256[] memory publicValues)
+        private
+        view
+        returns (Reason, string memory)
+    {
+        // A call starved of gas fails like a bad proof would, and a relayer could use that to get
+        // an honest participant slashed: so the relayer must leave enough for all of it (EIP-150
+        // passes at most 63/64 on), and a failure that used (nearly) all of it is no verdict
+        // either, whatever ran out (a verifier that forwards the call, the reusable adapter, says
+        // so with the same VerifierOutOfGas error): both revert, and nobody is slashed.
         uint256 g = t.verifyGas;
         if (gasleft() < g + g / 63 + 40_000) revert VerifierOutOfGas();
         uint256 before = gasleft();
@@ -542,6 +643,32 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
             return (Reason.InvalidProof, "proof does not verify");
         }
         return (Reason.None, "");
+    }
+
+    /// @dev The batch's undecided proofs, verified as one. No verdict comes from here: a false,
+    /// a revert or a starved call only sends each proof to `_verify` on its own.
+    function _verifyTogether(Task storage t, SignedUpdate[] memory batch, Reason[] memory reasons, uint256 count)
+        private
+        view
+        returns (bool)
+    {
+        bytes[] memory proofs = new bytes[](count);
+        uint256[][] memory values = new uint256[][](count);
+        uint256 k;
+        for (uint256 i = 0; i < batch.length; ++i) {
+            if (reasons[i] != Reason.None) continue;
+            (proofs[k], values[k]) = (batch[i].proof, batch[i].publicValues);
+            ++k;
+        }
+        // At most verifyGas per proof, and never more than is left (EIP-150 caps it at 63/64):
+        // a starved batch call only sends each proof to the guarded single verification.
+        return _isTrue(t.verifier, t.verifyGas * count,
+            abi.encodeWithSignature("verifyProofs(bytes[],uint256[][])", proofs, values));
+    }
+
+    function _isTrue(address target, uint256 gas, bytes memory data) private view returns (bool) {
+        (bool ok, bytes memory ret) = target.staticcall{gas: gas}(data);
+        return ok && ret.length == 32 && abi.decode(ret, (uint256)) == 1;
     }
 
     /// @notice Anyone may show that an accepted update's published values (`UpdateData`) are

@@ -204,6 +204,37 @@ class SubmitResult:
 
 
 @dataclass(frozen=True)
+class SignedUpdate:
+    """One participant's signed submission, as a relayer sends it: `submitUpdate`'s arguments
+    after the task and round, and one entry of `submitUpdates`' batch."""
+
+    participant: str
+    update_commitment: int
+    update: list[int]
+    proof: bytes
+    public_values: list[int]
+    signature: bytes
+
+    def as_abi(self) -> tuple[ChecksumAddress, int, bytes, bytes, list[int], bytes]:
+        return (Web3.to_checksum_address(self.participant), self.update_commitment, encode_update(self.update),
+                self.proof, self.public_values, self.signature)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one `submitUpdates` transaction decided, by participant (lower-case address)."""
+
+    results: dict[str, SubmitResult]
+    together: bool  # the proofs verified as one batch (else each was verified on its own)
+    gas_used: int
+    tx_hash: str
+
+    @property
+    def gas_per_update(self) -> int:
+        return self.gas_used // max(len(self.results), 1)
+
+
+@dataclass(frozen=True)
 class PublishResult:
     gas_used: int
     tx_hash: str
@@ -412,6 +443,31 @@ class Federation:
         reason = Reason(int(rejected[0]["args"]["reason"])) if rejected else Reason.NONE
         return SubmitResult(accepted=bool(accepted), reason=reason, gas_used=int(receipt["gasUsed"]),
                             tx_hash="0x" + receipt["transactionHash"].hex().removeprefix("0x"))
+
+    def submit_updates(self, relayer: LocalAccount, task_id: int, round_: int, updates: list[SignedUpdate],
+                       gas: int | None = None) -> BatchResult:
+        """Relay several participants' updates in one transaction (`submitUpdates`): their proofs
+        are verified together where the task's verifier can batch them. The contract takes the
+        batch in increasing address order; this sorts it."""
+        batch = sorted(updates, key=lambda u: int(u.participant, 16))
+        call = self.contract.functions.submitUpdates(task_id, round_, [u.as_abi() for u in batch])
+        if gas is None:
+            try:
+                gas = int(call.estimate_gas({"from": relayer.address}) * 1.2) + 50_000
+            except (ContractLogicError, ContractCustomError) as exc:
+                raise ChainError(f"the contract would refuse this batch: {decode_revert(call, exc)}") from None
+        receipt = send(self.w3, relayer, call, gas=gas)
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        accepted = {str(e["args"]["participant"]).lower() for e in
+                    self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)}
+        reasons = {str(e["args"]["participant"]).lower(): Reason(int(e["args"]["reason"])) for e in
+                   self.contract.events.UpdateRejected().process_receipt(receipt, errors=DISCARD)}
+        gas_used = int(receipt["gasUsed"])
+        results = {u.participant.lower(): SubmitResult(u.participant.lower() in accepted,
+                                                       reasons.get(u.participant.lower(), Reason.NONE), gas_used,
+                                                       tx_hash) for u in batch}
+        together = bool(self.contract.events.BatchVerified().process_receipt(receipt, errors=DISCARD))
+        return BatchResult(results, together, gas_used, tx_hash)
 
     def publish_global_model(self, account: LocalAccount, task_id: int, round_: int, commitment: int,
                              model_cid: str, manifest_cid: str, aggregation_proof: bytes,

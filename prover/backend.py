@@ -29,6 +29,9 @@ class ProvingBackend(ABC):
     name: ClassVar[str]
     #: How many proofs a machine's cores make best at once (a single-threaded prover gains from two).
     parallel_provers: ClassVar[int] = 1
+    #: Whether its verifier contract checks several proofs at once (``verifyProofs``): relayers
+    #: then gain from sending a round's updates in one ``submitUpdates`` transaction.
+    batch_verifies: ClassVar[bool] = False
 
     def unsupported(self, spec: ModelSpec) -> str | None:
         """Why this backend cannot prove ``spec``'s step, or None if it can."""

@@ -4,22 +4,24 @@ and the Federation on anvil judging its proofs like ezkl's."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pytest
 from eth_account.signers.local import LocalAccount
+from py_ecc.optimized_bn128 import FQ12, multiply, neg, normalize
 from py_ecc.optimized_bn128 import add as ec_add
-from py_ecc.optimized_bn128 import multiply, normalize
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
 from tests.conftest import aggregation_verifier_for, task_params, test_binding
+from zkfl.audit import calldata_of
 from zkfl.circuits.registry import default_spec, family
 from zkfl.circuits.zokrates_step import FixedPoint
 from zkfl.contracts.chain import decode_revert
-from zkfl.contracts.federation import Federation, Reason, Status, deploy
+from zkfl.contracts.federation import Federation, Reason, SignedUpdate, Status, deploy
 from zkfl.contracts.solc import compile_contract
 from zkfl.errors import ChainError, ProofError, ZkflError
 from zkfl.field.binding import binding_value
@@ -157,6 +159,57 @@ def test_node_py_ecc_and_the_contract_agree_on_good_and_bad_proofs(circuit, zk_a
                           _contract_verifies(zk_verifier, proof, values), expected)
     disagreements = {k: v for k, v in verdicts.items() if len(set(v)) != 1}
     assert not disagreements, f"(py-ecc, node, contract, expected): {disagreements}"
+    # The batch verifier decides each case the same way beside a good proof.
+    good = (zk_a.proof.proof_bytes, zk_a.proof.instances)
+    batched = {name: _batch_verifies(zk_verifier, [good, (proof, values)])
+               for name, (proof, values, _) in _cases(zk_a).items()}
+    wrong = {name: verdict for name, verdict in batched.items() if verdict != verdicts[name][-1]}
+    assert not wrong, f"verifyProofs disagrees with the expected verdict: {wrong}"
+
+
+def _batch_verifies(contract: Any, items: list[tuple[bytes, list[int]]]) -> bool:
+    try:
+        return bool(contract.functions.verifyProofs([p for p, _ in items], [v for _, v in items]).call())
+    except Exception:  # a revert is not a verdict of "valid"
+        return False
+
+
+def _sum_check_holds(vk: groth16.VerifyingKey, items: list[tuple[bytes, list[int]]]) -> bool:
+    """The batch equation with every coefficient 1: prod e(a_i, b_i) = e(alpha, beta)^n
+    e(sum vk_x_i, gamma) e(sum c_i, delta). What a batch verifier without random weights checks."""
+    pairs, vk_x, c_sum = [], None, None
+    for proof, values in items:
+        w = groth16.decode_proof(proof)
+        pairs.append((groth16.g1(w[0:2]), groth16.g2(w[2:6])))
+        x = vk.gamma_abc[0]
+        for value, point in zip(values, vk.gamma_abc[1:], strict=True):
+            x = ec_add(x, multiply(point, value))
+        vk_x = x if vk_x is None else ec_add(vk_x, x)
+        c = groth16.g1(w[6:8])
+        c_sum = c if c_sum is None else ec_add(c_sum, c)
+    pairs += [(neg(multiply(vk.alpha, len(items))), vk.beta), (neg(vk_x), vk.gamma), (neg(c_sum), vk.delta)]
+    return groth16._product_is_one(pairs, FQ12.one())
+
+
+@pytest.mark.slow
+def test_two_bad_proofs_whose_errors_cancel_in_a_plain_sum_are_refused_as_a_batch(zk_a, zk_verifier, circuit) -> None:  # type: ignore[no-untyped-def]
+    """c + T in one proof and c - T in the other: each is invalid, and their errors cancel
+    when the batch equation sums the proofs with equal weights. verifyProofs weighs each proof
+    by a coefficient drawn from a hash of the whole batch, so they do not cancel there."""
+    vk, proof, values = circuit.verifying_key(), zk_a.proof.proof_bytes, zk_a.proof.instances
+    w = _words(proof)
+    c, t = groth16.g1(w[6:8]), multiply(groth16.g1(w[0:2]), 7)
+
+    def with_c(point: Any) -> bytes:
+        x, y = normalize(point)
+        return _pack([*w[:6], int(x), int(y)])
+
+    plus, minus = with_c(ec_add(c, t)), with_c(ec_add(c, neg(t)))
+    items = [(plus, values), (minus, values)]
+    assert not groth16.verify(vk, plus, values)[0] and not groth16.verify(vk, minus, values)[0]
+    assert _sum_check_holds(vk, items)  # the attack works on an unweighted batch check
+    assert not _batch_verifies(zk_verifier, items)
+    assert _batch_verifies(zk_verifier, [(proof, values), (proof, values)])  # the control: valid proofs pass
 
 
 def test_g2_order_json_and_py_ecc_real_first_precompile_imaginary_first(circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
@@ -302,9 +355,9 @@ def test_an_unbound_public_input_would_accept_any_value_and_such_a_key_is_refuse
 # ---------------------------------------------------------------- the Federation judges it like ezkl's
 
 def _task(federation: Federation, accounts: list[LocalAccount], verifier: str, initial: np.ndarray,
-          wallets: list[LocalAccount]) -> int:
-    params = task_params(accounts[1].address, verifier, initial, aggregation_verifier=aggregation_verifier_for(
-        federation))
+          wallets: list[LocalAccount], slots: int = 4) -> int:
+    params = task_params(accounts[1].address, verifier, initial, slots=slots,
+                         aggregation_verifier=aggregation_verifier_for(federation))
     task_id = federation.create_task(accounts[0], params, REWARD)
     for participant in wallets:
         federation.join(participant, task_id, STAKE)
@@ -345,21 +398,38 @@ def _revert(federation: Federation, relayer: LocalAccount, task_id: int, signer:
     return "no revert"
 
 
+def _bound_steps(circuit: ZokratesCircuit, federation: Federation, task_id: int,
+                 wallets: list[tuple[LocalAccount, int]]) -> list[ZkStep]:
+    """Proofs for several wallets, two at a time (zokrates-js proves on one core)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda ws: _bound_step(circuit, federation, task_id, *ws), wallets))
+
+
+def _signed(federation: Federation, task_id: int, signer: LocalAccount, step: ZkStep, **change: Any) -> SignedUpdate:
+    _, participant, commitment, update, proof, values, signature = _submission(federation, task_id, signer, step,
+                                                                               **change)
+    return SignedUpdate(participant, commitment, update, proof, values, signature)
+
+
 @pytest.mark.slow
 def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  # type: ignore[no-untyped-def]
         federation, accounts, verifier_address, zk_verifier, circuit, zk_a) -> None:
     """One task, one wallet per case: a decided submission is final (and a rejection slashes),
-    so each case is its own wallet with its own proof, bound to this task and that wallet."""
-    verifier, owner, copier = zk_verifier.address, accounts[2], accounts[3]
+    so each case is its own wallet with its own proof, bound to this task and that wallet.
+    Two honest updates go in one batch (verified together); the cheats go in a second batch
+    with a third honest update, which the batch's bad proofs must not drag down."""
+    verifier, owner, copier, second, third = zk_verifier.address, accounts[2], accounts[3], accounts[8], accounts[9]
     cheats = accounts[4:8]
-    task_id = _task(federation, accounts, verifier, zk_a.g, [owner, copier, *cheats])
-    honest = _bound_step(circuit, federation, task_id, owner, 1)
+    task_id = _task(federation, accounts, verifier, zk_a.g, [owner, copier, *cheats, second, third], slots=8)
+    honest, honest_2, honest_3, *cheat_steps = _bound_steps(
+        circuit, federation, task_id, [(owner, 1), (second, 3), (third, 4), *((w, 2) for w in cheats)])
     result = _submit(federation, accounts, task_id, copier, honest)  # wallet 3 copies wallet 2's proof
     assert not result.accepted and result.reason == Reason.BINDING_MISMATCH
-    result = _submit(federation, accounts, task_id, owner, honest)
-    assert result.accepted and result.reason == Reason.NONE
+    together = federation.submit_updates(accounts[1], task_id, 0, [_signed(federation, task_id, owner, honest),
+                                                                    _signed(federation, task_id, second, honest_2)])
+    assert together.together and all(r.accepted for r in together.results.values()), together
     assert federation.submission_status(task_id, 0, owner.address) == (Status.ACCEPTED, Reason.NONE)
-    print(f"accepted ZoKrates submission: {result.gas_used} gas")
+    print(f"two ZoKrates updates verified together: {together.gas_per_update} gas each")
 
     vk = circuit.verifying_key()
 
@@ -380,14 +450,30 @@ def test_the_federation_accepts_and_rejects_zokrates_proofs_as_it_does_ezkls(  #
              # (a batch past the bounds cannot be proven at all, see above). A participant that claims
              # one anyway is judged by the contract's own check, made before the pairing.
              ("inputs out of bounds", lambda s: {"values": violation(s.proof.instances)}, Reason.INPUTS_OUT_OF_BOUNDS)]
-    for wallet, (name, change, reason) in zip(cheats, cases, strict=True):
-        step = _bound_step(circuit, federation, task_id, wallet, 2)
+    batch = [_signed(federation, task_id, third, honest_3)]
+    for wallet, step, (_, change, reason) in zip(cheats, cheat_steps, cases, strict=True):
         if reason == Reason.INPUTS_OUT_OF_BOUNDS:
             assert not groth16.verify(vk, step.proof.proof_bytes, violation(step.proof.instances))[0]
-        result = _submit(federation, accounts, task_id, wallet, step, **change(step))
+        batch.append(_signed(federation, task_id, wallet, step, **change(step)))
+    mixed = federation.submit_updates(accounts[1], task_id, 0, batch)
+    assert not mixed.together
+    assert mixed.results[third.address.lower()].accepted
+    assert not federation.participant(task_id, third.address).slashed
+    for wallet, (name, _, reason) in zip(cheats, cases, strict=True):
+        result = mixed.results[wallet.address.lower()]
         assert not result.accepted and result.reason == reason, name
         assert federation.participant(task_id, wallet.address).slashed, name
-    assert federation.accepted_updates(task_id, 0) == [honest.proof.update_commitment]
+    first_batch = sorted(((owner, honest), (second, honest_2)), key=lambda ws: int(ws[0].address, 16))
+    assert federation.accepted_updates(task_id, 0) == [
+        *(s.proof.update_commitment for _, s in first_batch), honest_3.proof.update_commitment]  # the batch's order
+    # The audit recovers each batched update's own proof from the submitUpdates calldata.
+    for event in federation.events("UpdateAccepted", task_id):
+        function, call = calldata_of(federation, event)
+        step = {owner.address: honest, second.address: honest_2, third.address: honest_3}[event["args"]["participant"]]
+        assert function == "submitUpdate" and bytes(call["proof"]) == step.proof.proof_bytes
+        assert [int(v) for v in call["publicValues"]] == step.proof.instances
+    with pytest.raises(ChainError, match="already submitted"):  # a decided submission is final, in a batch too
+        federation.submit_updates(accounts[1], task_id, 0, [_signed(federation, task_id, owner, honest)])
 
     stale = _task(federation, accounts, verifier, zk_a.g + 1, [owner])
     step = _bound_step(circuit, federation, stale, owner, 1, g=zk_a.g)  # from the zero model, not this task's

@@ -241,7 +241,7 @@ def check_accepted_updates(ctx: AuditContext) -> None:
 def _check_accepted_update(ctx: AuditContext, event: Any) -> None:
     args = event["args"]
     round_, wallet, commitment = int(args["round"]), str(args["participant"]), int(args["updateCommitment"])
-    function, call = _calldata(ctx.fed, event)
+    function, call = calldata_of(ctx.fed, event)
     if function != "submitUpdate" or int(call["round"]) != round_ or call["participant"] != wallet:
         ctx.record(round_, wallet, Check.CALLDATA, False, "the accepting call (its proof) cannot be recovered")
         return
@@ -281,7 +281,7 @@ def _check_aggregation_proof(ctx: AuditContext, round_: int, event: Any, order: 
     if ctx.aggregation is None:
         ctx.record(round_, None, Check.AGGREGATION_PROOF, False, "the task package has no aggregation circuit")
         return
-    function, call = _calldata(ctx.fed, event)
+    function, call = calldata_of(ctx.fed, event)
     if function != "publishGlobalModel" or int(call["round"]) != round_:
         ctx.record(round_, None, Check.AGGREGATION_CALLDATA, False, "the publishing transaction is not this round's")
         return
@@ -401,7 +401,7 @@ CHECKERS: tuple[Callable[[AuditContext], None], ...] = (
 )
 
 
-def _calldata(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
+def calldata_of(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
     """The Federation call that emitted ``event``: the transaction's own input, or, for a call
     relayed through another contract (a wallet, a multicall), the inner call to the Federation
     in the transaction's call trace that succeeded and decodes to the event's round and
@@ -415,10 +415,25 @@ def _calldata(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
             function, call = fed.contract.decode_function_input(data)
         except ValueError:
             continue
+        name, call = str(function.fn_name), dict(call)
+        if name == "submitUpdates" and "participant" in args:
+            name, call = _batch_entry(call, str(args["participant"]))
         if "participant" in args and (int(call.get("round", -1)), str(call.get("participant"))) != (
                 int(args["round"]), str(args["participant"])):
             continue  # another call in the same transaction (a multicall's other items)
-        return str(function.fn_name), dict(call)
+        return name, call
+    return "", {}
+
+
+_SIGNED_UPDATE = ("participant", "updateCommitment", "update", "proof", "publicValues", "signature")
+
+
+def _batch_entry(call: dict[str, Any], participant: str) -> tuple[str, dict[str, Any]]:
+    """A `submitUpdates` batch's entry for ``participant``, as the `submitUpdate` call it stands for."""
+    for entry in call["batch"]:
+        fields = dict(entry) if isinstance(entry, dict) else dict(zip(_SIGNED_UPDATE, entry, strict=True))
+        if str(fields["participant"]).lower() == participant.lower():
+            return "submitUpdate", {"taskId": call["taskId"], "round": call["round"], **fields}
     return "", {}
 
 

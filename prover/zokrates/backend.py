@@ -29,6 +29,7 @@ def _own(circuit: StepCircuit) -> groth.ZokratesCircuit:
 class ZokratesBackend(ProvingBackend):
     name = "zokrates"
     parallel_provers = 2  # zokrates-js proves on one thread: two provers use both cores
+    batch_verifies = True  # its verifier's verifyProofs: one random linear combination, N + 3 pairings
 
     def unsupported(self, spec: ModelSpec) -> str | None:
         try:

@@ -113,20 +113,33 @@ def build_circuit(spec: ModelSpec) -> ZokratesCircuit:
                 "kind": "single-party Groth16 setup (zokrates-js, OS randomness, discarded)",
                 "seconds": round(time.perf_counter() - started, 2),
                 "vk_sha256": hashlib.sha256(circuit.vk.read_bytes()).hexdigest()}))
-            circuit.verifier_sol.unlink(missing_ok=True)
-        if not circuit.verifier_sol.exists():
-            write_verifier(circuit, circuit.verifier_sol)
+            (root / EXPORTED_VERIFIER).unlink(missing_ok=True)
+        write_verifier(circuit, circuit.verifier_sol)  # re-adapted: a cached one may come from an older zkfl
     check_key(circuit)
     return circuit
 
 
+EXPORTED_VERIFIER = "Verifier.gen.sol"  # zokrates-js' export, before zkfl's adaptation
+
+
+def _exported_verifier(circuit: ZokratesCircuit) -> str:
+    """zokrates-js' verifier for the key: exported once per folder (it depends on the key alone)."""
+    path = circuit.root / EXPORTED_VERIFIER
+    if not path.exists():
+        with tempfile.TemporaryDirectory(dir=circuit.root) as tmp:
+            run("export", vk=circuit.vk, verifier=Path(tmp) / EXPORTED_VERIFIER)
+            (Path(tmp) / EXPORTED_VERIFIER).replace(path)
+    return path.read_text()
+
+
 def write_verifier(circuit: ZokratesCircuit, target: Path) -> None:
-    """ZoKrates' verifier for the key, adapted (see evm.py), written atomically."""
+    """ZoKrates' verifier for the key, adapted (see evm.py), written atomically when it differs."""
+    adapted = adapt_verifier(_exported_verifier(circuit), len(STEP_PUBLIC_LAYOUT))
+    if target.exists() and target.read_text() == adapted:
+        return
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        generated, adapted = Path(tmp) / "Verifier.gen.sol", Path(tmp) / "Verifier.sol"
-        run("export", vk=circuit.vk, verifier=generated)
-        adapted.write_text(adapt_verifier(generated.read_text(), len(STEP_PUBLIC_LAYOUT)))
-        adapted.replace(target)
+        (Path(tmp) / target.name).write_text(adapted)
+        (Path(tmp) / target.name).replace(target)
 
 
 def check_key(circuit: ZokratesCircuit) -> None:

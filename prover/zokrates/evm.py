@@ -41,7 +41,7 @@ _INVALID = re.compile(
 STARVATION_GAS = 250_000
 
 
-def _adapter(inputs: int) -> str:
+def _single_adapter(inputs: int) -> str:
     return f"""
     error VerifierOutOfGas();
 
@@ -67,8 +67,73 @@ def _adapter(inputs: int) -> str:
         );
         return verify(input, p) == 0;
     }}
+"""
+
+
+def _batch_adapter(inputs: int) -> str:
+    return f"""
+    /// zkfl: several proofs at once, with one random linear combination: for r_i drawn from a
+    /// hash of the whole batch, prod e(r_i a_i, b_i) = e(alpha, beta)^(sum r_i)
+    /// e(sum r_i vk_x_i, gamma) e(sum r_i c_i, delta). N + 3 pairings instead of 4N. The r_i
+    /// depend on every proof and value in the batch, so no submitter can choose proofs whose
+    /// errors cancel. False (or a revert) says only that some proof may be bad: the Federation
+    /// then verifies each on its own.
+    function verifyProofs(bytes[] calldata proofs, uint256[][] calldata publicValues) external view returns (bool) {{
+        uint256 n = proofs.length;
+        if (n == 0 || publicValues.length != n) return false;
+        Pairing.G1Point[] memory p1 = new Pairing.G1Point[](n + 3);
+        Pairing.G2Point[] memory p2 = new Pairing.G2Point[](n + 3);
+        uint256[{inputs + 1}] memory sums; // [sum r_i, sum r_i x_i1, ..., sum r_i x_iN]
+        Pairing.G1Point memory cSum = Pairing.G1Point(0, 0);
+        bytes32 seed = keccak256(abi.encode(proofs, publicValues));
+        for (uint256 i = 0; i < n; i++) {{
+            uint256 r = uint256(keccak256(abi.encode(seed, i))) % {SCALAR_FIELD};
+            if (!_weigh(proofs[i], publicValues[i], r, sums)) return false;
+            uint256[8] memory w = abi.decode(proofs[i], (uint256[8]));
+            p1[i] = Pairing.scalar_mul(Pairing.G1Point(w[0], w[1]), r);
+            p2[i] = Pairing.G2Point([w[2], w[3]], [w[4], w[5]]);
+            cSum = Pairing.addition(cSum, Pairing.scalar_mul(Pairing.G1Point(w[6], w[7]), r));
+        }}
+        return _batchPairing(p1, p2, sums, cSum, n);
+    }}
+
+    /// Refuses what verifyProof refuses before any precompile; adds r times the proof's inputs to the sums.
+    function _weigh(bytes calldata proof, uint256[] calldata values, uint256 r, uint256[{inputs + 1}] memory sums)
+        private pure returns (bool)
+    {{
+        if (proof.length != 256 || values.length != {inputs}) return false;
+        uint256[8] memory w = abi.decode(proof, (uint256[8]));
+        for (uint256 j = 0; j < 8; j++) {{
+            if (w[j] >= {BASE_FIELD}) return false;
+        }}
+        sums[0] = addmod(sums[0], r, {SCALAR_FIELD});
+        for (uint256 j = 0; j < {inputs}; j++) {{
+            if (values[j] >= {SCALAR_FIELD}) return false;
+            sums[j + 1] = addmod(sums[j + 1], mulmod(r, values[j], {SCALAR_FIELD}), {SCALAR_FIELD});
+        }}
+        return true;
+    }}
+
+    function _batchPairing(
+        Pairing.G1Point[] memory p1, Pairing.G2Point[] memory p2, uint256[{inputs + 1}] memory sums,
+        Pairing.G1Point memory cSum, uint256 n
+    ) private view returns (bool) {{
+        VerifyingKey memory vk = verifyingKey();
+        Pairing.G1Point memory x = Pairing.G1Point(0, 0);
+        for (uint256 j = 0; j <= {inputs}; j++) {{
+            x = Pairing.addition(x, Pairing.scalar_mul(vk.gamma_abc[j], sums[j]));
+        }}
+        (p1[n], p2[n]) = (Pairing.negate(Pairing.scalar_mul(vk.alpha, sums[0])), vk.beta);
+        (p1[n + 1], p2[n + 1]) = (Pairing.negate(x), vk.gamma);
+        (p1[n + 2], p2[n + 2]) = (Pairing.negate(cSum), vk.delta);
+        return Pairing.pairing(p1, p2);
+    }}
 }}
 """
+
+
+def _adapter(inputs: int) -> str:
+    return _single_adapter(inputs) + _batch_adapter(inputs)
 
 
 def adapt_verifier(generated: str, inputs: int) -> str:
