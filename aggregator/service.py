@@ -37,7 +37,7 @@ from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_r
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
-from zkfl.contracts.federation import Federation, Reason, Status
+from zkfl.contracts.federation import Federation, Reason, SignedUpdate, Status
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import BrokerError, ChainError, MessageError, StoreUnavailable, ZkflError
 from zkfl.field.commit import commit, commitment_hex
@@ -72,6 +72,8 @@ class Aggregator:
         on_round: Callable[[RoundRecord], None] | None = None,
         state: AggregatorState | None = None,
         relayer: LocalAccount | None = None,
+        batch_size: int = 1,
+        batch_wait: float = 2.0,
     ) -> None:
         self.federation = federation
         self.task_id = task_id
@@ -79,6 +81,9 @@ class Aggregator:
         # Submissions are relayed by `relayer` (anyone may relay: the participant's
         # signature decides whose they are). Workers sharing a queue use their own.
         self.relayer = relayer or account
+        # Up to batch_size admitted submissions go in one transaction (submitUpdates), the first
+        # of them waiting at most batch_wait seconds for the others.
+        self.batch_size, self.batch_wait = max(1, batch_size), batch_wait
         self.transport = transport
         self.store = store or open_store()
         self.evaluator = evaluator
@@ -123,20 +128,36 @@ class Aggregator:
                 self.state.set_round(round_, "published", global_commitment=commitment, model_cid=cid)
 
     def run(self, stop: threading.Event | None = None, poll: float = 0.5) -> list[RoundRecord]:
-        """Serve the task until its last round is published (or ``stop`` is set)."""
+        """Serve the task until its last round is published (or ``stop`` is set). With
+        ``batch_size`` over 1, admitted submissions wait (at most ``batch_wait`` seconds) to be
+        relayed together."""
+        pending: list[tuple[Delivery, UpdateSubmission]] = []
+        first_pending = 0.0
         while not (stop is not None and stop.is_set()):
             task = self.federation.task(self.task_id)
             if task.finished or task.settled:
                 break
             delivery = self.transport.receive_submission(self.queue_key, timeout=poll)
             if delivery is not None:
-                try:
-                    self.handle(delivery)
-                except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
-                    # A message no check foresaw: dead-letter it, never a crash on every redelivery.
-                    self._refuse(delivery, None, None, f"unprocessable message: {type(exc).__name__}: {exc}")
+                admitted = self._admit_safely(delivery)
+                if admitted is not None:
+                    first_pending = first_pending if pending else time.monotonic()
+                    pending.append((delivery, admitted))
+            if pending and (len(pending) >= self.batch_size or time.monotonic() - first_pending >= self.batch_wait):
+                self.relay_batch(pending)
+                pending = []
             self.maybe_close_round()
+        for delivery, _ in pending:
+            delivery.retry_later()  # stopped before relaying: the broker keeps them
         return self.history
+
+    def _admit_safely(self, delivery: Delivery) -> UpdateSubmission | None:
+        try:
+            return self.admit(delivery)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            # A message no check foresaw: dead-letter it, never a crash on every redelivery.
+            self._refuse(delivery, None, None, f"unprocessable message: {type(exc).__name__}: {exc}")
+            return None
 
     def maybe_close_round(self) -> bool:
         task = self.federation.task(self.task_id)
@@ -302,32 +323,43 @@ class Aggregator:
     # ------------------------------------------------------------- messages
 
     def handle(self, delivery: Delivery) -> None:
+        """Check one message and relay it on its own."""
+        submission = self.admit(delivery)
+        if submission is not None:
+            self._relay_one(delivery, submission)
+
+    def admit(self, delivery: Delivery) -> UpdateSubmission | None:
+        """Every check before the chain. Returns the submission to relay, or None when the
+        message was answered here (refused, adopted from the chain, or sent back to the queue)."""
         try:
             submission = decode_submission(delivery.body)
             self._check_header(submission)  # before fetching anything the message names
             submission = self._resolve_update(submission)
         except MessageError as exc:
             self._refuse(delivery, None, None, exc.reason)
-            return
+            return None
         except StoreUnavailable as exc:
             log.warning("an update sent by CID cannot be fetched yet (%s): back to the queue", exc)
             delivery.retry_later()
             time.sleep(self.store_retry_seconds)
-            return
+            return None
         status, reason = self.federation.submission_status(self.task_id, submission.round, submission.wallet)
         if status != Status.NONE:
             self._adopt(delivery, submission, status, reason)
-            return
+            return None
         current = self.federation.task(self.task_id).current_round
         if submission.round != current:
             self._refuse(delivery, submission.round, submission.wallet,
                          f"submission is for round {submission.round}, but round {current} is open")
-            return
+            return None
         try:
             self._check_payload(submission)
         except MessageError as exc:
             self._refuse(delivery, submission.round, submission.wallet, exc.reason)
-            return
+            return None
+        return submission
+
+    def _relay_one(self, delivery: Delivery, submission: UpdateSubmission) -> None:
         try:
             result = self.federation.submit_update(
                 self.relayer, self.task_id, submission.round, submission.wallet,
@@ -343,6 +375,31 @@ class Aggregator:
         self.after_relay(submission)
         self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text, result.gas_used)
         delivery.ack()
+
+    def relay_batch(self, items: list[tuple[Delivery, UpdateSubmission]]) -> None:
+        """Several admitted submissions of one round in one `submitUpdates` transaction (their
+        proofs verified together where the task's verifier can). If the chain refuses the batch
+        as a whole (a copy relayed by another worker, a round that filled up), each is relayed
+        on its own, so nothing is lost and every message gets its own answer."""
+        if len({s.round for _, s in items}) != 1 or len(items) == 1:
+            for delivery, submission in items:
+                self._relay_one(delivery, submission)
+            return
+        updates = [SignedUpdate(s.wallet, s.update_commitment_int, s.update, s.proof_bytes, s.public_value_ints,
+                                s.signature_bytes) for _, s in items]
+        try:
+            batch = self.federation.submit_updates(self.relayer, self.task_id, items[0][1].round, updates)
+        except ChainError as exc:
+            log.info("a batch of %d was refused as a whole (%s): relaying each on its own", len(items), exc)
+            for delivery, submission in items:
+                self._relay_one(delivery, submission)
+            return
+        for delivery, submission in items:
+            result = batch.results[submission.wallet.lower()]
+            self.after_relay(submission)
+            self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text,
+                         batch.gas_per_update)
+            delivery.ack()
 
     def _resolve_update(self, s: UpdateSubmission) -> UpdateSubmission:
         """Fetch an update sent by CID from the content store (checked against its CID)."""

@@ -63,7 +63,7 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
     # Wallet 4 joins, leaves and joins again: its binding is the contract's, unchanged by that.
     clients[2].join()
     fed.leave(clients[2].account, posted.task_id)
-    bundles = []
+    bundles, admitted = [], []
     for index, client in enumerate(clients):
         client.join()
         bundle = client.train(*shard(load("breast_cancer"), index + 1, 3))
@@ -74,8 +74,17 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
         client.submit(bundle)
         delivery = transport.receive_submission(client.queue_key, timeout=5)
         assert delivery is not None
-        aggregator.handle(delivery)  # relayed and accepted on chain
+        submission = aggregator.admit(delivery)
+        assert submission is not None
+        admitted.append((delivery, submission))
+    # Both relayed in one submitUpdates transaction (ezkl's verifier cannot batch: one verification each).
+    aggregator.relay_batch(admitted)
     assert fed.round(posted.task_id, 0).accepted == 3
+    txs = {bytes(e["transactionHash"]) for e in fed.events("UpdateAccepted", posted.task_id)
+           if e["args"]["participant"] != clients[1].address}
+    assert len(txs) == 1  # one transaction decided both
+    function, _ = fed.contract.decode_function_input(fed.w3.eth.get_transaction(txs.pop())["input"])
+    assert function.fn_name == "submitUpdates"
     if honest:
         assert aggregator.maybe_close_round()
     else:

@@ -286,7 +286,8 @@ def cmd_aggregator_run(args: argparse.Namespace) -> int:
         aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport,
                                 on_round=lambda r: print(f"round {r.round} published: {r.global_commitment} "
                                                          f"(accepted {len(r.accepted)}, rejected {len(r.rejected)})",
-                                                         flush=True))
+                                                         flush=True),
+                                batch_size=args.batch, batch_wait=args.batch_wait)
         aggregator.run()
     finally:
         transport.close()
@@ -507,6 +508,11 @@ def _aggregator_commands(sub: _Commands) -> None:
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
+    p.add_argument("--batch", type=_positive_int, default=1,
+                   help="relay up to this many submissions in one transaction (submitUpdates); proofs are "
+                        "verified together where the task's verifier can (ZoKrates), else one by one (default 1)")
+    p.add_argument("--batch-wait", type=float, default=2.0,
+                   help="seconds the first submission of a batch waits for the others (default 2)")
     p.set_defaults(func=cmd_aggregator_run)
 
 

@@ -179,7 +179,8 @@ def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore, data: Dataset) -
               f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
     aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
                             evaluator=_evaluator(cfg, clients[0].spec, data),
-                            on_round=lambda record: _print_round(cfg, record))
+                            on_round=lambda record: _print_round(cfg, record),
+                            batch_size=cfg.clients if get_backend(cfg.backend).batch_verifies else 1)
     return DemoRun(posted, fed, organisation, clients, malicious, aggregator,
                    [client_transport, aggregator_transport], dashboard, data)
 
@@ -237,6 +238,10 @@ def _settle_and_report(cfg: DemoConfig, run: DemoRun, store: ContentStore) -> De
             fed.withdraw(client.account, task_id)
     status = task_status(fed, task_id)
     _merge_history(status, run.aggregator.history)
+    for row in status.rounds:
+        per_update = f"{int(statistics.median(row.accepted_update_gas)):,}" if row.accepted_update_gas else "-"
+        _say(cfg, f"gas, round {row.round}: {per_update} per accepted update (median), "
+                  f"{row.round_gas or 0:,} for the round (submissions and publication)")
     _say(cfg, "settled: rewards " + ", ".join(f"{w[:10]}: {Web3.from_wei(v, 'ether')} ETH"
                                               for w, v in status.rewards.items()))
     _say(cfg, f"slashed: {', '.join(status.slashed) or 'nobody'}")

@@ -56,6 +56,11 @@ class RoundStatus(BaseModel):
     loss: float | None = None
     prove_seconds: list[float] = Field(default_factory=list)
     verify_gas: list[int] = Field(default_factory=list)
+    accepted_update_gas: list[int] = Field(default_factory=list, description=(
+        "gas of each accepted update's submission, from its receipt; a batch transaction's gas is shared "
+        "evenly by the updates it decided"))
+    round_gas: int | None = Field(default=None, description=(
+        "gas of the round's submissions (accepted and rejected) and of the transaction that published its model"))
     client_metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
 
 
@@ -137,7 +142,22 @@ def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: i
             prove_seconds=extra.get("prove_seconds", []), verify_gas=extra.get("verify_gas", []),
             client_metrics=extra.get("client_metrics", {}),
         ))
+        _add_gas(fed, history, rounds[-1])
     return rounds
+
+
+def _add_gas(fed: Federation, history: TaskHistory, row: RoundStatus) -> None:
+    """Gas from the receipts of the round's submission transactions and of its publication."""
+    decisions: dict[str, list[str]] = {}
+    for e in [*history.accepted, *history.rejected]:
+        if e.round == row.round:
+            decisions.setdefault(e.tx_hash, []).append(e.participant)
+    gas = {tx: int(fed.w3.eth.get_transaction_receipt(HexStr(tx))["gasUsed"]) for tx in decisions}
+    accepted = {(e.participant, e.tx_hash) for e in history.accepted if e.round == row.round}
+    row.accepted_update_gas = [gas[tx] // len(decisions[tx]) for wallet, tx in sorted(accepted)
+                               if wallet in row.accepted]
+    publish = row.aggregation_proof.gas if row.aggregation_proof else 0
+    row.round_gas = sum(gas.values()) + publish if gas else None
 
 
 def _off_chain_rejections(entries: Any) -> list[Rejection]:
