@@ -15,7 +15,8 @@ from typing import Any
 #: The model families zkfl proves (``zkfl.circuits.registry`` maps each to its step).
 MODEL_FAMILIES = ("logreg", "softmax", "mlp")
 
-CIRCUIT_VERSION = 4  # 2: binding input; 3: model families, local steps; 4: input check output
+CIRCUIT_VERSION = 5  # 2: binding input; 3: model families, local steps; 4: input check output;
+# 5: one inner column (prover/ezkl/circuit.py)
 #: The declared bound on |feature| unless the organisation says otherwise: zkfl's datasets
 #: standardize features and clip them to +-4 (zkfl.datasets.FEATURE_CLIP).
 DEFAULT_FEATURE_BOUND = 4.0
