@@ -1,13 +1,16 @@
 """Proving benchmark: per model and batch, circuit size and setup/prove/verify costs.
 
 Each case runs in its own process, so peak RSS is that case's. Medians over
---repeats proofs. Writes bench/results/prove.json and prints a table. `--full` adds
-the reference MLP 64-32-4 at batch 32 (about 10 GB and minutes per proof).
+--repeats proofs. Writes bench/results/prove.json and prints a table. The reference
+MLP 64-32-4 at batch 32 runs by default (about 22 GB and minutes per proof with
+in-circuit Poseidon); `--quick` leaves it out.
 
 `--aggregation` benchmarks the FedAvg proof instead (bench/results/aggregation.json):
-2, 4, 8 and 16 clients of logistic regression and of the MLP 64-32-4, with the gas of
-verifying it on anvil. Circuits whose rows need more than ``--max-logrows`` (default
-19: about 12 GB here) are sized but not proven.
+rounds of 2, 8, 32 and 128 clients of logistic regression and of the MLP 64-32-4, with
+the gas of verifying it on anvil. Circuits whose rows need more than ``--max-logrows``
+(default 19: about 12 GB here) are sized but not proven; those over
+``MAX_BUILT_VALUES`` update values in all are not even compiled (their rows are
+extrapolated from the built cases of the same model, and marked so).
 """
 
 from __future__ import annotations
@@ -30,17 +33,21 @@ CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
     "logreg-30-b32": ("logreg", 30, 2, (), 32),
     "softmax-64x10-b16": ("softmax", 64, 10, (), 16),
     "mlp-64-16-10-b16": ("mlp", 64, 10, (16,), 16),
+    "mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32),  # the reference case of issue 16's targets
 }
-FULL_CASES = {"mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32)}
+QUICK_SKIPS = ("mlp-64-32-4-b32",)
 # The ZoKrates backend (Groth16): the linear models, at sizes zokrates-js can hold.
 ZOKRATES_CASES = {"zokrates-logreg-30-b16": ("logreg", 30, 2, (), 16),
                   "zokrates-softmax-13x3-b16": ("softmax", 13, 3, (), 16)}
 AGGREGATION_RESULTS = Path(__file__).resolve().parent / "results" / "aggregation.json"
 # name: (family, features, classes, hidden, clients)
 AGGREGATION_CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
-    **{f"fedavg-logreg-30-k{k}": ("logreg", 30, 2, (), k) for k in (2, 4, 8, 16)},
-    **{f"fedavg-mlp-64-32-4-k{k}": ("mlp", 64, 4, (32,), k) for k in (2, 4, 8, 16)},
+    **{f"fedavg-logreg-30-k{k}": ("logreg", 30, 2, (), k) for k in (2, 8, 32, 128)},
+    **{f"fedavg-mlp-64-32-4-k{k}": ("mlp", 64, 4, (32,), k) for k in (2, 8, 32, 128)},
 }
+# Compiling a FedAvg circuit over more update values than this takes more memory than the
+# machine has (ezkl lays the whole graph out first): its rows are extrapolated instead.
+MAX_BUILT_VALUES = 20_000
 
 
 def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str, object]:
@@ -55,6 +62,9 @@ def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str,
 
     fam_name, features, classes, hidden, clients = AGGREGATION_CASES[name]
     spec = ModelSpec(fam_name, features, 16, 12, 0.5, classes=classes, hidden=hidden)
+    if clients * spec.param_count > MAX_BUILT_VALUES:
+        return {"case": name, "model": fam_name, "params": spec.param_count, "clients": clients,
+                "skipped": f"not compiled: {clients * spec.param_count:,} update values > {MAX_BUILT_VALUES:,}"}
     update_scale = build_circuit(spec).update_scale
     start = time.perf_counter()
     artifacts = build_aggregation_circuit(spec, clients, update_scale)
@@ -96,6 +106,19 @@ def run_aggregation_case(name: str, repeats: int, max_logrows: int) -> dict[str,
     return row
 
 
+def _extrapolate_rows(rows: list[dict[str, object]]) -> None:
+    """Rows of uncompiled cases from the largest compiled case of the same model: rows grow
+    linearly in the (clients + 1) x params values the circuit hashes."""
+    for row in rows:
+        if "rows" in row or "params" not in row:
+            continue
+        built = [r for r in rows if r.get("model") == row["model"] and "rows" in r]
+        if built:
+            ref = max(built, key=lambda r: int(str(r["clients"])))
+            per_value = int(str(ref["rows"])) / ((int(str(ref["clients"])) + 1) * int(str(ref["params"])))
+            row["rows_estimated"] = round(per_value * (int(str(row["clients"])) + 1) * int(str(row["params"])))
+
+
 def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
     rows = []
     for name in names:
@@ -107,13 +130,14 @@ def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    _extrapolate_rows(rows)
     AGGREGATION_RESULTS.parent.mkdir(parents=True, exist_ok=True)
     AGGREGATION_RESULTS.write_text(json.dumps({
         "machine": "2-core CPU, 24 GB", "ezkl": "23.0.5", "target": "8 MLP 64-32-4 updates in <= 30 s, <= 500k gas",
         "note": "verify_gas: eth_estimateGas of verifyProof minus 21,000; verifiers over 24,576 bytes go through "
                 "EzklReusableAdapter", "results": rows}, indent=2))
-    header = ["case", "params", "clients", "rows", "logrows", "setup_s", "prove_s", "proof_bytes", "verify_gas",
-              "peak_rss_mb"]
+    header = ["case", "params", "clients", "rows", "rows_estimated", "logrows", "setup_s", "prove_s", "proof_bytes",
+              "verify_gas", "peak_rss_mb"]
     print(" | ".join(header))
     for row in rows:
         print(" | ".join(str(row.get(h, "-")) for h in header) + (f"  ({row['skipped']})" if "skipped" in row else ""))
@@ -131,7 +155,7 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.prover.ezkl.circuit import build_circuit
     from zkfl.prover.ezkl.prove import ensure_keys, prove_step, verify_proof
 
-    fam_name, features, classes, hidden, batch = {**CASES, **FULL_CASES}[name]
+    fam_name, features, classes, hidden, batch = CASES[name]
     spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes, hidden=hidden)
     fam, q = family(fam_name), Quantizer(spec.scale)
     start = time.perf_counter()
@@ -229,7 +253,7 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--full", action="store_true", help="add the large reference MLP")
+    parser.add_argument("--quick", action="store_true", help="leave out the large reference MLP")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     parser.add_argument("--aggregation", action="store_true", help="benchmark the FedAvg proof instead")
     parser.add_argument("--max-logrows", type=int, default=19, help="size, but do not prove, larger circuits")
@@ -245,7 +269,7 @@ def main() -> int:
         return 0
     if args.aggregation:
         return aggregation_main(args.repeats, args.max_logrows, args.only or list(AGGREGATION_CASES))
-    names = args.only or (list(CASES) + list(ZOKRATES_CASES) + (list(FULL_CASES) if args.full else []))
+    names = args.only or [n for n in [*CASES, *ZOKRATES_CASES] if not (args.quick and n in QUICK_SKIPS)]
     # Rows of cases not run this time are kept from the last results.
     previous = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
     rows = [r for r in previous if r["case"] not in names]
