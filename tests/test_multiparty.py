@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,25 @@ CHAIN_ID = 4242
 
 @pytest.fixture(scope="module")
 def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """zkfl's wheel, built from this checkout, in a fresh venv outside it."""
+    """zkfl's wheel, built from this checkout, in a fresh venv outside it. The wheel goes in
+    alone (--no-deps); its dependencies are this environment's, reached through a .pth line
+    (reinstalling torch and ezkl would take minutes of the suite), and `pip check` proves that
+    everything the wheel declares is met there. The checkout itself is not on that path: the
+    editable install's finder lives in a .pth file, which Python reads only in site directories."""
     where = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(where / "dist"), str(REPO)], check=True, capture_output=True)
     wheel = next((where / "dist").glob("zkfl-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True)
+    # No pip or setuptools of its own: they would shadow the newer ones the dependencies need.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where / "venv")], check=True)
     python = str(where / "venv" / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet", str(wheel)], check=True, capture_output=True)
+    pip = [sys.executable, "-m", "pip", "--python", python]
+    subprocess.run([*pip, "install", "--quiet", "--no-deps", str(wheel)], check=True, capture_output=True)
+    own_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    (Path(own_site) / "zkfl_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
     return python
 
 
