@@ -250,7 +250,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"chain": "anvil 1.7.1", "prover": "ezkl 23.0.5", "size_limit_bytes": 24_576,
                                    "results": rows}, indent=2))
-    keys = [k for k in rows[0] if k not in ("model", "deploy_verifier_note")]
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("model", "deploy_verifier_note", "note")]
     print("operation | " + " | ".join(f"{r['model']} ({r['verifier']})" for r in rows))
     for key in keys:
         print(f"{key} | " + " | ".join(f"{r.get(key, '-'):,}" if isinstance(r.get(key), int) else str(r.get(key, "-"))
