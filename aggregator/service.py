@@ -146,7 +146,8 @@ class Aggregator:
             if pending and (len(pending) >= self.batch_size or time.monotonic() - first_pending >= self.batch_wait):
                 self.relay_batch(pending)
                 pending = []
-            self.maybe_close_round()
+            if not pending:  # submissions received in time are relayed before their round may close
+                self.maybe_close_round()
         for delivery, _ in pending:
             delivery.retry_later()  # stopped before relaying: the broker keeps them
         return self.history

@@ -19,7 +19,7 @@ from tests.conftest import STAND_IN_CID, post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
-from zkfl.audit import audit_task
+from zkfl.audit import _emitted_by, audit_task
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys, send
 from zkfl.contracts.federation import Federation, deploy
 from zkfl.contracts.solc import compile_contract
@@ -46,7 +46,11 @@ def relay_through_contract(w3, client: Client, bundle) -> str:  # type: ignore[n
     call = client.federation.submit_call(client.task_id, bundle.round, client.address, submission.update_commitment_int,
                                          bundle.update, bundle.proof_bytes, bundle.public_values,
                                          submission.signature_bytes)
-    data = call._encode_transaction_data()
+    raw = bytearray(bytes.fromhex(call._encode_transaction_data().removeprefix("0x")))
+    # A stray byte in the signature's ABI padding (its last 31 bytes end the calldata): the contract
+    # never reads it, the strict ABI decoder refuses it, and the audit must still read the proof.
+    raw[-1] = 0x01
+    data = bytes(raw)
     # A multicall: another Federation call first, so the audit must pick the frame that emitted the event.
     other = client.federation.contract.functions.taskCount()._encode_transaction_data()
     send(w3, account_from_key(KEYS[5]), relay.functions.forwardAll(client.federation.address, [other, data]))
@@ -90,7 +94,8 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
     else:
         # A dishonest aggregator: the right manifest, but the model is one quantum off the average.
         spec, store = clients[0].spec, LocalStore()
-        updates = [b.update for b in bundles]
+        by_commitment = {commit(np.array(b.update)): b.update for b in bundles}
+        updates = [by_commitment[c] for c in fed.accepted_updates(posted.task_id, 0)]  # the chain's slot order
         average = fedavg(updates, [spec.batch] * 3, bundles[0].update_scale, spec.scale)
         off = list(average)
         off[0] += 1
@@ -102,7 +107,9 @@ def federation_round(anvil: AnvilProcess, w3, honest: bool):  # type: ignore[no-
         proof = prove_aggregation(circuit, updates, [spec.batch] * 3, average)
         model_cid = ModelArtifact(spec.spec_hash(), spec.scale, off).put(store)
         entries = []
-        for client, bundle in zip(clients, bundles, strict=True):
+        order = fed.accepted_updates(posted.task_id, 0)
+        for client, bundle in sorted(zip(clients, bundles, strict=True),
+                                     key=lambda cb: order.index(commit(np.array(cb[1].update)))):
             update_cid = ModelArtifact(spec.spec_hash(), bundle.update_scale, bundle.update).put(store)
             entries.append(ManifestEntry(client.address.lower(), update_cid,
                                          "0x" + commit(np.array(bundle.update)).to_bytes(32, "big").hex(), spec.batch))
@@ -147,3 +154,17 @@ def test_audit_passes_an_honest_task_and_catches_a_dishonest_aggregate(anvil: An
     assert result.returncode == 1
     assert "round 0: FAILED" in result.stdout
     assert "audit failed at round 0" in result.stderr and "published commitment" in result.stderr
+
+
+def test_the_audit_takes_an_events_calldata_only_from_its_own_task_round_wallet_and_update() -> None:
+    """A multicall may carry the same wallet's entries for two tasks (or rounds): the audit must
+    read each accepted update's proof from the call that emitted it, not the first that names the wallet."""
+    wallet = "0x00000000000000000000000000000000000000Ab"
+    args = {"taskId": 2, "round": 0, "participant": wallet, "updateCommitment": 7}
+    own = {"taskId": 2, "round": 0, "participant": wallet.lower(), "updateCommitment": 7, "proof": b""}
+    assert _emitted_by(own, args)
+    for name, other in (("taskId", 1), ("round", 1), ("participant", "0x" + "cd" * 20), ("updateCommitment", 8)):
+        assert not _emitted_by({**own, name: other}, args), name
+    # GlobalModelPublished names the round it opens, one past the publishing call's: only the task counts.
+    assert _emitted_by({"taskId": 2, "round": 0}, {"taskId": 2, "round": 1, "globalCommitment": 5})
+    assert not _emitted_by({"taskId": 1, "round": 0}, {"taskId": 2, "round": 1, "globalCommitment": 5})

@@ -28,6 +28,9 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_names, get_abi_input_types
 
 from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
 from zkfl.contracts.federation import Federation, Reason, RewardRule, SlashRule, TaskState, decode_update
@@ -242,7 +245,8 @@ def _check_accepted_update(ctx: AuditContext, event: Any) -> None:
     args = event["args"]
     round_, wallet, commitment = int(args["round"]), str(args["participant"]), int(args["updateCommitment"])
     function, call = calldata_of(ctx.fed, event)
-    if function != "submitUpdate" or int(call["round"]) != round_ or call["participant"] != wallet:
+    same_wallet = str(call.get("participant", "")).lower() == wallet.lower()  # a lenient decode gives lower case
+    if function != "submitUpdate" or int(call["round"]) != round_ or not same_wallet:
         ctx.record(round_, wallet, Check.CALLDATA, False, "the accepting call (its proof) cannot be recovered")
         return
     values = [int(v) for v in call["publicValues"]]
@@ -404,25 +408,49 @@ CHECKERS: tuple[Callable[[AuditContext], None], ...] = (
 def calldata_of(fed: Federation, event: Any) -> tuple[str, dict[str, Any]]:
     """The Federation call that emitted ``event``: the transaction's own input, or, for a call
     relayed through another contract (a wallet, a multicall), the inner call to the Federation
-    in the transaction's call trace that succeeded and decodes to the event's round and
-    participant. ("", {}) if there is none."""
+    in the transaction's call trace that succeeded and decodes to the event's task, round,
+    participant and update commitment. ("", {}) if there is none."""
     tx = fed.w3.eth.get_transaction(event["transactionHash"])
     direct = str(tx["to"]).lower() == fed.address.lower()
     inputs = [bytes(tx["input"])] if direct else _inner_calls(fed, event)
     args = event["args"]
     for data in inputs:
-        try:
-            function, call = fed.contract.decode_function_input(data)
-        except ValueError:
+        decoded = _decode_call(fed, data)
+        if decoded is None:
             continue
-        name, call = str(function.fn_name), dict(call)
+        name, call = decoded
         if name == "submitUpdates" and "participant" in args:
             name, call = _batch_entry(call, str(args["participant"]))
-        if "participant" in args and (int(call.get("round", -1)), str(call.get("participant"))) != (
-                int(args["round"]), str(args["participant"])):
-            continue  # another call in the same transaction (a multicall's other items)
-        return name, call
+        if _emitted_by(call, args):
+            return name, call
     return "", {}
+
+
+def _emitted_by(call: dict[str, Any], args: Any) -> bool:
+    """Whether ``call`` is the one ``args`` (an event's) come from, and not another call of the same
+    transaction (a multicall's other items, another task's entry for the same wallet)."""
+    # GlobalModelPublished names the round it opens, one past the call's: only its task is compared.
+    names = ("taskId", "round", "participant", "updateCommitment") if "participant" in args else ("taskId",)
+    return all(str(call.get(name, "")).lower() == str(args[name]).lower() for name in names if name in args)
+
+
+def _decode_call(fed: Federation, data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """A Federation call's name and arguments. The contract ignores non-zero ABI padding
+    (Solidity reads only the bytes it needs), so a call the strict decoder refuses is decoded
+    leniently: a relayer's stray byte must not hide a participant's proof from the audit."""
+    try:
+        function, call = fed.contract.decode_function_input(data)
+        return str(function.fn_name), dict(call)
+    except (ValueError, DecodingError):
+        pass
+    for abi in fed.contract.abi:
+        if abi.get("type") == "function" and function_abi_to_4byte_selector(abi) == data[:4]:
+            try:
+                values = abi_decode(get_abi_input_types(abi), data[4:], strict=False)
+            except (ValueError, DecodingError):
+                return None
+            return str(abi["name"]), dict(zip([str(n) for n in get_abi_input_names(abi)], values, strict=True))
+    return None
 
 
 _SIGNED_UPDATE = ("participant", "updateCommitment", "update", "proof", "publicValues", "signature")
@@ -452,7 +480,10 @@ def _inner_calls(fed: Federation, event: Any) -> list[bytes]:
         frame = stack.pop()
         if frame.get("error"):
             continue  # a reverted frame (and everything under it) emitted nothing
-        if str(frame.get("to", "")).lower() == fed.address.lower() and frame.get("input"):
+        # Only a CALL runs the Federation on its own storage: a DELEGATECALL to its code emits
+        # events from the caller's address, never from this Federation's.
+        if frame.get("type") == "CALL" and str(frame.get("to", "")).lower() == fed.address.lower() \
+                and frame.get("input"):
             found.append(bytes.fromhex(str(frame["input"]).removeprefix("0x")))
         stack.extend(frame.get("calls") or [])
     return found
