@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from web3 import Web3
 
-from tests.conftest import Observed
+from tests.conftest import Observed, wait_out_collection_window
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.aggregator.state import AggregatorState, default_path
@@ -390,3 +390,29 @@ def test_an_ipfs_node_down_at_publication_holds_the_round_until_it_is_back(anvil
         assert model_cid is not None
         reader = IpfsStore(IpfsConfig(gateways=(node.gateway_url,)), LocalStore(tmp_path / "auditor"))
         assert commit(ModelArtifact.get(reader, model_cid).array()) == fed.round(posted.task_id, 1).global_commitment
+
+
+@pytest.mark.slow
+def test_a_submission_waiting_for_its_batch_is_relayed_before_its_round_closes(anvil: AnvilProcess, w3: Web3,
+                                                                              rabbitmq_url: str) -> None:
+    """The aggregator holds admitted submissions up to batch_wait seconds to relay them together.
+    The collection window may end meanwhile; a submission that arrived in time must not miss its
+    round for that (it would be refused once the round closed): waiting ones are relayed first."""
+    posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (2, 3))
+    transport = RabbitMQTransport(rabbitmq_url)
+    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport, batch_size=10,
+                            batch_wait=4.0)
+    clients[0].submit(bundles[0])
+    delivery = transport.receive_submission(clients[0].queue_key, timeout=30)
+    assert delivery is not None
+    aggregator.handle(delivery)  # accepted on its own: the round could close on it alone
+    wait_out_collection_window(fed, posted.task_id, 0)
+    clients[1].submit(bundles[1])  # in time: the round is still open on chain
+    thread, failure = serve_in_thread(aggregator)
+    thread.join(timeout=180)
+    assert not failure, failure
+    assert not thread.is_alive(), "the aggregator did not finish the round"
+    assert fed.round(posted.task_id, 0).accepted == 2
+    assert fed.task(posted.task_id).current_round == 1
+    assert aggregator.state.refusals(0) == []
+    transport.close()
