@@ -120,7 +120,9 @@ def _extrapolate_rows(rows: list[dict[str, object]]) -> None:
 
 
 def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
-    rows = []
+    # Rows of cases not run this time are kept from the last results.
+    previous = json.loads(AGGREGATION_RESULTS.read_text())["results"] if AGGREGATION_RESULTS.exists() else []
+    rows = [r for r in previous if r.get("case") not in names and r.get("case") in AGGREGATION_CASES]
     for name in names:
         proc = subprocess.run([sys.executable, __file__, "--aggregation-case", name, "--repeats", str(repeats),
                                "--max-logrows", str(max_logrows)], capture_output=True, text=True, check=False)
