@@ -118,13 +118,13 @@ def run_task(rabbitmq_url: str, workers: int, tmp: Path, fed: Federation, task_i
             with RabbitMQTransport(rabbitmq_url) as transport:
                 aggregator = Aggregator(fed, task_id, account_from_key(KEYS[1]), transport,
                                         state=AggregatorState(state_path), relayer=relayers[worker])
-                original = aggregator.handle
+                original = aggregator.admit  # every message taken passes here once, relayed alone or batched
 
-                def counted(delivery) -> None:  # type: ignore[no-untyped-def]
+                def counted(delivery):  # type: ignore[no-untyped-def]
                     handled[worker] += 1
-                    original(delivery)
+                    return original(delivery)
 
-                aggregator.handle = counted  # type: ignore[method-assign]
+                aggregator.admit = counted  # type: ignore[method-assign]
                 aggregator.run()
                 # The round is published once everyone is decided; drain what is left.
                 while (delivery := transport.receive_submission(key, timeout=1.0)) is not None:
