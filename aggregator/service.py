@@ -37,7 +37,7 @@ from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_r
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
 from zkfl.contracts.chain import chain_key
-from zkfl.contracts.federation import Federation, Reason, SignedUpdate, Status
+from zkfl.contracts.federation import BatchResult, Federation, Reason, SignedUpdate, Status, SubmitResult
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import BrokerError, ChainError, MessageError, StoreUnavailable, ZkflError
 from zkfl.field.commit import commit, commitment_hex
@@ -373,8 +373,12 @@ class Aggregator:
                 return
             self._refuse(delivery, submission.round, submission.wallet, f"chain refused the submission: {exc}")
             return
+        self._settle(delivery, submission, result, result.gas_used)
+
+    def _settle(self, delivery: Delivery, submission: UpdateSubmission, result: SubmitResult, gas: int) -> None:
+        """The chain decided ``submission``: record the decision, then acknowledge its message."""
         self.after_relay(submission)
-        self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text, result.gas_used)
+        self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text, gas)
         delivery.ack()
 
     def relay_batch(self, items: list[tuple[Delivery, UpdateSubmission]]) -> None:
@@ -382,25 +386,23 @@ class Aggregator:
         proofs verified together where the task's verifier can). If the chain refuses the batch
         as a whole (a copy relayed by another worker, a round that filled up), each is relayed
         on its own, so nothing is lost and every message gets its own answer."""
-        if len({s.round for _, s in items}) != 1 or len(items) == 1:
-            for delivery, submission in items:
+        one_round = len({s.round for _, s in items}) == 1
+        batch = self._submit_together(items) if one_round and len(items) > 1 else None
+        for delivery, submission in items:
+            if batch is None:
                 self._relay_one(delivery, submission)
-            return
+            else:
+                self._settle(delivery, submission, batch.results[submission.wallet.lower()], batch.gas_per_update)
+
+    def _submit_together(self, items: list[tuple[Delivery, UpdateSubmission]]) -> BatchResult | None:
+        """One `submitUpdates` transaction for ``items``; None if the chain refused it as a whole."""
         updates = [SignedUpdate(s.wallet, s.update_commitment_int, s.update, s.proof_bytes, s.public_value_ints,
                                 s.signature_bytes) for _, s in items]
         try:
-            batch = self.federation.submit_updates(self.relayer, self.task_id, items[0][1].round, updates)
+            return self.federation.submit_updates(self.relayer, self.task_id, items[0][1].round, updates)
         except ChainError as exc:
             log.info("a batch of %d was refused as a whole (%s): relaying each on its own", len(items), exc)
-            for delivery, submission in items:
-                self._relay_one(delivery, submission)
-            return
-        for delivery, submission in items:
-            result = batch.results[submission.wallet.lower()]
-            self.after_relay(submission)
-            self._record(submission, "accepted" if result.accepted else "rejected", result.reason.text,
-                         batch.gas_per_update)
-            delivery.ack()
+            return None
 
     def _resolve_update(self, s: UpdateSubmission) -> UpdateSubmission:
         """Fetch an update sent by CID from the content store (checked against its CID)."""
