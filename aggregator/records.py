@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zkfl.paths import zkfl_home
+from zkfl.paths import write_atomically, zkfl_home
 
 
 @dataclass
@@ -47,9 +47,7 @@ def metrics_path(task_key: str) -> Path:
 
 
 def save_rounds(path: Path, rounds: list[RoundRecord]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([r.to_json() for r in rounds], indent=1))
-    tmp.replace(path)
+    write_atomically(path, json.dumps([r.to_json() for r in rounds], indent=1).encode())
 
 
 def load_rounds(path: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multiformats import CID
 
+from zkfl.aggregator.records import RoundRecord, load_rounds, save_rounds
 from zkfl.errors import MessageError, ZkflError
 from zkfl.middleware.messages import MAX_MESSAGE_BYTES, UpdateSubmission, decode_submission
 from zkfl.store import LocalStore, cid_bytes, cid_from_bytes, cid_of
@@ -156,3 +158,26 @@ def test_a_bundle_sends_the_proof_its_tools_check(tmp_path: Path) -> None:
     (folder / "proof.json").write_text(json.dumps({"proof": {"a": []}}))  # ZoKrates' document: no bytes in it
     with pytest.raises(ZkflError, match="no proof"):
         UpdateBundle.load(folder)
+
+
+def test_concurrent_writers_of_one_file_never_rename_each_others_temporary_file(tmp_path: Path) -> None:
+    # Competing aggregator workers in one process save the same task's metrics file: with one
+    # shared temporary name, one writer's rename took the other's file away (FileNotFoundError).
+    target = tmp_path / "metrics.json"
+    failures: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for attempt in range(200):
+                save_rounds(target, [RoundRecord(round=worker * 1000 + attempt, start_commitment="0x00")])
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert len(load_rounds(target)) == 1  # the file is always one whole writer's rounds
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind

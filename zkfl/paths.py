@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,26 @@ def build_lock(root: Path) -> Iterator[None]:
     with open(root.parent / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def own_temp_path(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other process or thread uses, for a tool
+    that writes its output to a path of our choosing before we rename it into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write then rename, through a temporary file of this writer's own: readers never see a
+    half-written file, and two writers of one path (threads or processes) never rename each
+    other's temporary file away."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def configure_ezkl_cache() -> None:

@@ -13,8 +13,6 @@ reads them from any node or gateway. ``open_store`` picks one from the environme
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from multiformats import CID
 from zkfl.errors import ZkflError
 from zkfl.ipfs.unixfs import DAG_PB, RAW, SHA2_256, cid_of_bytes
 from zkfl.jsonsafe import loads_bounded
-from zkfl.paths import zkfl_home
+from zkfl.paths import write_atomically, zkfl_home
 
 
 def cid_of(data: bytes) -> str:
@@ -112,11 +110,7 @@ class LocalStore(ContentStore):
         path = self._path(cid)
         if path.exists():
             return
-        # Write then rename, so a reader never sees a half-written artifact.
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
 
     def keep(self, cid: str, data: bytes) -> None:
         """Cache bytes fetched elsewhere, once they match the CID."""

@@ -8,13 +8,12 @@ with the pinned solc-js (see :mod:`zkfl.contracts.solc`).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
 from zkfl.errors import ProofError
 from zkfl.field.ezkl_api import ezkl
-from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache
+from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache, own_temp_path
 from zkfl.prover.ezkl.circuit import CircuitArtifacts
 from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.prover.records import ReusableVerifier, VerifierSource
@@ -73,7 +72,7 @@ def reusable_verifier_source(artifacts: CircuitArtifacts) -> Path:
     if path.exists():
         return path
     configure_ezkl_cache()
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp = own_temp_path(path)
     try:
         asyncio.run(_create_reusable(artifacts, tmp, path.with_suffix(".abi")))
     except RuntimeError as exc:  # expected offline: the source is written first
@@ -89,9 +88,11 @@ def vka_words(artifacts: CircuitArtifacts) -> list[bytes]:
     path = artifacts.root / "vka.bytes"
     if not path.exists():
         configure_ezkl_cache()
-        tmp = artifacts.root / "vka.bytes.tmp"
-        asyncio.run(_create_vka(artifacts, tmp))
-        tmp.replace(path)
+        with build_lock(artifacts.root):  # one fixed temporary name: one writer at a time
+            if not path.exists():
+                tmp = artifacts.root / "vka.bytes.tmp"
+                asyncio.run(_create_vka(artifacts, tmp))
+                tmp.replace(path)
     data = path.read_bytes()
     count = int.from_bytes(data[:8], "little")  # ezkl writes a u64 word count, then the words
     if len(data) != 8 + 32 * count:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from zkfl.artifacts import TaskPackage
 from zkfl.errors import ZkflError
-from zkfl.paths import build_lock, cache_dir
+from zkfl.paths import build_lock, cache_dir, write_atomically
 from zkfl.prover.ezkl.circuit import CircuitArtifacts
 from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.store import ContentStore, cid_of
@@ -26,9 +26,7 @@ from zkfl.store import ContentStore, cid_of
 
 def _fetch(store: ContentStore, cid: str, target: Path) -> None:
     if not target.exists():
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(store.get(cid))  # store.get checks the bytes against the CID
-        tmp.replace(target)
+        write_atomically(target, store.get(cid))  # store.get checks the bytes against the CID
 
 
 #: The package files a rebuilt circuit folder depends on: its name is derived from all of them,

@@ -15,14 +15,14 @@ import os
 from pathlib import Path
 
 from zkfl.field.ezkl_api import ezkl
-from zkfl.paths import cache_dir
+from zkfl.paths import cache_dir, own_temp_path
 
 
 def srs_path(logrows: int) -> Path:
     """The SRS of exactly ``logrows`` (a larger one slows every step), made on first use."""
     path = cache_dir("srs") / f"kzg{logrows}.srs"
     if not path.exists():
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp = own_temp_path(path)
         ezkl.gen_srs(str(tmp), logrows)
         os.replace(tmp, path)
     return path

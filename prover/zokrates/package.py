@@ -23,7 +23,7 @@ from pathlib import Path
 from zkfl.artifacts import TaskPackage
 from zkfl.circuits.zokrates_step import step_source
 from zkfl.errors import ZkflError
-from zkfl.paths import build_lock, cache_dir
+from zkfl.paths import build_lock, cache_dir, write_atomically
 from zkfl.prover.zokrates.circuit import ROLES, ZokratesCircuit, check_key, write_verifier
 from zkfl.prover.zokrates.driver import run
 from zkfl.store import ContentStore
@@ -42,9 +42,7 @@ def circuit_from_package(package: TaskPackage, store: ContentStore) -> ZokratesC
         for role in ROLES:
             target = circuit.path(role)
             if not target.exists():
-                tmp = target.with_suffix(target.suffix + ".tmp")
-                tmp.write_bytes(store.get(cids[role]))  # checked against the CID
-                tmp.replace(target)
+                write_atomically(target, store.get(cids[role]))  # checked against the CID
     try:
         source = step_source(package.spec)
     except ValueError as exc:
