@@ -31,30 +31,35 @@ from zkfl.dashboard import siwe
 from zkfl.dashboard.context import DashboardContext
 from zkfl.dashboard.guards import BodyGuard, HostCheck
 from zkfl.dashboard.notes import NotesStore
-from zkfl.dashboard.routes import auth, notes, static, tasks
+from zkfl.dashboard.routes import auth, gateway, notes, portal, static, tasks
 from zkfl.dashboard.sessions import SessionStore
 from zkfl.errors import ConfigError
 from zkfl.paths import zkfl_home
+from zkfl.store import ContentStore, open_store
 
 
 def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | None = None, *,
-               origin: str | Sequence[str] | None = None) -> FastAPI:
+               origin: str | Sequence[str] | None = None, store: ContentStore | None = None) -> FastAPI:
     """The dashboard for ``federation`` on the chain at ``rpc_url``.
 
     ``origin``: the public origin(s) browsers reach it at (``http://127.0.0.1:8000``,
     ``https://fl.example.org``); requests naming any other ``Host`` are refused, and
     sign-in messages name these alone. Without it, the origin is the address the
     server's socket is bound to (as the ASGI server reports it, not as a client says).
+    ``store``: the content store the portal reads packages from and serves at ``/ipfs/``
+    (default: this process's configured store).
     """
     try:
         origins = [siwe.Origin.parse(o) for o in ([origin] if isinstance(origin, str) else origin or [])]
     except siwe.SiweError as exc:
         raise ConfigError(f"dashboard origin: {exc}") from None
     ctx = DashboardContext(rpc_url, federation, origins, SessionStore(),
-                           NotesStore(notes_path or zkfl_home() / "dashboard" / "notes.sqlite"))
+                           NotesStore(notes_path or zkfl_home() / "dashboard" / "notes.sqlite"),
+                           store if store is not None else open_store())
     app = FastAPI(title="zkfl dashboard", version="0.2.0")
     app.add_middleware(BodyGuard)
     app.add_middleware(HostCheck, origins=origins)  # added last: runs first, before the body is read
-    for router in (auth.router(ctx), notes.router(ctx), tasks.router(ctx), static.router):
+    for router in (auth.router(ctx), notes.router(ctx), tasks.router(ctx), portal.router(ctx),
+                   gateway.router(ctx), static.router):
         app.include_router(router)
     return app

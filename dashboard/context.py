@@ -17,8 +17,10 @@ from zkfl.contracts.federation import Federation, resolve_federation
 from zkfl.dashboard import siwe
 from zkfl.dashboard.guards import bound_origin
 from zkfl.dashboard.notes import NotesStore
+from zkfl.dashboard.portal import Portal
 from zkfl.dashboard.sessions import SessionStore
 from zkfl.errors import ZkflError
+from zkfl.store import ContentStore
 
 SESSION_COOKIE = "zkfl_session"
 
@@ -34,7 +36,9 @@ class DashboardContext:
     origins: list[siwe.Origin]  # configured; empty: the socket's bound address (see bound_origin)
     sessions: SessionStore
     notes: NotesStore
+    store: ContentStore  # this machine's: the packages the portal describes and serves
     _fed: Federation | None = field(default=None, init=False, repr=False)
+    _portal: Portal | None = field(default=None, init=False, repr=False)
 
     def fed(self) -> Federation:
         """The Federation, resolved on first use and kept: the app starts even while the chain
@@ -45,6 +49,11 @@ class DashboardContext:
             except ZkflError as exc:
                 raise HTTPException(status_code=503, detail=str(exc)) from None
         return self._fed
+
+    def portal(self) -> Portal:
+        if self._portal is None:
+            self._portal = Portal(self.fed(), self.store)
+        return self._portal
 
     def known_task(self, task_id: int) -> Federation:
         """The Federation, once it is known to hold ``task_id`` (404 otherwise)."""

@@ -8,11 +8,11 @@ one is an API change.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from zkfl.contracts.federation import TaskState
 from zkfl.dashboard.notes import MAX_NOTES_CHARS
 
 
@@ -37,23 +37,9 @@ class Notes(BaseModel):
     notes: str = Field(max_length=MAX_NOTES_CHARS)
 
 
-class TaskSummary(BaseModel):
-    """One row of the task list: what the chain's task record says, without its events
-    (the full, event-derived record is ``/api/tasks/{task_id}``)."""
-
-    task_id: int
-    organisation: str
-    rounds: int = Field(description="the task's total rounds")
-    current_round: int
-    reward_pool: int = Field(description="wei")
-    settled: bool
-    active_participants: int
-
-    @classmethod
-    def of(cls, task_id: int, task: TaskState) -> TaskSummary:
-        return cls(task_id=task_id, organisation=task.organisation, rounds=task.rounds,
-                   current_round=task.current_round, reward_pool=task.reward_pool, settled=task.settled,
-                   active_participants=task.active_participants)
+class TaskOrder(StrEnum):
+    REWARD = "reward"  # largest reward pool first
+    DEADLINE = "deadline"  # soonest deadline first
 
 
 # The refusals the API's operations document (FastAPI adds 422 for malformed input itself).

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from zkfl.dashboard.context import DashboardContext
-from zkfl.dashboard.models import ERRORS, TaskSummary
+from zkfl.dashboard.models import ERRORS, TaskOrder
+from zkfl.dashboard.portal import TaskListing, TaskPhase
 from zkfl.status import TaskStatus, task_status
 
 
@@ -22,9 +23,11 @@ def router(ctx: DashboardContext) -> APIRouter:
     api = APIRouter()
 
     @api.get("/api/tasks", responses=ERRORS)
-    def list_tasks() -> list[TaskSummary]:
-        f = ctx.fed()
-        return [TaskSummary.of(task_id, f.task(task_id)) for task_id in range(1, f.task_count() + 1)]
+    def list_tasks(state: TaskPhase | None = None, sort: TaskOrder | None = None) -> list[TaskListing]:
+        """Every task on this Federation, with its terms and its package's model, from the chain
+        and the package. ``state``: only those open for joining, running (no longer joinable,
+        not settled) or settled. ``sort``: reward pool, largest first, or deadline, soonest first."""
+        return ctx.portal().listings(state, sort.value if sort else None)
 
     @api.get("/api/tasks/{task_id}", responses=ERRORS, response_model=TaskStatus)
     def get_task(task_id: int) -> TaskStatus:

@@ -1,0 +1,200 @@
+"""The participants' portal over the real chain: the task list, the package by CID, and the
+transactions a browser wallet signs (here signed with the wallet's key, as a wallet would).
+
+The portal prepares calls and never sends one: every state change below is a transaction
+this test signs and sends itself, and every figure checked is read back from the chain.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+from multiformats import CID
+from web3 import Web3
+
+from tests.conftest import aggregation_verifier_for, task_params
+from tests.test_federation_contract import REWARD, STAKE
+from tests.test_incentives import TEST_CONTRACTS
+from zkfl.contracts.chain import send
+from zkfl.contracts.federation import TaskState, deploy
+from zkfl.contracts.solc import compile_contract
+from zkfl.dashboard.app import create_app
+from zkfl.dashboard.portal import TaskPhase, task_phase
+from zkfl.ipfs.unixfs import CHUNK_SIZE, assemble
+from zkfl.organisation import publish_package
+from zkfl.store import LocalStore, cid_of
+
+
+def send_prepared(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> None:
+    """What a wallet does with a prepared call once its user confirms: sign, send, wait."""
+    call: Any = {"from": account.address, "to": tx["to"], "data": tx["data"], "value": int(tx["value"], 16)}
+    call |= {"nonce": w3.eth.get_transaction_count(account.address), "chainId": w3.eth.chain_id,
+             "gas": w3.eth.estimate_gas(call) + 50_000, "gasPrice": w3.eth.gas_price}
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(account.sign_transaction(call).raw_transaction))
+    assert receipt["status"] == 1
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
+    return LocalStore(Path(tmp_path_factory.mktemp("portal-store")))
+
+
+@pytest.fixture(scope="module")
+def package_cid(store, artifacts, aggregation) -> str:  # type: ignore[no-untyped-def]
+    return publish_package(store, artifacts, "breast_cancer", aggregation.artifacts)
+
+
+def post(federation, accounts, verifier_address, initial_model, package_cid: str, reward: int = REWARD,  # type: ignore[no-untyped-def]
+         **kw: object) -> int:
+    params = task_params(accounts[1].address, verifier_address, initial_model,
+                         now=int(federation.w3.eth.get_block("latest")["timestamp"]),
+                         aggregation_verifier=aggregation_verifier_for(federation), **kw)  # type: ignore[arg-type]
+    return int(federation.create_task(accounts[0], replace(params, package_cid=package_cid), reward))
+
+
+@pytest.fixture(scope="module")
+def portal(anvil, federation, store) -> TestClient:  # type: ignore[no-untyped-def]
+    return TestClient(create_app(anvil.rpc_url, federation.address, store=store))
+
+
+def test_tasks_are_listed_with_their_terms_filtered_and_sorted(portal, federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
+                                                               initial_model, package_cid) -> None:
+    rich = post(federation, accounts, verifier_address, initial_model, package_cid, reward=3 * REWARD, deadline_in=7200)
+    soon = post(federation, accounts, verifier_address, initial_model, package_cid, reward=REWARD, deadline_in=1800)
+    gone = post(federation, accounts, verifier_address, initial_model, package_cid)
+    federation.cancel(accounts[0], gone)
+    rows = {row["task_id"]: row for row in portal.get("/api/tasks").json()}
+    listed = rows[rich]
+    assert listed["state"] == "open" and listed["joinable"] and listed["package_cid"] == package_cid
+    assert listed["reward_pool"] == 3 * REWARD and listed["min_stake"] == STAKE and listed["token"]["symbol"] == "ETH"
+    assert 7000 < listed["seconds_left"] <= 7200 and listed["slots"] > 0
+    model = listed["model"]  # from the package the chain names, fetched by its CID
+    assert (model["family"], model["features"], model["parameters"], model["dataset"], model["backend"]) == (
+        "logreg", 30, 31, "breast_cancer", "ezkl")
+    assert model["feature_bound"] > 0 and model["labels"] == "0 or 1"
+    assert rows[gone]["state"] == "settled" and rows[gone]["cancelled"] and not rows[gone]["joinable"]
+
+    open_ids = [row["task_id"] for row in portal.get("/api/tasks?state=open").json()]
+    assert rich in open_ids and soon in open_ids and gone not in open_ids
+    assert gone in [row["task_id"] for row in portal.get("/api/tasks?state=settled").json()]
+    by_reward = [row["task_id"] for row in portal.get("/api/tasks?state=open&sort=reward").json()]
+    assert by_reward.index(rich) < by_reward.index(soon)
+    by_deadline = [row["task_id"] for row in portal.get("/api/tasks?state=open&sort=deadline").json()]
+    assert by_deadline.index(soon) < by_deadline.index(rich)
+    assert portal.get("/api/tasks?state=sleeping").status_code == 422
+
+
+def test_task_phase_follows_the_chain_rules() -> None:
+    task = TaskState(*([0] * 29))  # type: ignore[arg-type]
+    task = replace(task, deadline=100, rounds=2, current_round=0, settled=False)
+    assert task_phase(task, now=100) is TaskPhase.OPEN
+    assert task_phase(task, now=101) is TaskPhase.RUNNING  # past the deadline: join would revert
+    assert task_phase(replace(task, current_round=2), now=50) is TaskPhase.RUNNING  # every round published
+    assert task_phase(replace(task, settled=True), now=50) is TaskPhase.SETTLED
+
+
+def test_the_package_is_served_by_cid_whole_and_block_by_block(portal, store, package_cid) -> None:  # type: ignore[no-untyped-def]
+    whole = portal.get(f"/ipfs/{package_cid}")
+    assert whole.status_code == 200 and cid_of(whole.content) == package_cid
+    assert whole.headers["content-type"] == "application/octet-stream"
+    package = whole.json()
+    big = next(cid for cid in package["artifacts"].values() if len(store.get(cid)) > CHUNK_SIZE)
+    root = portal.get(f"/ipfs/{big}?format=raw")
+    assert root.headers["content-type"] == "application/vnd.ipld.raw"
+
+    def block(cid: CID) -> bytes:  # a trustless gateway's client: every block is checked by `assemble`
+        response = portal.get(f"/ipfs/{cid}", headers={"Accept": "application/vnd.ipld.raw"})
+        assert response.status_code == 200
+        return response.content
+
+    assert assemble(CID.decode(big), block) == store.get(big)
+    assert portal.get(f"/ipfs/{cid_of(b'never stored here')}").status_code == 404
+    assert portal.get("/ipfs/not-a-cid").status_code == 400
+    assert portal.get(f"/ipfs/{package_cid}?format=car").status_code == 400
+
+
+def test_a_wallet_joins_leaves_and_withdraws_through_prepared_transactions(portal, federation, accounts,  # type: ignore[no-untyped-def]
+                                                                           verifier_address, initial_model,
+                                                                           package_cid) -> None:
+    w3, wallet, other = federation.w3, accounts[7], accounts[8]
+    task_id = post(federation, accounts, verifier_address, initial_model, package_cid)
+    prepare = f"/api/tasks/{task_id}/transactions"
+    low = portal.get(f"{prepare}/join", params={"wallet": wallet.address, "stake": STAKE - 1})
+    assert low.status_code == 400 and "at least the task's minimum" in low.json()["detail"]
+    assert portal.get(f"{prepare}/join", params={"wallet": "0x1234", "stake": STAKE}).status_code == 400
+    assert portal.get(f"{prepare}/withdraw", params={"wallet": wallet.address}).status_code == 400  # not joined
+
+    prepared = portal.get(f"{prepare}/join", params={"wallet": wallet.address, "stake": STAKE}).json()
+    assert prepared["chain_id"] == w3.eth.chain_id and prepared["wallet"] == wallet.address
+    [join] = prepared["transactions"]
+    assert join["to"] == federation.address and int(join["value"], 16) == STAKE
+    assert not federation.participant(task_id, wallet.address).joined  # prepared, never sent by the server
+    send_prepared(w3, wallet, join)
+    view = portal.get(f"/api/tasks/{task_id}/participants/{wallet.address}").json()
+    assert view["joined"] and view["stake"] == STAKE and view["rounds"] == [] and not view["can_withdraw"]
+    assert int(view["binding"], 16) == federation.binding_of(task_id, wallet.address)
+    again = portal.get(f"{prepare}/join", params={"wallet": wallet.address, "stake": STAKE})
+    assert again.status_code == 400 and "already joined" in again.json()["detail"]
+    early = portal.get(f"{prepare}/withdraw", params={"wallet": wallet.address})
+    assert early.status_code == 400 and "not settled" in early.json()["detail"]
+
+    send_prepared(w3, other, portal.get(f"{prepare}/join", params={"wallet": other.address, "stake": STAKE})
+                  .json()["transactions"][0])
+    send_prepared(w3, other, portal.get(f"{prepare}/leave", params={"wallet": other.address})
+                  .json()["transactions"][0])
+    assert not federation.participant(task_id, other.address).joined
+
+    federation.cancel(accounts[0], task_id)  # settles: stakes come back, nobody earned a reward
+    balance = w3.eth.get_balance(wallet.address)
+    send_prepared(w3, wallet, portal.get(f"{prepare}/withdraw", params={"wallet": wallet.address})
+                  .json()["transactions"][0])
+    view = portal.get(f"/api/tasks/{task_id}/participants/{wallet.address}").json()
+    assert view["withdrawn"] and view["withdrawn_amount"] == STAKE and not view["can_withdraw"]
+    assert w3.eth.get_balance(wallet.address) > balance  # the stake came back, less gas
+    contributions = portal.get(f"/api/tasks/{task_id}/contributions").json()
+    assert [(c["wallet"], c["verified_samples"], c["reward"]) for c in contributions] == [(wallet.address, 0, 0),
+                                                                                          (other.address, 0, 0)]
+
+
+def test_an_erc20_join_is_an_approval_then_the_join(portal, w3, federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
+                                                    initial_model, package_cid) -> None:
+    compiled = compile_contract(TEST_CONTRACTS, "TestToken")
+    token, _ = deploy(w3, accounts[0], compiled)
+    erc20 = w3.eth.contract(address=token, abi=compiled.abi)
+    wallet = accounts[9]
+    for account in (accounts[0], wallet):
+        send(w3, accounts[0], erc20.functions.mint(account.address, 10 * REWARD))
+    task_id = post(federation, accounts, verifier_address, initial_model, package_cid, token=token)
+    listed = next(row for row in portal.get("/api/tasks").json() if row["task_id"] == task_id)
+    assert listed["token"] == {"address": token, "symbol": "ZKT", "decimals": 18}
+    poor = portal.get(f"/api/tasks/{task_id}/transactions/join", params={"wallet": accounts[6].address,
+                                                                          "stake": STAKE})
+    assert poor.status_code == 400 and "holds less" in poor.json()["detail"]
+    approve, join = portal.get(f"/api/tasks/{task_id}/transactions/join",
+                               params={"wallet": wallet.address, "stake": STAKE}).json()["transactions"]
+    assert approve["to"] == token and join["to"] == federation.address and int(join["value"], 16) == 0
+    send_prepared(w3, wallet, approve)
+    send_prepared(w3, wallet, join)
+    assert federation.participant(task_id, wallet.address).stake == STAKE
+    assert erc20.functions.balanceOf(wallet.address).call() == 10 * REWARD - STAKE
+
+
+def test_round_figures_download_as_csv_and_json(portal, federation, accounts, verifier_address, initial_model,  # type: ignore[no-untyped-def]
+                                                package_cid) -> None:
+    task_id = post(federation, accounts, verifier_address, initial_model, package_cid)
+    rounds = portal.get(f"/api/tasks/{task_id}/rounds").json()
+    assert [r["round"] for r in rounds] == [0] and rounds[0]["accepted"] == []
+    response = portal.get(f"/api/tasks/{task_id}/rounds.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["round"] == "0" and row["accepted"] == "0" and row["accuracy"] == ""
+    assert portal.get("/api/tasks/9999/rounds.csv").status_code == 404
