@@ -27,6 +27,7 @@ class RoundRecord:
     rejected: list[Rejection] = field(default_factory=list)
     accuracy: float | None = None
     loss: float | None = None
+    reference_accuracy: float | None = None  # float FedAvg over the same accepted batches, where known
     prove_seconds: list[float] = field(default_factory=list)
     verify_gas: list[int] = field(default_factory=list)
     client_metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)

@@ -57,6 +57,9 @@ class RoundChanged(ZkflError):
 
 #: (model ints at the model scale) -> (loss, accuracy) on held-out data
 Evaluator = Callable[[list[int]], tuple[float, float]]
+#: (round, accepted wallets) -> held-out accuracy of float FedAvg over the same batches, for a runner
+#: that sees every participant's data (a simulation or the demo); None where it cannot say
+Reference = Callable[[int, list[str]], float | None]
 
 
 class Aggregator:
@@ -69,6 +72,7 @@ class Aggregator:
         store: ContentStore | None = None,
         *,
         evaluator: Evaluator | None = None,
+        reference: Reference | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         state: AggregatorState | None = None,
         relayer: LocalAccount | None = None,
@@ -87,6 +91,7 @@ class Aggregator:
         self.transport = transport
         self.store = store or open_store()
         self.evaluator = evaluator
+        self.reference = reference
         self.on_round = on_round
         self.store_retry_seconds = 5.0  # between tries to publish while the content store is unavailable
         task = federation.task(task_id)
@@ -280,9 +285,10 @@ class Aggregator:
                 raise
             # another aggregator worker published this round first
         loss, accuracy = self.evaluator(values) if self.evaluator is not None else (None, None)
+        reference = self.reference(round_, [d.wallet for d in accepted]) if self.reference is not None else None
         self.state.set_round(round_, "published", global_commitment=commitment_hex(commitment), model_cid=cid,
                              publish_gas=gas, publish_tx=tx, aggregation_prove_seconds=proof.prove_seconds,
-                             accuracy=accuracy, loss=loss)
+                             accuracy=accuracy, loss=loss, reference_accuracy=reference)
         record = self.round_record(round_)
         self.history.append(record)
         save_rounds(self._metrics_path, [self.round_record(r) for r in range(round_ + 1)])
@@ -319,6 +325,7 @@ class Aggregator:
         record.publish_tx = saved.get("publish_tx")
         record.aggregation_prove_seconds = saved.get("aggregation_prove_seconds")
         record.accuracy, record.loss = saved.get("accuracy"), saved.get("loss")
+        record.reference_accuracy = saved.get("reference_accuracy")
         return record
 
     # ------------------------------------------------------------- messages

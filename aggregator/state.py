@@ -51,12 +51,14 @@ CREATE TABLE IF NOT EXISTS rounds (
     accuracy REAL,
     loss REAL,
     publish_tx TEXT,                 -- the publishGlobalModel transaction (it carries the FedAvg proof)
-    aggregation_prove_seconds REAL
+    aggregation_prove_seconds REAL,
+    reference_accuracy REAL          -- float FedAvg over the same accepted batches, where the runner knows it
 );
 """
 # Columns added after the first release, for state files written before them.
 MIGRATIONS = ("ALTER TABLE rounds ADD COLUMN publish_tx TEXT",
-              "ALTER TABLE rounds ADD COLUMN aggregation_prove_seconds REAL")
+              "ALTER TABLE rounds ADD COLUMN aggregation_prove_seconds REAL",
+              "ALTER TABLE rounds ADD COLUMN reference_accuracy REAL")
 
 
 @dataclass(frozen=True)

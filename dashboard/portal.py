@@ -23,6 +23,7 @@ from zkfl.errors import ZkflError
 from zkfl.store import ContentStore
 
 log = logging.getLogger(__name__)
+MAX_PACKAGE_BYTES = 1 << 20
 
 TOKEN_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": kind}]}
@@ -120,7 +121,8 @@ class Portal:
 
     def _fetch_package(self, cid: str) -> TaskPackage | None:
         try:
-            return TaskPackage.get(self.store, cid)
+            # Anyone can post a task naming any CID: a package is a few KB, so a bigger file is not one.
+            return TaskPackage.from_json(self.store.get_json(cid, MAX_PACKAGE_BYTES))
         except (ZkflError, OSError, KeyError, ValueError) as exc:
             log.info("package %s is not readable here: %s", cid, exc)
             return None

@@ -84,7 +84,8 @@ def test_dashboard_live_in_chromium_with_sign_in(tmp_path: Path) -> None:
             while not any("dashboard (live):" in line for line in output):
                 assert time.monotonic() < deadline and demo.poll() is None, "".join(output)
                 output.append(demo.stdout.readline())  # type: ignore[union-attr]
-            page.goto(url)
+            page.goto(url)  # the portal's task list: the demo's task, and a link to its page
+            page.click("table.tasks a[href^='#/task/']", timeout=60_000)
             page.wait_for_selector("table.rounds", timeout=60_000)
             page.evaluate("window.zkflLoadedOnce = true")  # survives only if the page never reloads
             assert completed_rounds(page) < 2, "the page opened after the federation had finished"

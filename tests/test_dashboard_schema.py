@@ -28,8 +28,12 @@ def dashboard_app(anvil, federation, accounts, verifier_address, initial_model, 
 def test_api_has_no_server_errors(dashboard_app) -> None:  # type: ignore[no-untyped-def]
     schema = schemathesis.openapi.from_asgi("/openapi.json", dashboard_app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/api/tasks", "/api/tasks/{task_id}", "/api/auth/verify",
-                                               "/api/tasks/{task_id}/notes"}
+    assert {op.path for op in operations} >= {
+        "/api/tasks", "/api/tasks/{task_id}", "/api/auth/verify", "/api/tasks/{task_id}/notes",
+        # the portal's
+        "/api/portal", "/api/tasks/{task_id}/participants/{wallet}", "/api/tasks/{task_id}/transactions/{action}",
+        "/api/tasks/{task_id}/rounds", "/api/tasks/{task_id}/rounds.csv", "/api/tasks/{task_id}/contributions",
+        "/ipfs/{cid}"}
     calls: list[int] = []
     for operation in operations:
 

@@ -81,6 +81,11 @@ def test_tasks_are_listed_with_their_terms_filtered_and_sorted(portal, federatio
         "logreg", 30, 31, "breast_cancer", "ezkl")
     assert model["feature_bound"] > 0 and model["labels"] == "0 or 1"
     assert rows[gone]["state"] == "settled" and rows[gone]["cancelled"] and not rows[gone]["joinable"]
+    # Anyone may post a task naming any CID as its package: one that is no package is listed without a model.
+    big = next(cid for cid in portal.get(f"/ipfs/{package_cid}").json()["artifacts"].values()
+               if len(portal.get(f"/ipfs/{cid}").content) > 1 << 20)
+    odd = post(federation, accounts, verifier_address, initial_model, big)
+    assert next(row for row in portal.get("/api/tasks").json() if row["task_id"] == odd)["model"] is None
 
     open_ids = [row["task_id"] for row in portal.get("/api/tasks?state=open").json()]
     assert rich in open_ids and soon in open_ids and gone not in open_ids

@@ -70,6 +70,8 @@ def test_demo_over_rabbitmq_chains_proven_rounds_and_slashes_the_cheater(rabbitm
         proof = r["aggregation_proof"]
         assert proof["verified_on_chain"] and proof["tx_hash"].startswith("0x") and proof["gas"] > 0
     assert rounds[-1]["accuracy"] > 0.85
+    # Float FedAvg over the same accepted batches, from the same start: the proven run stays within a point.
+    assert all(abs(r["accuracy"] - r["reference_accuracy"]) <= 0.01 for r in rounds), rounds
     assert all(len(r["verify_gas"]) == len(r["accepted"]) + len(r["rejected"]) for r in rounds)
     for key in ("chain_id", "contracts", "task_id"):
         assert key in report

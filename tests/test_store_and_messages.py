@@ -181,3 +181,13 @@ def test_concurrent_writers_of_one_file_never_rename_each_others_temporary_file(
     assert not failures, failures
     assert len(load_rounds(target)) == 1  # the file is always one whole writer's rounds
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
+
+
+def test_a_read_names_its_size_limit_before_reading(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    cid = store.put(b"[" + b"1," * 1000 + b"1]")
+    assert len(store.get_json(cid)) == 1001
+    with pytest.raises(ZkflError, match="over the 100-byte limit"):
+        store.get(cid, max_size=100)
+    with pytest.raises(ZkflError, match="over the 100-byte limit"):
+        store.get_json(cid, max_size=100)

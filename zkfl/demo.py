@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from eth_account.signers.local import LocalAccount
 from pydantic import Field
 from web3 import Web3
@@ -29,7 +30,7 @@ from zkfl.circuits.registry import default_spec, family
 from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
 from zkfl.contracts.federation import Federation
-from zkfl.datasets import Dataset, load, shard
+from zkfl.datasets import Dataset, load, round_batch, shard
 from zkfl.errors import ZkflError
 from zkfl.field.quantize import Quantizer
 from zkfl.middleware.client import Client
@@ -69,6 +70,8 @@ def _say(cfg: DemoConfig, text: str = "") -> None:
 
 def _print_round(cfg: DemoConfig, record: RoundRecord) -> None:
     acc = f"{record.accuracy:.3f}" if record.accuracy is not None else "-"
+    if record.reference_accuracy is not None:
+        acc += f" (float FedAvg {record.reference_accuracy:.3f})"
     loss = f"{record.loss:.4f}" if record.loss is not None else "-"
     prove = f"{statistics.median(record.prove_seconds):.1f} s" if record.prove_seconds else "-"
     gas = f"{int(statistics.median(record.verify_gas)):,}" if record.verify_gas else "-"
@@ -179,6 +182,7 @@ def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore, data: Dataset) -
               f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
     aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
                             evaluator=_evaluator(cfg, clients[0].spec, data),
+                            reference=_float_reference(cfg, clients, data),
                             on_round=lambda record: _print_round(cfg, record),
                             batch_size=cfg.clients if get_backend(cfg.backend).batch_verifies else 1)
     return DemoRun(posted, fed, organisation, clients, malicious, aggregator,
@@ -193,6 +197,27 @@ def _evaluator(cfg: DemoConfig, spec: ModelSpec, data: Dataset) -> Callable[[lis
         return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
 
     return evaluate
+
+
+def _float_reference(cfg: DemoConfig, clients: list[Client], data: Dataset) -> Callable[[int, list[str]], float]:
+    """Float FedAvg over the batches the accepted clients proved, from the same start: the
+    demo sees every client's shard, so it can show what the proven, fixed-point run gives up.
+    Each round starts from the reference's own previous model (asked again for a round, as
+    when its accepted set changed, it starts from the same one)."""
+    spec, fam = clients[0].spec, family(cfg.model)
+    shards = {c.address.lower(): shard(data, i + 1, len(clients)) for i, c in enumerate(clients)}
+    models = {0: Quantizer(spec.scale).to_float(clients[0].global_model(0).array())}
+
+    def accuracy(round_: int, wallets: list[str]) -> float:
+        start = models[round_]
+        steps = []
+        for wallet in wallets:
+            xb, yb = round_batch(*shards[wallet.lower()], round_, spec.batch)
+            steps.append(fam.float_step(spec, start, xb, fam.encode_labels(spec, yb)))
+        models[round_ + 1] = np.mean(steps, axis=0) if steps else start
+        return float(fam.loss_and_accuracy(spec, models[round_ + 1], data.x_test, data.y_test)[1])
+
+    return accuracy
 
 
 def _run_rounds(cfg: DemoConfig, run: DemoRun) -> None:
@@ -261,6 +286,7 @@ def _merge_history(status: TaskStatus, history: list[RoundRecord]) -> None:
         record = by_round.get(row.round)
         if record is not None:
             row.accuracy, row.loss = record.accuracy, record.loss
+            row.reference_accuracy = record.reference_accuracy
             row.prove_seconds, row.verify_gas = list(record.prove_seconds), list(record.verify_gas)
 
 

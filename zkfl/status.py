@@ -54,6 +54,9 @@ class RoundStatus(BaseModel):
     rejected: list[Rejection] = Field(default_factory=list)
     accuracy: float | None = Field(None, description="test accuracy of the produced model (aggregator's metrics)")
     loss: float | None = None
+    reference_accuracy: float | None = Field(None, description=(
+        "held-out accuracy of float FedAvg over the same accepted batches, where the aggregator's runner knows "
+        "every participant's data (the demo, a simulation); null elsewhere"))
     prove_seconds: list[float] = Field(default_factory=list)
     verify_gas: list[int] = Field(default_factory=list)
     accepted_update_gas: list[int] = Field(default_factory=list, description=(
@@ -138,7 +141,7 @@ def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: i
             aggregation_proof=_aggregation_proof(fed, produced, extra) if produced else None,
             accepted=[e.participant for e in history.accepted if e.round == r and (r, e.participant) not in withdrawn],
             rejected=on_chain + off_chain,
-            accuracy=extra.get("accuracy"), loss=extra.get("loss"),
+            accuracy=extra.get("accuracy"), loss=extra.get("loss"), reference_accuracy=extra.get("reference_accuracy"),
             prove_seconds=extra.get("prove_seconds", []), verify_gas=extra.get("verify_gas", []),
             client_metrics=extra.get("client_metrics", {}),
         ))

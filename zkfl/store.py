@@ -20,7 +20,7 @@ from typing import Any
 from multiformats import CID
 
 from zkfl.errors import ZkflError
-from zkfl.ipfs.unixfs import DAG_PB, RAW, SHA2_256, cid_of_bytes
+from zkfl.ipfs.unixfs import DAG_PB, MAX_FILE_SIZE, RAW, SHA2_256, cid_of_bytes
 from zkfl.jsonsafe import loads_bounded
 from zkfl.paths import write_atomically, zkfl_home
 
@@ -58,6 +58,10 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
+#: Largest JSON artifact (package, model, manifest) read: the biggest model zkfl proves is a few MB of JSON.
+MAX_JSON_BYTES = 64 << 20
+
+
 class ContentStore(ABC):
     """Where artifacts live: put bytes, get them back by CID, checked."""
 
@@ -66,8 +70,9 @@ class ContentStore(ABC):
         """Store the bytes and return their CID."""
 
     @abstractmethod
-    def get(self, cid: str) -> bytes:
-        """The bytes named by ``cid``; raises ZkflError if they cannot be found or do not match."""
+    def get(self, cid: str, max_size: int = MAX_FILE_SIZE) -> bytes:
+        """The bytes named by ``cid``; raises ZkflError if they cannot be found, do not match, or
+        are more than ``max_size`` bytes (checked before they are fetched where the store can)."""
 
     @abstractmethod
     def has(self, cid: str) -> bool:
@@ -83,8 +88,8 @@ class ContentStore(ABC):
     def put_file(self, path: Path) -> str:
         return self.put(Path(path).read_bytes())
 
-    def get_json(self, cid: str) -> Any:
-        return loads_bounded(self.get(cid), f"artifact {cid}")
+    def get_json(self, cid: str, max_size: int = MAX_JSON_BYTES) -> Any:
+        return loads_bounded(self.get(cid, max_size), f"artifact {cid}")
 
 
 class LocalStore(ContentStore):
@@ -121,10 +126,12 @@ class LocalStore(ContentStore):
     def has(self, cid: str) -> bool:
         return self._path(cid).exists()
 
-    def get(self, cid: str) -> bytes:
+    def get(self, cid: str, max_size: int = MAX_FILE_SIZE) -> bytes:
         path = self._path(cid)
         if not path.exists():
             raise ZkflError(f"artifact {cid} is not in the content store at {self.root}")
+        if path.stat().st_size > max_size:
+            raise ZkflError(f"artifact {cid} is over the {max_size}-byte limit for what was asked")
         data = path.read_bytes()
         if cid_of(data) != cid:
             path.unlink(missing_ok=True)  # so the next read fetches it again instead of failing forever

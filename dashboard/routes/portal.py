@@ -45,8 +45,21 @@ def checked_wallet(wallet: str) -> str:
     return Web3.to_checksum_address(wallet)
 
 
+class PortalInfo(BaseModel):
+    """Where this portal's chain is: what the page fills into the commands it shows."""
+
+    chain_id: int
+    rpc_url: str = Field(description="the RPC URL this portal reads the chain at")
+    federation: str
+
+
 def router(ctx: DashboardContext) -> APIRouter:
     api = APIRouter()
+
+    @api.get("/api/portal", responses=ERRORS)
+    def portal_info() -> PortalInfo:
+        fed = ctx.fed()
+        return PortalInfo(chain_id=fed.w3.eth.chain_id, rpc_url=ctx.rpc_url, federation=fed.address)
 
     @api.get("/api/tasks/{task_id}/participants/{wallet}", responses=ERRORS)
     def get_participant(task_id: int, wallet: str) -> ParticipantView:

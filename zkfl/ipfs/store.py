@@ -35,9 +35,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from zkfl.errors import StoreUnavailable, ZkflError
 from zkfl.ipfs.config import IpfsConfig
-from zkfl.ipfs.unixfs import CHUNK_SIZE, MAX_BLOCK_SIZE, assemble, check_block
+from zkfl.ipfs.unixfs import CHUNK_SIZE, MAX_BLOCK_SIZE, MAX_FILE_SIZE, assemble, check_block
 from zkfl.jsonsafe import loads_bounded
-from zkfl.store import ContentStore, LocalStore, cid_bytes, cid_of
+from zkfl.store import MAX_JSON_BYTES, ContentStore, LocalStore, cid_bytes, cid_of
 
 log = logging.getLogger(__name__)
 RAW_BLOCK = "application/vnd.ipld.raw"
@@ -95,19 +95,19 @@ class IpfsStore(ContentStore):
     def has(self, cid: str) -> bool:
         return self.cache.has(cid)
 
-    def get(self, cid: str) -> bytes:
+    def get(self, cid: str, max_size: int = MAX_FILE_SIZE) -> bytes:
         root = _canonical(cid)
         if self.cache.has(cid):
             with contextlib.suppress(ZkflError):  # a damaged cache entry is removed and fetched again
-                return self.cache.get(cid)
+                return self.cache.get(cid, max_size)
         read = _Read(order=list(range(len(self._bases()))))
-        data = assemble(root, lambda block: self._block(block, read))
+        data = assemble(root, lambda block: self._block(block, read), max_size)
         self.cache.keep(cid, data)
         return data
 
-    def get_json(self, cid: str) -> Any:
+    def get_json(self, cid: str, max_size: int = MAX_JSON_BYTES) -> Any:
         """Checked bytes are still whatever their author wrote: not JSON is a ZkflError, not a crash."""
-        return loads_bounded(self.get(cid), f"artifact {cid}")
+        return loads_bounded(self.get(cid, max_size), f"artifact {cid}")
 
     def path_of(self, cid: str) -> Path:
         self.get(cid)
