@@ -114,6 +114,8 @@ def test_dashboard_live_in_chromium_with_sign_in(tmp_path: Path) -> None:
             page.wait_for_selector("text=saved")
             page.reload()
             page.wait_for_selector("textarea[aria-label^='private notes']")
+            page.wait_for_timeout(500)  # let every render that the reload started finish
+            assert len(page.query_selector_all("textarea[aria-label^='private notes']")) == 1
             note = page.input_value("textarea[aria-label^='private notes']")
             assert note == "round 2: check client 3's data commitment"
             assert not [e for e in errors if "favicon" not in e], errors

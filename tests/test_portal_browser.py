@@ -121,6 +121,8 @@ def test_a_participant_finds_joins_proves_and_withdraws_through_the_portal(tmp_p
                                  "--reward", "1", "--min-stake", "0.1", "--max-participants", "4", "--json",
                                  env=org_env))
         task_id, federation = int(posted["task_id"]), posted["federation"]
+        other = json.loads(zkfl(org_home, "task", "create", "--rpc", anvil.rpc_url, "--key", keys[0], "--rounds", "3",
+                                "--reward", "2", "--min-stake", "0.1", "--json", env=org_env))["task_id"]
         fed = Federation(w3, federation)
         port = free_port()
         portal_url = f"http://127.0.0.1:{port}"
@@ -143,6 +145,7 @@ def test_a_participant_finds_joins_proves_and_withdraws_through_the_portal(tmp_p
                     prove_and_aggregate(anvil.rpc_url, federation, task_id, keys, participant_home, portal_url,
                                         org_home, org_env, fed)
                     withdraw(page, task_id, wallet, fed)
+                    compare(page, portal_url, task_id, int(other))
                     assert not errors, errors
                 finally:
                     browser.close()
@@ -232,3 +235,20 @@ def withdraw(page: Page, task_id: int, wallet: TestWallet, fed: Federation) -> N
     assert len(wallet.sent) == 2 and Web3.to_checksum_address(wallet.sent[1]["to"]) == fed.address
     assert fed.participant(task_id, wallet.account.address).withdrawn
     assert fed.w3.eth.get_balance(wallet.account.address) > before + reward  # reward and stake, less gas
+
+
+def compare(page: Page, portal_url: str, task_id: int, other: int) -> None:
+    """A researcher puts two tasks side by side: hyper-parameters and accuracy curves."""
+    page.goto(f"{portal_url}/#/?sort=reward")
+    page.wait_for_selector(f"table.tasks tr[data-task='{other}']")
+    order = [row.get_attribute("data-task") for row in page.query_selector_all("table.tasks tr[data-task]")]
+    assert order == [str(other), str(task_id)]  # the larger reward pool first
+    page.check(f"input[aria-label='select task {task_id}']")
+    page.check(f"input[aria-label='select task {other}']")
+    page.click("#compare")
+    page.wait_for_selector("table.compare")
+    text = page.inner_text("table.compare")
+    assert f"task {task_id}" in text and f"task {other}" in text and "learning rate" in text
+    final = page.inner_text("table.compare tr:last-child")
+    assert "final accuracy" in final and any(c.isdigit() for c in final.split("final accuracy")[1])
+    assert page.query_selector(".chart-compare canvas") is not None

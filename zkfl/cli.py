@@ -277,13 +277,18 @@ def _print_audit(report: AuditReport) -> None:
 
 def cmd_aggregator_run(args: argparse.Namespace) -> int:
     from zkfl.aggregator.service import Aggregator
+    from zkfl.artifacts import TaskPackage
     from zkfl.contracts.chain import account_from_key
     from zkfl.middleware.transport.rabbitmq import open_transport
+    from zkfl.organisation import held_out_evaluator
+    from zkfl.store import open_store
 
     fed = _federation(args)
+    package = TaskPackage.get(open_store(), fed.task(args.task).package_cid)
+    evaluator = None if args.no_evaluate else held_out_evaluator(package.spec, package.dataset)
     transport = open_transport(args.broker)
     try:
-        aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport,
+        aggregator = Aggregator(fed, args.task, account_from_key(args.key), transport, evaluator=evaluator,
                                 on_round=lambda r: print(f"round {r.round} published: {r.global_commitment} "
                                                          f"(accepted {len(r.accepted)}, rejected {len(r.rejected)})",
                                                          flush=True),
@@ -511,6 +516,9 @@ def _aggregator_commands(sub: _Commands) -> None:
     p.add_argument("--batch", type=_positive_int, default=1,
                    help="relay up to this many submissions in one transaction (submitUpdates); proofs are "
                         "verified together where the task's verifier can (ZoKrates), else one by one (default 1)")
+    p.add_argument("--no-evaluate", action="store_true",
+                   help="do not score each published model on the task's data set's held-out part (the dashboard's "
+                        "accuracy and loss)")
     p.add_argument("--batch-wait", type=float, default=2.0,
                    help="seconds the first submission of a batch waits for the others (default 2)")
     p.set_defaults(func=cmd_aggregator_run)

@@ -27,7 +27,7 @@ from zkfl.aggregator.records import RoundRecord
 from zkfl.aggregator.service import Aggregator
 from zkfl.audit import audit_task
 from zkfl.circuits.registry import default_spec, family
-from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
+from zkfl.circuits.spec import DEFAULT_SLOTS
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil
 from zkfl.contracts.federation import Federation
 from zkfl.datasets import Dataset, load, round_batch, shard
@@ -36,7 +36,7 @@ from zkfl.field.quantize import Quantizer
 from zkfl.middleware.client import Client
 from zkfl.middleware.transport.base import Transport
 from zkfl.middleware.transport.rabbitmq import open_transport
-from zkfl.organisation import PostedTask, post_task
+from zkfl.organisation import PostedTask, held_out_evaluator, post_task
 from zkfl.prover.registry import DEFAULT_BACKEND, get_backend
 from zkfl.status import TaskStatus, task_status
 from zkfl.store import ContentStore, open_store
@@ -181,22 +181,12 @@ def _set_up(cfg: DemoConfig, rpc_url: str, store: ContentStore, data: Dataset) -
     _say(cfg, f"{len(clients)} clients joined with {cfg.stake_eth} ETH stake each "
               f"({len(malicious)} malicious: {', '.join(sorted(malicious)) or 'none'})")
     aggregator = Aggregator(fed, posted.task_id, aggregator_account, aggregator_transport, store,
-                            evaluator=_evaluator(cfg, clients[0].spec, data),
+                            evaluator=held_out_evaluator(clients[0].spec, cfg.dataset),
                             reference=_float_reference(cfg, clients, data),
                             on_round=lambda record: _print_round(cfg, record),
                             batch_size=cfg.clients if get_backend(cfg.backend).batch_verifies else 1)
     return DemoRun(posted, fed, organisation, clients, malicious, aggregator,
                    [client_transport, aggregator_transport], dashboard, data)
-
-
-def _evaluator(cfg: DemoConfig, spec: ModelSpec, data: Dataset) -> Callable[[list[int]], tuple[float, float]]:
-    """Loss and accuracy of a global model on the data set's held-out part."""
-    fam, quantizer = family(cfg.model), Quantizer(spec.scale)
-
-    def evaluate(values: list[int]) -> tuple[float, float]:
-        return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
-
-    return evaluate
 
 
 def _float_reference(cfg: DemoConfig, clients: list[Client], data: Dataset) -> Callable[[int, list[str]], float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -9,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
-from zkfl.circuits.registry import default_spec, initial_parameters
+from zkfl.circuits.registry import default_spec, family, initial_parameters
 from zkfl.circuits.spec import DEFAULT_FEATURE_BOUND, DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.federation import (
     DEFAULT_COLLECTION_WINDOW,
@@ -140,3 +141,14 @@ def post_task(
     )
     task_id = fed.create_task(account, params, reward_wei)
     return PostedTask(task_id, fed.address, verifier, package_cid, initial_cid, aggregation_verifier)
+
+
+def held_out_evaluator(spec: ModelSpec, dataset: str) -> Callable[[list[int]], tuple[float, float]]:
+    """Loss and accuracy of a global model on the data set's held-out part: the organisation's
+    own test data, which the aggregator scores each published model on (never the participants')."""
+    data, fam, quantizer = load(dataset), family(spec.family), Quantizer(spec.scale)
+
+    def evaluate(values: list[int]) -> tuple[float, float]:
+        return fam.loss_and_accuracy(spec, quantizer.to_float(values), data.x_test, data.y_test)
+
+    return evaluate
