@@ -10,11 +10,14 @@ has it.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from eth_typing import HexStr
 from pydantic import BaseModel, Field, ValidationError
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from zkfl.aggregator.records import load_rounds, metrics_path
 from zkfl.contracts.chain import chain_key
@@ -123,7 +126,8 @@ def task_status(fed: Federation, task_id: int) -> TaskStatus:
 
 def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: int) -> list[RoundStatus]:
     """The first ``count`` rounds: chain facts from events, metrics where this machine has them."""
-    metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain_key(fed.w3), fed.address, task_id)))}
+    chain = chain_key(fed.w3)
+    metrics = {r["round"]: r for r in load_rounds(metrics_path(task_key(chain, fed.address, task_id)))}
     withdrawn = {(e.round, e.participant) for e in history.rejected}  # rejected after acceptance (challenged)
     rounds: list[RoundStatus] = []
     for r in range(count):
@@ -138,29 +142,50 @@ def round_statuses(fed: Federation, task_id: int, history: TaskHistory, count: i
             global_commitment=commitment_hex(produced.global_commitment) if produced else None,
             model_cid=produced.model_cid if produced else None,
             publish_tx=produced.tx_hash if produced else None,
-            aggregation_proof=_aggregation_proof(fed, produced, extra) if produced else None,
+            aggregation_proof=_aggregation_proof(fed, chain, produced, extra) if produced else None,
             accepted=[e.participant for e in history.accepted if e.round == r and (r, e.participant) not in withdrawn],
             rejected=on_chain + off_chain,
             accuracy=extra.get("accuracy"), loss=extra.get("loss"), reference_accuracy=extra.get("reference_accuracy"),
             prove_seconds=extra.get("prove_seconds", []), verify_gas=extra.get("verify_gas", []),
             client_metrics=extra.get("client_metrics", {}),
         ))
-        _add_gas(fed, history, rounds[-1])
+        _add_gas(fed, chain, history, rounds[-1])
     return rounds
 
 
-def _add_gas(fed: Federation, history: TaskHistory, row: RoundStatus) -> None:
+def _add_gas(fed: Federation, chain: str, history: TaskHistory, row: RoundStatus) -> None:
     """Gas from the receipts of the round's submission transactions and of its publication."""
     decisions: dict[str, list[str]] = {}
     for e in [*history.accepted, *history.rejected]:
         if e.round == row.round:
             decisions.setdefault(e.tx_hash, []).append(e.participant)
-    gas = {tx: int(fed.w3.eth.get_transaction_receipt(HexStr(tx))["gasUsed"]) for tx in decisions}
+    gas = {tx: int(_receipt(fed, chain, tx)["gasUsed"]) for tx in decisions}
     accepted = {(e.participant, e.tx_hash) for e in history.accepted if e.round == row.round}
     row.accepted_update_gas = [gas[tx] // len(decisions[tx]) for wallet, tx in sorted(accepted)
                                if wallet in row.accepted]
     publish = row.aggregation_proof.gas if row.aggregation_proof else 0
     row.round_gas = sum(gas.values()) + publish if gas else None
+
+
+_RECEIPTS: OrderedDict[tuple[str, str], TxReceipt] = OrderedDict()
+_RECEIPTS_KEPT = 4096
+_RECEIPTS_LOCK = threading.Lock()
+
+
+def _receipt(fed: Federation, chain: str, tx_hash: str) -> TxReceipt:
+    """A mined transaction's receipt, read once per chain (``chain_key``): the dashboard rebuilds a
+    task's status every second for each open page, and a receipt never changes once it is mined."""
+    key = (chain, tx_hash)
+    with _RECEIPTS_LOCK:
+        if key in _RECEIPTS:
+            _RECEIPTS.move_to_end(key)
+            return _RECEIPTS[key]
+    receipt = fed.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+    with _RECEIPTS_LOCK:
+        _RECEIPTS[key] = receipt
+        while len(_RECEIPTS) > _RECEIPTS_KEPT:
+            _RECEIPTS.popitem(last=False)
+    return receipt
 
 
 def _off_chain_rejections(entries: Any) -> list[Rejection]:
@@ -178,11 +203,11 @@ def _off_chain_rejections(entries: Any) -> list[Rejection]:
     return found
 
 
-def _aggregation_proof(fed: Federation, published: GlobalModelPublished,
+def _aggregation_proof(fed: Federation, chain: str, published: GlobalModelPublished,
                        metrics: dict[str, Any]) -> AggregationProofStatus:
     """The round's FedAvg proof as the chain saw it: ``publishGlobalModel`` only succeeds
     after the contract verified it, so a published round is a proven aggregation."""
-    receipt = fed.w3.eth.get_transaction_receipt(HexStr(published.tx_hash))
+    receipt = _receipt(fed, chain, published.tx_hash)
     # Read from the receipt, not assumed: a successful transaction in which this Federation
     # emitted GlobalModelPublished (it emits it only after the aggregation verifier said yes).
     emitted = [log for log in fed.contract.events.GlobalModelPublished().process_receipt(receipt, errors=DISCARD)
