@@ -82,6 +82,8 @@ ERC20_ABI: list[dict[str, Any]] = [
      "outputs": [{"name": "", "type": "bool"}]},
     {"type": "function", "name": "balanceOf", "stateMutability": "view",
      "inputs": [{"name": "account", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "function", "name": "decimals", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "uint8"}]},
 ]
 
 

@@ -25,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout as RequestsTimeout
 
 from zkfl.dashboard import siwe
-from zkfl.dashboard.context import DashboardContext
+from zkfl.dashboard.context import DashboardContext, shareable_rpc
 from zkfl.dashboard.guards import BodyGuard, HostCheck
 from zkfl.dashboard.notes import NotesStore
 from zkfl.dashboard.routes import auth, gateway, notes, portal, static, tasks
@@ -39,7 +42,8 @@ from zkfl.store import ContentStore, open_store
 
 
 def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | None = None, *,
-               origin: str | Sequence[str] | None = None, store: ContentStore | None = None) -> FastAPI:
+               origin: str | Sequence[str] | None = None, store: ContentStore | None = None,
+               public_rpc: str | None = None) -> FastAPI:
     """The dashboard for ``federation`` on the chain at ``rpc_url``.
 
     ``origin``: the public origin(s) browsers reach it at (``http://127.0.0.1:8000``,
@@ -47,7 +51,8 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
     sign-in messages name these alone. Without it, the origin is the address the
     server's socket is bound to (as the ASGI server reports it, not as a client says).
     ``store``: the content store the portal reads packages from and serves at ``/ipfs/``
-    (default: this process's configured store).
+    (default: this process's configured store). ``public_rpc``: the RPC URL the page shows
+    participants (default: ``rpc_url`` when it carries no credentials, path or query).
     """
     try:
         origins = [siwe.Origin.parse(o) for o in ([origin] if isinstance(origin, str) else origin or [])]
@@ -55,11 +60,19 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
         raise ConfigError(f"dashboard origin: {exc}") from None
     ctx = DashboardContext(rpc_url, federation, origins, SessionStore(),
                            NotesStore(notes_path or zkfl_home() / "dashboard" / "notes.sqlite"),
-                           store if store is not None else open_store())
+                           store if store is not None else open_store(),
+                           public_rpc if public_rpc is not None else shareable_rpc(rpc_url))
     app = FastAPI(title="zkfl dashboard", version="0.2.0")
     app.add_middleware(BodyGuard)
     app.add_middleware(HostCheck, origins=origins)  # added last: runs first, before the body is read
+    app.add_exception_handler(RequestsConnectionError, _chain_unreachable)
+    app.add_exception_handler(RequestsTimeout, _chain_unreachable)
     for router in (auth.router(ctx), notes.router(ctx), tasks.router(ctx), portal.router(ctx),
                    gateway.router(ctx), static.router):
         app.include_router(router)
     return app
+
+
+async def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """The chain stopped answering after the app reached it: 503, as before it first did."""
+    return JSONResponse({"detail": "the chain does not answer"}, status_code=503)

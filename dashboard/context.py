@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Cookie, HTTPException, Request
 
@@ -24,6 +25,15 @@ from zkfl.store import ContentStore
 
 SESSION_COOKIE = "zkfl_session"
 
+
+def shareable_rpc(url: str) -> str | None:
+    """``url`` if it can be shown to anyone: no user, password, path, query or fragment (where
+    RPC providers put API keys); else None, and the page asks participants for their own."""
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
+        return None
+    return url
+
 # The session token a browser sends back; None when it has none. The parameter that takes it
 # must be named like the cookie (FastAPI reads the cookie of the parameter's name).
 SessionToken = Annotated[str | None, Cookie()]
@@ -37,6 +47,7 @@ class DashboardContext:
     sessions: SessionStore
     notes: NotesStore
     store: ContentStore  # this machine's: the packages the portal describes and serves
+    public_rpc: str | None  # what the page may show participants; never a URL with credentials
     _fed: Federation | None = field(default=None, init=False, repr=False)
     _portal: Portal | None = field(default=None, init=False, repr=False)
 
@@ -46,8 +57,8 @@ class DashboardContext:
         if self._fed is None:
             try:
                 self._fed = resolve_federation(connect(self.rpc_url), self.federation)
-            except ZkflError as exc:
-                raise HTTPException(status_code=503, detail=str(exc)) from None
+            except ZkflError as exc:  # the message may name the URL, and a URL may carry an API key
+                raise HTTPException(status_code=503, detail=str(exc).replace(self.rpc_url, "<rpc>")) from None
         return self._fed
 
     def portal(self) -> Portal:

@@ -2,25 +2,30 @@
 convention (``/ipfs/{cid}``): how a participant downloads a task's client package from
 the portal, and how its zkfl fetches it (``ZKFL_IPFS_GATEWAYS=<portal>``).
 
-Whole files are served as their bytes, re-checked against the CID by the store on every
-read. ``?format=raw`` (or ``Accept: application/vnd.ipld.raw``) serves single blocks as a
-trustless gateway does: the root block of any file here, and the blocks under a root
-that was asked for first, rebuilt with IPFS's own chunking, so their CIDs are IPFS's.
-Only what the store already holds is served: the portal never fetches for a stranger.
+It serves what the store holds: this machine's own artifacts, and the packages of the tasks
+the portal lists (each at most ``MAX_PACKAGE_BYTES``, fetched in the background). Whole files
+stream from disk, hashed against their CID the first time and again whenever the file
+changes. ``?format=raw`` serves single blocks as a trustless gateway does: a file's blocks
+are indexed once (IPFS's own chunking, so their CIDs are IPFS's), leaves as offsets into
+the file, and every block served is checked against its CID as it is read.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 
 from multiformats import CID
 
-from zkfl.ipfs.unixfs import build, sha256_digest
+from zkfl.errors import ZkflError
+from zkfl.ipfs.unixfs import CHUNK_SIZE, DAG_PB, RAW, build, check_block, make_cid, sha256_digest
 from zkfl.store import ContentStore, cid_bytes, cid_from_bytes
 
 RAW_BLOCK = "application/vnd.ipld.raw"
-_FILES_KEPT = 4  # block maps of the files most recently read block by block
+MAX_SERVED_FILE = 1 << 30  # larger than any artifact zkfl writes (an SRS of logrows 20 is about 64 MiB)
+_INDEXES_KEPT = 64  # block indexes of the files most recently read block by block
 
 
 class NotHere(LookupError):
@@ -37,26 +42,78 @@ def canonical_cid(text: str) -> str:
     return cid
 
 
+@dataclass(frozen=True)
+class _Leaf:
+    path: Path
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    """What identifies a file's content on disk without reading it: checked once per stamp."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> _Stamp:
+        st = path.stat()
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 class Gateway:
     def __init__(self, store: ContentStore) -> None:
         self.store = store
-        self._blocks: OrderedDict[str, dict[str, bytes]] = OrderedDict()  # root CID -> its blocks
+        self._checked: dict[str, _Stamp] = {}  # CID -> the file's stamp when its hash was last checked
+        self._blocks: OrderedDict[str, dict[str, bytes | _Leaf]] = OrderedDict()  # root -> its blocks
         self._lock = threading.Lock()
 
-    def file(self, cid: str) -> bytes:
-        if not self.store.has(cid):
-            raise NotHere(f"{cid} is not pinned on this portal")
-        return self.store.get(cid)  # checked against the CID
+    def file(self, cid: str) -> Path:
+        """The file holding ``cid``'s bytes, hashed against the CID unless unchanged since it was."""
+        path = self.store.local_path(cid)
+        if path is None:
+            raise NotHere(f"{cid} is not held by this portal")
+        stamp = _Stamp.of(path)
+        if stamp.size > MAX_SERVED_FILE:
+            raise NotHere(f"{cid} is larger than this portal serves")
+        if self._checked.get(cid) != stamp:
+            path = self.store.path_of(cid)  # reads and checks the bytes (a corrupt file is removed)
+            self._checked[cid] = _Stamp.of(path)
+        return path
 
     def block(self, cid: str) -> bytes:
         with self._lock:
-            for blocks in self._blocks.values():
-                if cid in blocks:
-                    return blocks[cid]
-        data = self.file(cid)
-        blocks = {str(b.cid): b.data for b in build(data)}
+            entry = next((blocks[cid] for blocks in self._blocks.values() if cid in blocks), None)
+        if entry is None:
+            entry = self._index(cid)[cid]
+        data = entry if isinstance(entry, bytes) else _read(entry)
+        try:
+            check_block(CID.decode(cid), data)
+        except ZkflError:  # the file changed on disk since it was indexed: forget the index
+            with self._lock:
+                self._blocks.clear()
+            raise NotHere(f"{cid} is no longer held as indexed") from None
+        return data
+
+    def _index(self, root: str) -> dict[str, bytes | _Leaf]:
+        path = self.file(root)
+        data = path.read_bytes()
+        blocks: dict[str, bytes | _Leaf] = {
+            str(b.cid): b.data for b in build(data) if b.cid.codec.code == DAG_PB}
+        for offset in range(0, max(len(data), 1), CHUNK_SIZE):
+            chunk = data[offset : offset + CHUNK_SIZE]
+            blocks[str(make_cid(RAW, chunk))] = _Leaf(path, offset, len(chunk))
         with self._lock:
-            self._blocks[cid] = blocks
-            while len(self._blocks) > _FILES_KEPT:
+            self._blocks[root] = blocks
+            while len(self._blocks) > _INDEXES_KEPT:
                 self._blocks.popitem(last=False)
-        return blocks[cid]
+        return blocks
+
+
+def _read(leaf: _Leaf) -> bytes:
+    with open(leaf.path, "rb") as handle:
+        handle.seek(leaf.offset)
+        return handle.read(leaf.length)
+

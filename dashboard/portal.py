@@ -9,21 +9,22 @@ whose package this machine cannot fetch is still listed, with its model fields e
 from __future__ import annotations
 
 import logging
+import time
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
 from web3 import Web3
 
-from zkfl.artifacts import TaskPackage
+from zkfl.artifacts import PackageReader, TaskPackage
 from zkfl.contracts.events import task_history
 from zkfl.contracts.federation import ETH, Federation, TaskState
-from zkfl.errors import ZkflError
 from zkfl.store import ContentStore
 
 log = logging.getLogger(__name__)
-MAX_PACKAGE_BYTES = 1 << 20
+TOKEN_RETRY_SECONDS = 60.0  # a token whose metadata could not be read is asked again after this
 
 TOKEN_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": kind}]}
@@ -84,7 +85,16 @@ class TaskListing(BaseModel):
     aggregator: str
     verifier: str
     package_cid: str
-    model: ModelTerms | None = Field(description="null when this machine cannot fetch the package")
+    model: ModelTerms | None = Field(description="null while this machine does not hold the package (it fetches it "
+                                                 "in the background), or when what the CID names is not a package")
+
+
+def _shown_symbol(symbol: str, address: str) -> str:
+    """A token's symbol as the page may show it: printable, short, and never posing as ETH."""
+    cleaned = "".join(c for c in symbol if c.isprintable() and unicodedata.category(c) != "Cf")[:16]
+    if not cleaned or cleaned.strip().upper() == "ETH":
+        return f"token {address[:10]}"
+    return cleaned
 
 
 def task_phase(task: TaskState, now: int) -> TaskPhase:
@@ -106,39 +116,55 @@ def model_terms(package: TaskPackage) -> ModelTerms:
 
 
 class Portal:
-    """Reads for the portal, with what never changes (packages, token metadata) cached."""
+    """Reads for the portal, with what never changes (packages, token metadata) cached.
+
+    A request never waits on the network for a package: one the store does not hold yet is
+    fetched in the background (bounded, one at a time) and the task is listed without its
+    model until then. Anyone can post a task naming any CID, so nothing a stranger names may
+    make a listing slow."""
 
     def __init__(self, fed: Federation, store: ContentStore) -> None:
         self.fed, self.store = fed, store
-        self._package = lru_cache(maxsize=256)(self._fetch_package)
-        self._token = lru_cache(maxsize=64)(self._fetch_token)
+        self._packages = PackageReader(store)
+        self._fetching: set[str] = set()
+        self._fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-packages")
+        self._tokens: dict[str, tuple[Token, float]] = {}  # address -> (token, valid until)
 
     def chain_time(self) -> int:
         return int(self.fed.w3.eth.get_block("latest")["timestamp"])
 
     def package(self, cid: str) -> TaskPackage | None:
-        return self._package(cid)
+        if self.store.has(cid):
+            return self._packages.get(cid)
+        if cid not in self._fetching:
+            self._fetching.add(cid)
+            self._fetcher.submit(self._fetch_package, cid)
+        return None
 
-    def _fetch_package(self, cid: str) -> TaskPackage | None:
+    def _fetch_package(self, cid: str) -> None:
         try:
-            # Anyone can post a task naming any CID: a package is a few KB, so a bigger file is not one.
-            return TaskPackage.from_json(self.store.get_json(cid, MAX_PACKAGE_BYTES))
-        except (ZkflError, OSError, KeyError, ValueError) as exc:
-            log.info("package %s is not readable here: %s", cid, exc)
-            return None
+            self._packages.get(cid)  # kept in the store's cache once read: the next request finds it
+        finally:
+            self._fetching.discard(cid)
 
     def token(self, address: str) -> Token:
-        return self._token(address)
+        cached = self._tokens.get(address)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        token, lasting = self._read_token(address)
+        self._tokens[address] = (token, time.monotonic() + (float("inf") if lasting else TOKEN_RETRY_SECONDS))
+        return token
 
-    def _fetch_token(self, address: str) -> Token:
+    def _read_token(self, address: str) -> tuple[Token, bool]:
+        """The token's metadata, and whether it is final (a failed read is tried again later)."""
         if address == ETH:
-            return Token(address=ETH, symbol="ETH", decimals=18)
+            return Token(address=ETH, symbol="ETH", decimals=18), True
         erc20 = self.fed.w3.eth.contract(address=Web3.to_checksum_address(address), abi=TOKEN_ABI)
         try:
-            return Token(address=address, symbol=str(erc20.functions.symbol().call())[:32],
-                         decimals=int(erc20.functions.decimals().call()))
+            symbol, decimals = str(erc20.functions.symbol().call()), int(erc20.functions.decimals().call())
         except Exception:  # a token without the optional metadata is shown by address, in base units
-            return Token(address=address, symbol=address[:10], decimals=0)
+            return Token(address=address, symbol=address[:10], decimals=0), False
+        return Token(address=address, symbol=_shown_symbol(symbol, address), decimals=min(decimals, 77)), True
 
     def listing(self, task_id: int, now: int) -> TaskListing:
         task = self.fed.task(task_id)

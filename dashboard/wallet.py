@@ -79,7 +79,11 @@ def _join(fed: Federation, task_id: int, address: str, stake: int | None) -> lis
         _dry_run(call, address, stake)
         return [_transaction(fed.address, call, stake, f"join task {task_id}, staking {stake} wei")]
     token = fed.w3.eth.contract(address=Web3.to_checksum_address(task.token), abi=ERC20_ABI)
-    if int(token.functions.balanceOf(address).call()) < stake:
+    try:
+        balance = int(token.functions.balanceOf(address).call())
+    except Exception:  # the organisation chose the token: a broken one is its refusal, not our crash
+        raise RefusedAction(f"the task's token {task.token} does not answer balanceOf: it cannot be staked") from None
+    if balance < stake:
         raise RefusedAction(f"{address} holds less than the stake of {stake} of token {task.token}")
     # The join can only be dry-run once the approval is mined: the wallet sends them in order.
     return [_transaction(task.token, token.functions.approve(fed.address, stake), 0,
@@ -104,9 +108,23 @@ def _dry_run(call: Any, address: str, value: int) -> None:
     try:
         call.call({"from": address, "value": value})
     except (ContractLogicError, ContractCustomError) as exc:
-        raise RefusedAction(f"the chain would refuse it: {decode_revert(call, exc)}") from None
+        raise RefusedAction(f"the chain would refuse it: {_reason(call, exc)}") from None
     except Web3RPCError as exc:
-        raise RefusedAction(f"the chain would refuse it: {str(exc)[:200]}") from None
+        raise RefusedAction(f"the chain would refuse it: {_printable(str(exc))}") from None
+
+
+def _reason(call: Any, exc: Exception) -> str:
+    """The revert in words, at most a line: a token's revert data passes up through the
+    Federation, so its length and content are the token author's."""
+    try:
+        return _printable(decode_revert(call, exc))
+    except Exception:
+        return "it reverts (with data that does not decode)"
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    shown = "".join(c if c.isprintable() else " " for c in text)
+    return shown if len(shown) <= limit else shown[:limit] + "…"
 
 
 def _transaction(to: str, call: Any, value: int, description: str) -> PreparedTransaction:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -122,6 +123,16 @@ class Client:
         if task.settled or task.finished:
             raise ZkflError(f"task {self.task_id} is closed")
         self.artifacts  # noqa: B018  (rebuilds keys from the package and checks the verifier on chain)
+
+    def token_units(self, amount: Decimal) -> int:
+        """``amount`` whole ETH or whole tokens of the task's ERC-20, in its smallest unit."""
+        token = self.task().token
+        decimals = 18 if token == ETH else int(
+            self.w3.eth.contract(address=token, abi=ERC20_ABI).functions.decimals().call())
+        units = amount * (Decimal(10) ** decimals)
+        if units != units.to_integral_value():
+            raise ZkflError(f"{amount} has more decimals than the task's currency ({decimals})")
+        return int(units)
 
     def join(self, stake_wei: int | None = None) -> None:
         task = self.task()

@@ -22,10 +22,12 @@ from web3 import Web3
 from tests.conftest import aggregation_verifier_for, task_params
 from tests.test_federation_contract import REWARD, STAKE
 from tests.test_incentives import TEST_CONTRACTS
+from zkfl.artifacts import MAX_PACKAGE_BYTES, PackageReader
 from zkfl.contracts.chain import send
 from zkfl.contracts.federation import TaskState, deploy
 from zkfl.contracts.solc import compile_contract
 from zkfl.dashboard.app import create_app
+from zkfl.dashboard.context import shareable_rpc
 from zkfl.dashboard.portal import TaskPhase, task_phase
 from zkfl.ipfs.unixfs import CHUNK_SIZE, assemble
 from zkfl.organisation import publish_package
@@ -121,7 +123,11 @@ def test_the_package_is_served_by_cid_whole_and_block_by_block(portal, store, pa
         return response.content
 
     assert assemble(CID.decode(big), block) == store.get(big)
+    # One URL, two bodies: caches must tell them apart.
+    assert root.headers["vary"] == "Accept" and root.headers["etag"] != whole.headers["etag"]
     assert portal.get(f"/ipfs/{cid_of(b'never stored here')}").status_code == 404
+    too_long = portal.get("/ipfs/z" + "2" * 50_000)  # base58 decoding is quadratic: refused by length first
+    assert too_long.status_code == 400 and "over the 100" in too_long.json()["detail"]
     assert portal.get("/ipfs/not-a-cid").status_code == 400
     assert portal.get(f"/ipfs/{package_cid}?format=car").status_code == 400
 
@@ -156,6 +162,10 @@ def test_a_wallet_joins_leaves_and_withdraws_through_prepared_transactions(porta
     send_prepared(w3, other, portal.get(f"{prepare}/leave", params={"wallet": other.address})
                   .json()["transactions"][0])
     assert not federation.participant(task_id, other.address).joined
+    federation.join(other, task_id, STAKE)  # back again: still one participant
+    typo = wallet.address[:-1] + ("A" if wallet.address[-1] != "A" else "B")
+    bad = portal.get(f"/api/tasks/{task_id}/participants/{typo}")
+    assert bad.status_code == 400 and "EIP-55" in bad.json()["detail"]
 
     federation.cancel(accounts[0], task_id)  # settles: stakes come back, nobody earned a reward
     balance = w3.eth.get_balance(wallet.address)
@@ -167,6 +177,7 @@ def test_a_wallet_joins_leaves_and_withdraws_through_prepared_transactions(porta
     contributions = portal.get(f"/api/tasks/{task_id}/contributions").json()
     assert [(c["wallet"], c["verified_samples"], c["reward"]) for c in contributions] == [(wallet.address, 0, 0),
                                                                                           (other.address, 0, 0)]
+    assert portal.get(f"/api/tasks/{task_id}").json()["participants"] == [wallet.address, other.address]
 
 
 def test_an_erc20_join_is_an_approval_then_the_join(portal, w3, federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
@@ -203,3 +214,45 @@ def test_round_figures_download_as_csv_and_json(portal, federation, accounts, ve
     [row] = list(csv.DictReader(io.StringIO(response.text)))
     assert row["round"] == "0" and row["accepted"] == "0" and row["accuracy"] == ""
     assert portal.get("/api/tasks/9999/rounds.csv").status_code == 404
+
+
+def test_a_hostile_token_neither_passes_for_eth_nor_breaks_the_join(portal, w3, federation, accounts,  # type: ignore[no-untyped-def]
+                                                                    verifier_address, initial_model,
+                                                                    package_cid) -> None:
+    compiled = compile_contract(TEST_CONTRACTS, "LookalikeToken")
+    token, _ = deploy(w3, accounts[0], compiled)
+    send(w3, accounts[0], w3.eth.contract(address=token, abi=compiled.abi).functions.mint(accounts[0].address, REWARD))
+    task_id = post(federation, accounts, verifier_address, initial_model, package_cid, token=token)
+    terms = portal.get(f"/api/tasks/{task_id}/terms").json()
+    assert terms["token"]["address"] == token and terms["token"]["symbol"] == f"token {token[:10]}"
+    refused = portal.get(f"/api/tasks/{task_id}/transactions/join", params={"wallet": accounts[6].address,
+                                                                             "stake": STAKE})
+    assert refused.status_code == 400 and "does not answer balanceOf" in refused.json()["detail"]
+
+
+def test_the_page_is_never_told_an_rpc_url_with_credentials(anvil, federation, store) -> None:  # type: ignore[no-untyped-def]
+    assert shareable_rpc("https://rpc.example.org") == "https://rpc.example.org"
+    for secret in ("https://user:pass@rpc.example.org", "https://rpc.example.org/v3/KEY",
+                   "https://rpc.example.org/?apikey=KEY"):
+        assert shareable_rpc(secret) is None
+    keyed = anvil.rpc_url.replace("http://", "http://portal:hunter2@")
+    info = TestClient(create_app(keyed, federation.address, store=store)).get("/api/portal").json()
+    assert info["rpc_url"] is None and info["federation"] == federation.address
+    public = TestClient(create_app(keyed, federation.address, store=store, public_rpc="https://rpc.example.org"))
+    assert public.get("/api/portal").json()["rpc_url"] == "https://rpc.example.org"
+
+
+def test_a_package_reader_reads_once_and_at_most_a_package(store, package_cid) -> None:  # type: ignore[no-untyped-def]
+    big = next(cid for cid in store.get_json(package_cid)["artifacts"].values()
+               if len(store.get(cid)) > MAX_PACKAGE_BYTES)
+    reads: list[str] = []
+
+    class Counted(LocalStore):
+        def get(self, cid: str, max_size: int = 1 << 31) -> bytes:
+            reads.append(cid)
+            return super().get(cid, max_size)
+
+    reader = PackageReader(Counted(store.root))
+    assert reader.get(package_cid) is not None and reader.get(package_cid) is not None
+    assert reader.get(big) is None and reader.get(big) is None  # refused by its size, then not asked again
+    assert reads == [package_cid, big]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +17,8 @@ from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ZkflError
 from zkfl.field.quantize import IntArray
 from zkfl.store import ContentStore, cid_bytes, cid_from_bytes
+
+log = logging.getLogger(__name__)
 
 PACKAGE_SCHEMA = "zkfl.task-package/1"
 MANIFEST_SCHEMA = "zkfl.aggregation/1"
@@ -167,3 +173,49 @@ class AggregationManifest:
     @classmethod
     def get(cls, store: ContentStore, cid: str) -> AggregationManifest:
         return cls.from_json(store.get_json(cid))
+
+
+#: A task package is a few KB of JSON: a task may name any CID as its package, so readers that
+#: list strangers' tasks read at most this much.
+MAX_PACKAGE_BYTES = 1 << 20
+
+
+class PackageReader:
+    """Task packages by CID for readers that serve many requests (the portal, task status):
+    read at most MAX_PACKAGE_BYTES, kept once read (a CID's bytes never change), and a failed
+    read retried only after ``retry_after`` seconds, so neither a missing package nor a hostile
+    one costs a fetch per request. With ``fetch=False``, only what the store holds is read."""
+
+    def __init__(self, store: ContentStore, *, fetch: bool = True, retry_after: float = 60.0,
+                 kept: int = 4096) -> None:
+        self.store, self.fetch, self.retry_after, self.kept = store, fetch, retry_after, kept
+        self._read: OrderedDict[str, TaskPackage] = OrderedDict()
+        self._failed: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cid: str) -> TaskPackage | None:
+        with self._lock:
+            if cid in self._read:
+                self._read.move_to_end(cid)
+                return self._read[cid]
+            if time.monotonic() < self._failed.get(cid, 0.0):
+                return None
+        package = self._load(cid)
+        with self._lock:
+            if package is None:
+                self._failed[cid] = time.monotonic() + self.retry_after
+                return None
+            self._failed.pop(cid, None)
+            self._read[cid] = package
+            while len(self._read) > self.kept:
+                self._read.popitem(last=False)
+        return package
+
+    def _load(self, cid: str) -> TaskPackage | None:
+        if not self.fetch and not self.store.has(cid):
+            return None
+        try:
+            return TaskPackage.from_json(self.store.get_json(cid, MAX_PACKAGE_BYTES))
+        except (ZkflError, OSError, KeyError, ValueError, TypeError) as exc:
+            log.info("package %s is not readable here: %s", cid, exc)
+            return None

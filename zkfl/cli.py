@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -26,8 +27,6 @@ DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def _eth(text: str) -> int:
-    from decimal import Decimal, InvalidOperation
-
     from web3 import Web3
 
     try:
@@ -37,6 +36,16 @@ def _eth(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("amounts cannot be negative")
     return int(Web3.to_wei(value, "ether"))
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"not a non-negative amount: {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -142,7 +151,7 @@ def _client(args: argparse.Namespace, broker: str | None = None) -> Any:
 
 def cmd_client_join(args: argparse.Namespace) -> int:
     client = _client(args)
-    client.join(args.stake)
+    client.join(None if args.stake is None else client.token_units(args.stake))
     print(f"{client.address} joined task {args.task}")
     return 0
 
@@ -308,7 +317,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     bound = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
     origins = args.origin or [bound]  # the page must be opened at one of these; other Hosts get 421
-    app = create_app(args.rpc, args.federation, origin=origins)
+    app = create_app(args.rpc, args.federation, origin=origins, public_rpc=args.public_rpc)
     print(f"dashboard: {origins[0].rstrip('/')}/", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -483,7 +492,8 @@ def _client_commands(sub: _Commands) -> None:
     p = client.add_parser("join", help="stake and join a task")
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
-    p.add_argument("--stake", type=_eth, help="stake in ETH (default: the task's minimum)")
+    p.add_argument("--stake", type=_amount,
+                   help="stake in ETH, or in whole tokens of an ERC-20 task (default: the task's minimum)")
     p.set_defaults(func=cmd_client_join)
     p = client.add_parser("train", help="fetch the global model, train one step on a shard, prove it")
     _chain_args(p)
@@ -553,6 +563,9 @@ def _dashboard_command(sub: _Commands) -> None:
     _chain_args(p, key=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_positive_int, default=8000)
+    p.add_argument("--public-rpc", metavar="URL",
+                   help="the RPC URL the page tells participants to use (default: --rpc, unless it carries "
+                        "credentials, a path or a query, which are never shown)")
     p.add_argument("--origin", action="append", metavar="URL",
                    help="public origin browsers use, e.g. https://fl.example.org (repeatable); sign-in names it "
                         "and other Host headers are refused (default: http://HOST:PORT)")

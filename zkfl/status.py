@@ -20,6 +20,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from zkfl.aggregator.records import load_rounds, metrics_path
+from zkfl.artifacts import PackageReader
 from zkfl.contracts.chain import chain_key
 from zkfl.contracts.events import GlobalModelPublished, TaskHistory, task_history
 from zkfl.contracts.federation import Federation
@@ -92,15 +93,17 @@ class TaskStatus(BaseModel):
     slashed: list[str]
 
 
-def _proof_system(package_cid: str) -> str | None:
-    """The task's proving backend, from its package when this machine's store has it."""
-    from zkfl.artifacts import TaskPackage
-    from zkfl.errors import ZkflError
+_PACKAGES: PackageReader | None = None
 
-    try:
-        return TaskPackage.get(open_store(), package_cid).backend
-    except (ZkflError, OSError, KeyError, ValueError):
-        return None
+
+def _proof_system(package_cid: str) -> str | None:
+    """The task's proving backend, from its package when this machine can read it: bounded and
+    read once (status is rebuilt every second for each open dashboard page)."""
+    global _PACKAGES
+    if _PACKAGES is None:
+        _PACKAGES = PackageReader(open_store())
+    package = _PACKAGES.get(package_cid)
+    return package.backend if package is not None else None
 
 
 def task_status(fed: Federation, task_id: int) -> TaskStatus:
@@ -108,7 +111,7 @@ def task_status(fed: Federation, task_id: int) -> TaskStatus:
     history = task_history(fed, task_id)
     withdrawn = {w.account: w.reward for w in history.withdrawn}
     rewards: dict[str, int] = {}
-    for wallet in history.joined:
+    for wallet in dict.fromkeys(history.joined):
         if wallet in withdrawn:
             rewards[wallet] = withdrawn[wallet]
         elif task.settled:
@@ -118,7 +121,7 @@ def task_status(fed: Federation, task_id: int) -> TaskStatus:
         aggregator=task.aggregator, verifier=task.verifier, package_cid=task.package_cid,
         proof_system=_proof_system(task.package_cid), reward_pool=task.reward_pool, slashed_pool=task.slashed_pool,
         min_stake=task.min_stake, deadline=task.deadline, total_rounds=task.rounds, current_round=task.current_round,
-        settled=task.settled, participants=history.joined,
+        settled=task.settled, participants=list(dict.fromkeys(history.joined)),
         rounds=round_statuses(fed, task_id, history, min(task.rounds, task.current_round + 1)),
         rewards=rewards, slashed=history.slashed,
     )

@@ -29,8 +29,15 @@ def cid_of(data: bytes) -> str:
     return cid_of_bytes(data)
 
 
+#: Longer than any spelling of a 36-byte CID (base16 takes 73 characters): refused before decoding,
+#: whose cost grows with the square of the length in some bases.
+MAX_CID_TEXT = 100
+
+
 def cid_bytes(cid: str) -> bytes:
     """The binary CID the chain records (36 bytes: version, codec, sha2-256 multihash)."""
+    if len(cid) > MAX_CID_TEXT:
+        raise ZkflError(f"not a CID: {len(cid)} characters, over the {MAX_CID_TEXT} any CID zkfl reads takes")
     try:
         parsed = CID.decode(cid)
     except Exception as exc:  # multiformats raises several types for malformed text
@@ -81,6 +88,11 @@ class ContentStore(ABC):
     @abstractmethod
     def path_of(self, cid: str) -> Path:
         """A local file holding the checked artifact, for tools that read files (ezkl)."""
+
+    @abstractmethod
+    def local_path(self, cid: str) -> Path | None:
+        """Where this machine holds the bytes, unchecked (None if it does not): for a reader that
+        checks them itself, or remembers having checked that file (the portal's gateway)."""
 
     def put_json(self, obj: Any) -> str:
         return self.put(canonical_json(obj))
@@ -141,6 +153,10 @@ class LocalStore(ContentStore):
     def path_of(self, cid: str) -> Path:
         self.get(cid)
         return self._path(cid)
+
+    def local_path(self, cid: str) -> Path | None:
+        path = self._path(cid)
+        return path if path.exists() else None
 
 
 def open_store() -> ContentStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from zkfl.dashboard.context import DashboardContext
 from zkfl.dashboard.gateway import RAW_BLOCK, Gateway, NotHere, canonical_cid
@@ -30,16 +30,18 @@ def router(ctx: DashboardContext) -> APIRouter:
         raw = format == "raw" or (accept is not None and RAW_BLOCK in accept)
         if format not in (None, "raw"):
             raise HTTPException(status_code=400, detail=f"format {format[:20]!r}: only 'raw' (one block) is served")
+        # One URL, two bodies (the file, or one block): caches must key on Accept, and the ETags differ.
+        headers = {"Cache-Control": IMMUTABLE, "X-Ipfs-Path": f"/ipfs/{name}", "X-Content-Type-Options": "nosniff",
+                   "Vary": "Accept", "Etag": f'"{name}.raw"' if raw else f'"{name}"'}
         try:
-            body = gateway.block(name) if raw else gateway.file(name)
+            if raw:
+                return Response(gateway.block(name), media_type=RAW_BLOCK, headers=headers)
+            path = gateway.file(name)
         except (NotHere, KeyError):
             raise HTTPException(status_code=404, detail=f"{name} is not held by this portal") from None
         except ZkflError as exc:  # the store's copy no longer matches its CID
             raise HTTPException(status_code=404, detail=str(exc)) from None
-        headers = {"Cache-Control": IMMUTABLE, "Etag": f'"{name}"', "X-Ipfs-Path": f"/ipfs/{name}",
-                   "X-Content-Type-Options": "nosniff"}
-        if not raw:
-            headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        return Response(body, media_type=RAW_BLOCK if raw else "application/octet-stream", headers=headers)
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return FileResponse(path, media_type="application/octet-stream", headers=headers)
 
     return api

@@ -42,6 +42,10 @@ class Contribution(BaseModel):
 def checked_wallet(wallet: str) -> str:
     if not Web3.is_address(wallet):
         raise HTTPException(status_code=400, detail=f"{wallet[:64]!r} is not an Ethereum address")
+    body = wallet.removeprefix("0x").removeprefix("0X")
+    if body != body.lower() and body != body.upper() and not Web3.is_checksum_address(wallet):
+        # Mixed case is an EIP-55 checksum: a wrong one is a typo, and would name another wallet.
+        raise HTTPException(status_code=400, detail=f"{wallet[:64]} fails its EIP-55 checksum (a typo?)")
     return Web3.to_checksum_address(wallet)
 
 
@@ -49,7 +53,8 @@ class PortalInfo(BaseModel):
     """Where this portal's chain is: what the page fills into the commands it shows."""
 
     chain_id: int
-    rpc_url: str = Field(description="the RPC URL this portal reads the chain at")
+    rpc_url: str | None = Field(description="the RPC URL participants may use (null: this portal's own carries "
+                                            "credentials, so each participant uses one of their own)")
     federation: str
 
 
@@ -59,7 +64,7 @@ def router(ctx: DashboardContext) -> APIRouter:
     @api.get("/api/portal", responses=ERRORS)
     def portal_info() -> PortalInfo:
         fed = ctx.fed()
-        return PortalInfo(chain_id=fed.w3.eth.chain_id, rpc_url=ctx.rpc_url, federation=fed.address)
+        return PortalInfo(chain_id=fed.w3.eth.chain_id, rpc_url=ctx.public_rpc, federation=fed.address)
 
     @api.get("/api/tasks/{task_id}/participants/{wallet}", responses=ERRORS)
     def get_participant(task_id: int, wallet: str) -> ParticipantView:
@@ -119,7 +124,7 @@ def contributions(ctx: DashboardContext, task_id: int) -> list[Contribution]:
     history, total = task_history(fed, task_id), fed.task(task_id).verified_samples
     withdrawn = {w.account: w.reward for w in history.withdrawn}
     rows = []
-    for wallet in history.joined:
+    for wallet in dict.fromkeys(history.joined):  # a wallet that left and joined again is one participant
         state = fed.participant(task_id, wallet)
         rejected = sorted({e.round for e in history.rejected if e.participant == wallet})
         accepted = sorted({e.round for e in history.accepted if e.participant == wallet} - set(rejected))

@@ -29,6 +29,13 @@ def router(ctx: DashboardContext) -> APIRouter:
         not settled) or settled. ``sort``: reward pool, largest first, or deadline, soonest first."""
         return ctx.portal().listings(state, sort.value if sort else None)
 
+    @api.get("/api/tasks/{task_id}/terms", responses=ERRORS)
+    def get_terms(task_id: int) -> TaskListing:
+        """One task as the list shows it (its terms and its package's model), without listing the rest."""
+        portal = ctx.portal()
+        ctx.known_task(task_id)
+        return portal.listing(task_id, portal.chain_time())
+
     @api.get("/api/tasks/{task_id}", responses=ERRORS, response_model=TaskStatus)
     def get_task(task_id: int) -> TaskStatus:
         return task_status(ctx.known_task(task_id), task_id)

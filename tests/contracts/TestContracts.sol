@@ -18,6 +18,21 @@ contract TestToken is ERC20 {
     }
 }
 
+/// A hostile organisation's token: it calls itself "ETH", and its balanceOf reverts for
+/// accounts without code (wallets), while transfers to and from the Federation work.
+contract LookalikeToken is ERC20 {
+    constructor() ERC20("Ether", "ETH") {}
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function balanceOf(address account) public view override returns (uint256) {
+        require(account.code.length != 0, "no balances for wallets");
+        return super.balanceOf(account);
+    }
+}
+
 /// Bubble a failed call's revert data up unchanged, so the test sees the callee's own error.
 library Bubble {
     function call(address target, bytes memory data) internal {

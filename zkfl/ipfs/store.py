@@ -113,6 +113,9 @@ class IpfsStore(ContentStore):
         self.get(cid)
         return self.cache.path_of(cid)
 
+    def local_path(self, cid: str) -> Path | None:
+        return self.cache.local_path(cid)
+
     def _bases(self) -> list[str]:
         return ([self.config.api] if self.config.api is not None else []) + list(self.config.gateways)
 
