@@ -27,11 +27,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import Timeout as RequestsTimeout
 
 from zkfl.dashboard import siwe
-from zkfl.dashboard.context import DashboardContext, shareable_rpc
+from zkfl.dashboard.context import CHAIN_UNAVAILABLE, DashboardContext, shareable_rpc
 from zkfl.dashboard.guards import BodyGuard, HostCheck
 from zkfl.dashboard.notes import NotesStore
 from zkfl.dashboard.routes import auth, gateway, notes, portal, static, tasks
@@ -65,8 +63,8 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
     app = FastAPI(title="zkfl dashboard", version="0.2.0")
     app.add_middleware(BodyGuard)
     app.add_middleware(HostCheck, origins=origins)  # added last: runs first, before the body is read
-    app.add_exception_handler(RequestsConnectionError, _chain_unreachable)
-    app.add_exception_handler(RequestsTimeout, _chain_unreachable)
+    for unavailable in CHAIN_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _chain_unreachable)
     for router in (auth.router(ctx), notes.router(ctx), tasks.router(ctx), portal.router(ctx),
                    gateway.router(ctx), static.router):
         app.include_router(router)
@@ -74,5 +72,5 @@ def create_app(rpc_url: str, federation: str | None = None, notes_path: Path | N
 
 
 async def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
-    """The chain stopped answering after the app reached it: 503, as before it first did."""
-    return JSONResponse({"detail": "the chain does not answer"}, status_code=503)
+    """The chain stopped answering (properly) after the app reached it: 503, as before it first did."""
+    return JSONResponse({"detail": "the chain does not answer properly"}, status_code=503)

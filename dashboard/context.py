@@ -12,6 +12,8 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Cookie, HTTPException, Request
+from requests.exceptions import RequestException
+from web3.exceptions import BadResponseFormat, ProviderConnectionError, Web3RPCError
 
 from zkfl.contracts.chain import connect
 from zkfl.contracts.federation import Federation, resolve_federation
@@ -24,6 +26,11 @@ from zkfl.errors import ZkflError
 from zkfl.store import ContentStore
 
 SESSION_COOKIE = "zkfl_session"
+
+#: What a chain that stopped answering properly raises (refused connections, timeouts, HTTP 429 or
+#: 502 from a provider, a malformed or error answer): the API says 503, never 500.
+CHAIN_UNAVAILABLE: tuple[type[Exception], ...] = (RequestException, Web3RPCError, BadResponseFormat,
+                                                  ProviderConnectionError)
 
 
 def shareable_rpc(url: str) -> str | None:

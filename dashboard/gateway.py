@@ -26,6 +26,7 @@ from zkfl.store import ContentStore, cid_bytes, cid_from_bytes
 RAW_BLOCK = "application/vnd.ipld.raw"
 MAX_SERVED_FILE = 1 << 30  # larger than any artifact zkfl writes (an SRS of logrows 20 is about 64 MiB)
 _INDEXES_KEPT = 64  # block indexes of the files most recently read block by block
+_ROOTS_KEPT = 1 << 20  # block -> root entries (about 100 MB at most): an evicted index is rebuilt on demand
 
 
 class NotHere(LookupError):
@@ -55,12 +56,13 @@ class _Stamp:
 
     size: int
     mtime_ns: int
+    ctime_ns: int  # set by the kernel on any write or utime: no one can restore it
     inode: int
 
     @classmethod
     def of(cls, path: Path) -> _Stamp:
         st = path.stat()
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 class Gateway:
@@ -68,7 +70,9 @@ class Gateway:
         self.store = store
         self._checked: dict[str, _Stamp] = {}  # CID -> the file's stamp when its hash was last checked
         self._blocks: OrderedDict[str, dict[str, bytes | _Leaf]] = OrderedDict()  # root -> its blocks
+        self._roots: OrderedDict[str, str] = OrderedDict()  # block -> its root, to re-index after eviction
         self._lock = threading.Lock()
+        self._building = threading.Lock()  # one index built at a time: at most one file in memory
 
     def file(self, cid: str) -> Path:
         """The file holding ``cid``'s bytes, hashed against the CID unless unchanged since it was."""
@@ -84,31 +88,47 @@ class Gateway:
         return path
 
     def block(self, cid: str) -> bytes:
-        with self._lock:
-            entry = next((blocks[cid] for blocks in self._blocks.values() if cid in blocks), None)
-        if entry is None:
-            entry = self._index(cid)[cid]
-        data = entry if isinstance(entry, bytes) else _read(entry)
+        entry = self._entry(cid)
         try:
+            data = entry if isinstance(entry, bytes) else _read(entry)
             check_block(CID.decode(cid), data)
-        except ZkflError:  # the file changed on disk since it was indexed: forget the index
+        except (ZkflError, OSError):  # the file changed or went since it was indexed: forget the index
             with self._lock:
                 self._blocks.clear()
             raise NotHere(f"{cid} is no longer held as indexed") from None
         return data
 
+    def _entry(self, cid: str) -> bytes | _Leaf:
+        with self._lock:
+            entry = next((blocks[cid] for blocks in self._blocks.values() if cid in blocks), None)
+            root = self._roots.get(cid, cid)  # a block under a root indexed before, or a root itself
+        if entry is not None:
+            return entry
+        blocks = self._index(root)
+        if cid not in blocks:
+            raise NotHere(f"{cid} is not a block of a file held here")
+        return blocks[cid]
+
     def _index(self, root: str) -> dict[str, bytes | _Leaf]:
-        path = self.file(root)
-        data = path.read_bytes()
-        blocks: dict[str, bytes | _Leaf] = {
-            str(b.cid): b.data for b in build(data) if b.cid.codec.code == DAG_PB}
-        for offset in range(0, max(len(data), 1), CHUNK_SIZE):
-            chunk = data[offset : offset + CHUNK_SIZE]
-            blocks[str(make_cid(RAW, chunk))] = _Leaf(path, offset, len(chunk))
+        with self._building:
+            with self._lock:
+                if root in self._blocks:  # built by a request that waited before this one
+                    return self._blocks[root]
+            path = self.file(root)
+            data = path.read_bytes()
+            blocks: dict[str, bytes | _Leaf] = {
+                str(b.cid): b.data for b in build(data) if b.cid.codec.code == DAG_PB}
+            for offset in range(0, max(len(data), 1), CHUNK_SIZE):
+                chunk = data[offset : offset + CHUNK_SIZE]
+                blocks[str(make_cid(RAW, chunk))] = _Leaf(path, offset, len(chunk))
         with self._lock:
             self._blocks[root] = blocks
             while len(self._blocks) > _INDEXES_KEPT:
                 self._blocks.popitem(last=False)
+            for block in blocks:
+                self._roots[block] = root
+            while len(self._roots) > _ROOTS_KEPT:
+                self._roots.popitem(last=False)
         return blocks
 
 

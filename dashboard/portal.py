@@ -9,8 +9,9 @@ whose package this machine cannot fetch is still listed, with its model fields e
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,9 @@ from zkfl.store import ContentStore
 
 log = logging.getLogger(__name__)
 TOKEN_RETRY_SECONDS = 60.0  # a token whose metadata could not be read is asked again after this
+FETCHERS = 2  # packages fetched at once in the background
+SYMBOL = re.compile(r"[A-Za-z0-9._-]{1,16}")
+MAX_DECIMALS = 77  # 10**77 is the largest power of ten a uint256 holds
 
 TOKEN_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": kind}]}
@@ -90,11 +94,11 @@ class TaskListing(BaseModel):
 
 
 def _shown_symbol(symbol: str, address: str) -> str:
-    """A token's symbol as the page may show it: printable, short, and never posing as ETH."""
-    cleaned = "".join(c for c in symbol if c.isprintable() and unicodedata.category(c) != "Cf")[:16]
-    if not cleaned or cleaned.strip().upper() == "ETH":
+    """A token's symbol as the page may show it: a short ASCII name that is not ETH's (lookalike
+    letters from other scripts are not ASCII), else the token's address."""
+    if not SYMBOL.fullmatch(symbol) or symbol.upper() in ("ETH", "ETHER"):
         return f"token {address[:10]}"
-    return cleaned
+    return symbol
 
 
 def task_phase(task: TaskState, now: int) -> TaskPhase:
@@ -126,8 +130,10 @@ class Portal:
     def __init__(self, fed: Federation, store: ContentStore) -> None:
         self.fed, self.store = fed, store
         self._packages = PackageReader(store)
-        self._fetching: set[str] = set()
-        self._fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-packages")
+        self._wanted: list[str] = []  # packages to fetch, newest last: fetched newest first
+        self._fetchers = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=FETCHERS, thread_name_prefix="portal-packages")
         self._tokens: dict[str, tuple[Token, float]] = {}  # address -> (token, valid until)
 
     def chain_time(self) -> int:
@@ -136,16 +142,24 @@ class Portal:
     def package(self, cid: str) -> TaskPackage | None:
         if self.store.has(cid):
             return self._packages.get(cid)
-        if cid not in self._fetching:
-            self._fetching.add(cid)
-            self._fetcher.submit(self._fetch_package, cid)
+        with self._lock:
+            if cid not in self._wanted:
+                self._wanted.append(cid)
+            if self._fetchers < FETCHERS:
+                self._fetchers += 1
+                self._pool.submit(self._fetch_wanted)
         return None
 
-    def _fetch_package(self, cid: str) -> None:
-        try:
-            self._packages.get(cid)  # kept in the store's cache once read: the next request finds it
-        finally:
-            self._fetching.discard(cid)
+    def _fetch_wanted(self) -> None:
+        """Newest first: CIDs that resolve nowhere (anyone can post them) wait behind new tasks,
+        and the reader backs off from them; a fetched package lands in the store's cache."""
+        while True:
+            with self._lock:
+                if not self._wanted:
+                    self._fetchers -= 1
+                    return
+                cid = self._wanted.pop()
+            self._packages.get(cid)
 
     def token(self, address: str) -> Token:
         cached = self._tokens.get(address)
@@ -160,11 +174,17 @@ class Portal:
         if address == ETH:
             return Token(address=ETH, symbol="ETH", decimals=18), True
         erc20 = self.fed.w3.eth.contract(address=Web3.to_checksum_address(address), abi=TOKEN_ABI)
+        try:  # optional metadata, each read on its own (some tokens' symbol is a bytes32)
+            decimals: int | None = int(erc20.functions.decimals().call())
+        except Exception:
+            decimals = None
         try:
-            symbol, decimals = str(erc20.functions.symbol().call()), int(erc20.functions.decimals().call())
-        except Exception:  # a token without the optional metadata is shown by address, in base units
-            return Token(address=address, symbol=address[:10], decimals=0), False
-        return Token(address=address, symbol=_shown_symbol(symbol, address), decimals=min(decimals, 77)), True
+            symbol = str(erc20.functions.symbol().call())
+        except Exception:
+            symbol = ""
+        if decimals is None or decimals > MAX_DECIMALS:  # shown in base units
+            return Token(address=address, symbol=_shown_symbol(symbol, address), decimals=0), False
+        return Token(address=address, symbol=_shown_symbol(symbol, address), decimals=decimals), True
 
     def listing(self, task_id: int, now: int) -> TaskListing:
         task = self.fed.task(task_id)

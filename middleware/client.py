@@ -46,6 +46,18 @@ FloatArray = npt.NDArray[np.float64]
 MIN_COLLECTION_WINDOW = 60
 
 
+def currency_units(amount: Decimal, decimals: int) -> int:
+    """``amount`` whole units of a currency with ``decimals`` decimals, in its smallest unit,
+    exactly (Decimal arithmetic would round at 28 digits), or a ZkflError saying why not."""
+    if decimals > 77:  # no uint256 holds 10**78: such a token's amounts are base units
+        raise ZkflError(f"the task's token claims {decimals} decimals: give the stake in base units")
+    numerator, denominator = amount.as_integer_ratio()
+    units, rest = divmod(numerator * 10**decimals, denominator)
+    if rest:
+        raise ZkflError(f"{amount} has more decimals than the task's currency ({decimals})")
+    return units
+
+
 class Client:
     def __init__(
         self,
@@ -129,10 +141,7 @@ class Client:
         token = self.task().token
         decimals = 18 if token == ETH else int(
             self.w3.eth.contract(address=token, abi=ERC20_ABI).functions.decimals().call())
-        units = amount * (Decimal(10) ** decimals)
-        if units != units.to_integral_value():
-            raise ZkflError(f"{amount} has more decimals than the task's currency ({decimals})")
-        return int(units)
+        return currency_units(amount, decimals)
 
     def join(self, stake_wei: int | None = None) -> None:
         task = self.task()

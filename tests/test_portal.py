@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import threading
 from dataclasses import replace
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,11 @@ from zkfl.contracts.federation import TaskState, deploy
 from zkfl.contracts.solc import compile_contract
 from zkfl.dashboard.app import create_app
 from zkfl.dashboard.context import shareable_rpc
-from zkfl.dashboard.portal import TaskPhase, task_phase
-from zkfl.ipfs.unixfs import CHUNK_SIZE, assemble
+from zkfl.dashboard.gateway import Gateway
+from zkfl.dashboard.portal import TaskPhase, _shown_symbol, task_phase
+from zkfl.errors import ZkflError
+from zkfl.ipfs.unixfs import CHUNK_SIZE, assemble, parse_file_node
+from zkfl.middleware.client import currency_units
 from zkfl.organisation import publish_package
 from zkfl.store import LocalStore, cid_of
 
@@ -256,3 +263,68 @@ def test_a_package_reader_reads_once_and_at_most_a_package(store, package_cid) -
     assert reader.get(package_cid) is not None and reader.get(package_cid) is not None
     assert reader.get(big) is None and reader.get(big) is None  # refused by its size, then not asked again
     assert reads == [package_cid, big]
+
+
+def test_stake_amounts_convert_exactly_or_not_at_all() -> None:
+    assert currency_units(Decimal("0.1"), 18) == 10**17
+    assert currency_units(Decimal("123456789012345678901234567891"), 0) == 123456789012345678901234567891
+    assert currency_units(Decimal("12345678901.000000000000000001"), 18) == 12345678901 * 10**18 + 1
+    with pytest.raises(ZkflError, match="more decimals"):
+        currency_units(Decimal("1.0000000000000000000000000001"), 0)  # 29 digits: Decimal would round it
+    with pytest.raises(ZkflError, match="base units"):
+        currency_units(Decimal("1"), 78)
+
+
+def test_only_plain_ascii_symbols_are_shown_and_never_eth() -> None:
+    address = "0x" + "ab" * 20
+    assert _shown_symbol("USDC", address) == "USDC"
+    for lookalike in ("ETH", "eth", "Ether", "ΕΤΗ", "ЕТН", "ＥＴＨ", "ETH\u034f", "ᴇᴛʜ", " ", "", "<b>x</b>"):
+        assert _shown_symbol(lookalike, address) == f"token {address[:10]}", lookalike
+
+
+def test_an_rpc_that_answers_errors_is_a_503_not_a_500(store) -> None:  # type: ignore[no-untyped-def]
+    class TooManyRequests(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the http.server hook's name)
+            self.send_response(429)
+            self.end_headers()
+            self.wfile.write(b"<html>slow down</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TooManyRequests)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = TestClient(create_app(f"http://127.0.0.1:{server.server_port}", "0x" + "11" * 20, store=store))
+        for path in ("/api/tasks", "/api/tasks/1", "/api/tasks/1/terms", "/api/portal"):
+            assert app.get(path).status_code == 503, path
+    finally:
+        server.shutdown()
+
+
+def test_the_gateway_rechecks_a_file_changed_in_place_and_reindexes_evicted_blocks(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    big = bytes(range(256)) * 4096  # four leaves
+    root = store.put(big)
+    gateway = Gateway(store)
+    leaves = [str(cid) for cid in parse_file_node(CID.decode(root), gateway.block(root)).links]
+    assert gateway.block(leaves[0]) == big[:CHUNK_SIZE]
+    for i in range(70):  # more roots than the gateway keeps indexes of
+        gateway.block(store.put(f"small file {i}".encode()))
+    assert gateway.block(leaves[1]) == big[CHUNK_SIZE : 2 * CHUNK_SIZE]  # its root's index is rebuilt
+
+    small = store.put(b'{"backend": "ezkl"}')
+    path = gateway.file(small)
+    stat = path.stat()
+    path.write_bytes(b'{"backend": "EVIL"}')  # same length, written in place
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its mtime put back
+    with pytest.raises(ZkflError, match="corrupt"):
+        gateway.file(small)  # checked again: the change time cannot be put back
+
+
+def test_a_package_not_shaped_like_zkfl_s_is_not_described(portal, store, federation, accounts,  # type: ignore[no-untyped-def]
+                                                          verifier_address, initial_model, package_cid) -> None:
+    package = store.get_json(package_cid)
+    bloated = store.put_json({**package, "dataset": "x" * 100_000})  # echoed into every listing if read
+    task_id = post(federation, accounts, verifier_address, initial_model, bloated)
+    assert portal.get(f"/api/tasks/{task_id}/terms").json()["model"] is None

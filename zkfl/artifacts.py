@@ -182,15 +182,16 @@ MAX_PACKAGE_BYTES = 1 << 20
 
 class PackageReader:
     """Task packages by CID for readers that serve many requests (the portal, task status):
-    read at most MAX_PACKAGE_BYTES, kept once read (a CID's bytes never change), and a failed
-    read retried only after ``retry_after`` seconds, so neither a missing package nor a hostile
-    one costs a fetch per request. With ``fetch=False``, only what the store holds is read."""
+    read at most MAX_PACKAGE_BYTES, only if shaped like a package zkfl writes, kept once read
+    (a CID's bytes never change); a failed read is retried after ``retry_after`` seconds,
+    doubling with each failure up to an hour, so neither a missing package nor a hostile one
+    costs a fetch per request. With ``fetch=False``, only what the store holds is read."""
 
     def __init__(self, store: ContentStore, *, fetch: bool = True, retry_after: float = 60.0,
-                 kept: int = 4096) -> None:
+                 kept: int = 1024) -> None:
         self.store, self.fetch, self.retry_after, self.kept = store, fetch, retry_after, kept
         self._read: OrderedDict[str, TaskPackage] = OrderedDict()
-        self._failed: dict[str, float] = {}
+        self._failed: dict[str, tuple[int, float]] = {}  # CID -> (failures, not before)
         self._lock = threading.Lock()
 
     def get(self, cid: str) -> TaskPackage | None:
@@ -198,12 +199,14 @@ class PackageReader:
             if cid in self._read:
                 self._read.move_to_end(cid)
                 return self._read[cid]
-            if time.monotonic() < self._failed.get(cid, 0.0):
+            failures, not_before = self._failed.get(cid, (0, 0.0))
+            if time.monotonic() < not_before:
                 return None
         package = self._load(cid)
         with self._lock:
             if package is None:
-                self._failed[cid] = time.monotonic() + self.retry_after
+                wait = min(self.retry_after * 2**failures, 3600.0)
+                self._failed[cid] = (failures + 1, time.monotonic() + wait)
                 return None
             self._failed.pop(cid, None)
             self._read[cid] = package
@@ -215,7 +218,19 @@ class PackageReader:
         if not self.fetch and not self.store.has(cid):
             return None
         try:
-            return TaskPackage.from_json(self.store.get_json(cid, MAX_PACKAGE_BYTES))
+            package = TaskPackage.from_json(self.store.get_json(cid, MAX_PACKAGE_BYTES))
         except (ZkflError, OSError, KeyError, ValueError, TypeError) as exc:
             log.info("package %s is not readable here: %s", cid, exc)
             return None
+        if not _package_shaped(package):
+            log.info("package %s is not shaped like a package zkfl writes", cid)
+            return None
+        return package
+
+
+def _package_shaped(package: TaskPackage) -> bool:
+    """Small where zkfl's are small: its strings are names, its model a few layers. A package
+    that is not would be echoed into every listing and status its readers serve."""
+    names = [package.dataset, package.backend, package.spec.family, *package.artifacts]
+    return (all(len(name) <= 64 for name in names) and len(package.spec.hidden) <= 8
+            and len(package.artifacts) <= 64)

@@ -97,11 +97,11 @@ _PACKAGES: PackageReader | None = None
 
 
 def _proof_system(package_cid: str) -> str | None:
-    """The task's proving backend, from its package when this machine can read it: bounded and
-    read once (status is rebuilt every second for each open dashboard page)."""
+    """The task's proving backend, from its package when this machine holds it: bounded and read
+    once (status is rebuilt every second for each open dashboard page)."""
     global _PACKAGES
     if _PACKAGES is None:
-        _PACKAGES = PackageReader(open_store())
+        _PACKAGES = PackageReader(open_store(), fetch=False)  # never a network fetch inside a status read
     package = _PACKAGES.get(package_cid)
     return package.backend if package is not None else None
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from zkfl.dashboard.context import DashboardContext
+from zkfl.dashboard.context import CHAIN_UNAVAILABLE, DashboardContext
 from zkfl.dashboard.models import ERRORS, TaskOrder
 from zkfl.dashboard.portal import TaskListing, TaskPhase
 from zkfl.status import TaskStatus, task_status
@@ -43,7 +43,7 @@ def router(ctx: DashboardContext) -> APIRouter:
     @api.get("/api/tasks/{task_id}/events", include_in_schema=False)
     async def task_events(task_id: int, request: Request, poll: float = 1.0) -> StreamingResponse:
         """Server-sent events: the task's status whenever it changes (rounds, decisions, payouts)."""
-        get_task(task_id)  # 404 before the stream opens
+        await asyncio.to_thread(ctx.known_task, task_id)  # 404 before the stream opens, off the event loop
         stream = status_changes(ctx, task_id, request, max(0.2, min(poll, 10.0)))
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -56,7 +56,11 @@ async def status_changes(ctx: DashboardContext, task_id: int, request: Request, 
     comment otherwise (so proxies and the browser see the connection alive), until the client leaves."""
     last = ""
     while not await request.is_disconnected():
-        status = await asyncio.to_thread(task_status, ctx.fed(), task_id)
+        try:
+            status = await asyncio.to_thread(task_status, ctx.fed(), task_id)
+        except CHAIN_UNAVAILABLE:  # end the stream cleanly: the browser reconnects and gets the 503
+            yield "event: unavailable\ndata: the chain does not answer\n\n"
+            return
         body = status.model_dump_json()
         digest = hashlib.sha256(body.encode()).hexdigest()
         if digest != last:
