@@ -559,7 +559,7 @@ def _audit_command(sub: _Commands) -> None:
 
 
 def _dashboard_command(sub: _Commands) -> None:
-    p = sub.add_parser("dashboard", help="serve the dashboard (JSON API and page)")
+    p = sub.add_parser("dashboard", help="serve the portal and dashboard (JSON API, /ipfs/ gateway and page)")
     _chain_args(p, key=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_positive_int, default=8000)
