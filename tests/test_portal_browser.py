@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,9 @@ def prove_and_aggregate(rpc: str, federation: str, task_id: int, keys: list[str]
         env={**os.environ, **org_env}, cwd=org_home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + TIMEOUT
-        while fed.task(task_id).current_round < 1:
+        # Published on chain, then scored on the held-out data and recorded: stop the aggregator
+        # only once the portal shows the round's accuracy (the chain moves before the record).
+        while fed.task(task_id).current_round < 1 or round_accuracy(portal_url, task_id, 0) is None:
             assert time.monotonic() < deadline and aggregator.poll() is None, aggregator.communicate()[0]
             time.sleep(1)
     finally:
@@ -221,6 +224,13 @@ def prove_and_aggregate(rpc: str, federation: str, task_id: int, keys: list[str]
         aggregator.wait(timeout=60)
     zkfl(org_home, "task", "settle", "--rpc", rpc, "--federation", federation, "--task", str(task_id),
          "--key", keys[0], env=org_env)
+
+
+def round_accuracy(portal_url: str, task_id: int, round_: int) -> float | None:
+    """The round's held-out accuracy as the portal shows it, None until the aggregator records it."""
+    with urllib.request.urlopen(f"{portal_url}/api/tasks/{task_id}", timeout=30) as answer:
+        rounds = json.loads(answer.read())["rounds"]
+    return rounds[round_]["accuracy"] if len(rounds) > round_ else None
 
 
 def withdraw(page: Page, task_id: int, wallet: TestWallet, fed: Federation) -> None:
