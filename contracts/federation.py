@@ -8,6 +8,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -385,38 +386,9 @@ class Federation:
 
     def sign_submission(self, account: LocalAccount, task_id: int, round_: int, update_commitment: int,
                         update: list[int], public_values: list[int], proof: bytes) -> bytes:
-        message = {
-            "taskId": task_id,
-            "round": round_,
-            "updateCommitment": update_commitment,
-            "updateHash": Web3.keccak(encode_update(update)),
-            "publicValuesHash": public_values_hash(public_values),
-            "proofHash": Web3.keccak(proof),
-        }
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Submission": [
-                    {"name": "taskId", "type": "uint256"},
-                    {"name": "round", "type": "uint256"},
-                    {"name": "updateCommitment", "type": "uint256"},
-                    {"name": "updateHash", "type": "bytes32"},
-                    {"name": "publicValuesHash", "type": "bytes32"},
-                    {"name": "proofHash", "type": "bytes32"},
-                ],
-            },
-            "primaryType": "Submission",
-            "domain": {"name": "zkfl Federation", "version": "2", "chainId": self.w3.eth.chain_id,
-                       "verifyingContract": self.address},
-            "message": message,
-        }
-        signed = account.sign_message(encode_typed_data(full_message=typed))
-        return bytes(signed.signature)
+        typed = submission_typed_data(self.w3.eth.chain_id, self.address, task_id, round_, update_commitment,
+                                      update, public_values, proof)
+        return bytes(account.sign_message(encode_typed_data(full_message=typed)).signature)
 
     def submit_call(self, task_id: int, round_: int, participant: str, update_commitment: int,
                     update: list[int], proof: bytes, public_values: list[int], signature: bytes) -> Any:
@@ -557,6 +529,50 @@ def encode_update(values: list[int]) -> bytes:
 
 def decode_update(data: bytes) -> list[int]:
     return [int.from_bytes(data[i:i + 8], "big", signed=True) for i in range(0, len(data), 8)]
+
+
+def submission_typed_data(chain_id: int, federation: str, task_id: int, round_: int, update_commitment: int,
+                          update: list[int], public_values: list[int], proof: bytes) -> dict[str, Any]:
+    """The EIP-712 message a participant signs for one submission, as the Federation checks it.
+    Pure: a signer needs only the chain id and the Federation's address, no connection."""
+    message = {
+        "taskId": task_id,
+        "round": round_,
+        "updateCommitment": update_commitment,
+        "updateHash": Web3.keccak(encode_update(update)),
+        "publicValuesHash": public_values_hash(public_values),
+        "proofHash": Web3.keccak(proof),
+    }
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Submission": [{"name": name, "type": kind} for name, kind in SUBMISSION_FIELDS],
+        },
+        "primaryType": "Submission",
+        "domain": {"name": "zkfl Federation", "version": "2", "chainId": chain_id,
+                   "verifyingContract": Web3.to_checksum_address(federation)},
+        "message": message,
+    }
+
+
+SUBMISSION_FIELDS = (("taskId", "uint256"), ("round", "uint256"), ("updateCommitment", "uint256"),
+                     ("updateHash", "bytes32"), ("publicValuesHash", "bytes32"), ("proofHash", "bytes32"))
+
+
+def submission_signer(signature: bytes, chain_id: int, federation: str, task_id: int, round_: int,
+                      update_commitment: int, update: list[int], public_values: list[int], proof: bytes) -> str:
+    """The wallet that signed a submission (checksummed); raises ConfigError on a malformed signature."""
+    typed = submission_typed_data(chain_id, federation, task_id, round_, update_commitment, update,
+                                  public_values, proof)
+    try:
+        return str(Account.recover_message(encode_typed_data(full_message=typed), signature=signature))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"the submission's signature is malformed: {exc}") from None
 
 
 def public_values_hash(public_values: list[int]) -> bytes:

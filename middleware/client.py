@@ -17,12 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
-from zkfl.circuits.registry import family
 from zkfl.console import progress
 from zkfl.contracts.chain import account_from_key, chain_key, connect
 from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, SubmitResult, TaskState, resolve_federation
 from zkfl.contracts.verifiers import check_verifier_on_chain
-from zkfl.datasets import round_batch
 from zkfl.errors import ProofError, ZkflError
 from zkfl.field.binding import binding_commitment, binding_value
 from zkfl.field.commit import commit, commitment_hex
@@ -37,8 +35,9 @@ from zkfl.middleware.messages import (
 from zkfl.middleware.transport.base import Transport, task_key
 from zkfl.middleware.transport.rabbitmq import open_transport
 from zkfl.prover.fedavg import fedavg
+from zkfl.prover.local_step import prove_local_step
 from zkfl.prover.records import StepCircuit
-from zkfl.prover.registry import backend_of, get_backend
+from zkfl.prover.registry import get_backend
 from zkfl.store import ContentStore, open_store
 
 FloatArray = npt.NDArray[np.float64]
@@ -238,34 +237,17 @@ class Client:
         # A task that pins data accepts one data commitment per participant: train on the same
         # batch every round (the first of the data), whatever the amount of data.
         batch_round = 0 if task.pin_data else round_
-        xb, yb = round_batch(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), batch_round,
-                             self.spec.batch)
-        self._check_batch(xb, yb)
-        fam = family(self.spec.family)
-        theta = self.quantizer.to_float(model.array())
-        loss, accuracy = fam.loss_and_accuracy(self.spec, theta, np.asarray(x), np.asarray(y))
-        labels = fam.encode_labels(self.spec, yb)
         with progress(f"proving round {round_} for {self.address[:10]}", self.show_progress):
-            proof = backend_of(self.artifacts).prove_step(self.artifacts, model.array(), self.quantizer.to_int(xb),
-                               self.quantizer.to_int(labels), self.binding)
+            step = prove_local_step(self.artifacts, model.array(), np.asarray(x), np.asarray(y), batch_round,
+                                    self.binding)
+        proof = step.proof
         if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
             raise ProofError("the proof does not start from the round's global model")
         return UpdateBundle(
             task_id=self.task_id, round=round_, num_samples=self.spec.batch, update_scale=proof.update_scale,
             update=proof.update, public_values=proof.instances, proof_bytes=proof.proof_bytes, proof=proof.proof,
-            metrics=ClientMetrics(loss=loss, accuracy=accuracy, prove_seconds=proof.prove_seconds),
+            metrics=ClientMetrics(loss=step.loss, accuracy=step.accuracy, prove_seconds=proof.prove_seconds),
         )
-
-    def _check_batch(self, x: FloatArray, y: FloatArray) -> None:
-        """Say up front, not after proving, when the data is outside the task's declared bounds."""
-        bound = self.spec.feature_bound
-        largest = float(np.abs(self.quantizer.to_float(self.quantizer.to_int(x))).max(initial=0.0))
-        if largest > bound:
-            raise ZkflError(f"a feature of magnitude {largest:g} is past the task's declared bound {bound:g}: "
-                            "standardize and clip the data (the contract would reject the proof)")
-        classes = 2 if self.spec.family == "logreg" else self.spec.classes
-        if not np.isin(y, np.arange(classes)).all():
-            raise ZkflError(f"labels must be class indices 0..{classes - 1}")
 
     def build_submission(self, bundle: UpdateBundle, *, preflight: bool = True) -> UpdateSubmission:
         """Sign the update the client sends: its commitment is computed from its weights.

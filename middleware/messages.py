@@ -183,8 +183,9 @@ def _update_values(data: dict[str, Any]) -> list[int]:
 
 def _public_values(data: dict[str, Any]) -> list[str]:
     public_values: list[str] = _require(data, "public_values", list)
-    for value in public_values:
-        _hex({"v": value}, "v", nbytes=32)  # checked as a one-field record, so its error names field 'v'
+    for index, value in enumerate(public_values):
+        name = f"public_values[{index}]"
+        _hex({name: value}, name, nbytes=32)
     return public_values
 
 

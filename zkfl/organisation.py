@@ -88,6 +88,37 @@ def ensure_deployment(w3: Web3, account: LocalAccount, artifacts: StepCircuit,
     return Federation(w3, deployment.federation), verifier
 
 
+@dataclass(frozen=True)
+class PreparedTask:
+    """A task's circuits built and its package and initial model in the store: everything
+    but the chain (what `post_task` deploys and funds, and what an off-chain run needs)."""
+
+    spec: ModelSpec
+    step: StepCircuit
+    aggregation: CircuitArtifacts
+    initial: ModelArtifact
+    initial_cid: str
+    package_cid: str
+
+
+def prepare_task(model: str, dataset: str, *, store: ContentStore | None = None, local_steps: int = 1,
+                 slots: int = DEFAULT_SLOTS, backend: str = DEFAULT_BACKEND,
+                 feature_bound: float = DEFAULT_FEATURE_BOUND) -> PreparedTask:
+    store = store or open_store()
+    data = load(dataset)
+    if model == "logreg" and data.classes != 2:
+        raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
+    spec = replace(default_spec(model, data.features, data.classes, local_steps=local_steps),
+                   feature_bound=feature_bound)
+    spec.check_bounds()
+    step = prepare_circuit(spec, backend)
+    aggregation = prepare_aggregation_circuit(step, slots)
+    initial_values = Quantizer(spec.scale).to_int(initial_parameters(spec))
+    initial = ModelArtifact(spec.spec_hash(), spec.scale, [int(v) for v in initial_values])
+    return PreparedTask(spec, step, aggregation, initial, initial.put(store),
+                        publish_package(store, step, dataset, aggregation))
+
+
 def post_task(
     w3: Web3,
     account: LocalAccount,
@@ -108,21 +139,12 @@ def post_task(
     collection_window: int = DEFAULT_COLLECTION_WINDOW,
     feature_bound: float = DEFAULT_FEATURE_BOUND,
 ) -> PostedTask:
-    store = store or open_store()
-    data = load(dataset)
-    if model == "logreg" and data.classes != 2:
-        raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
-    spec = replace(default_spec(model, data.features, data.classes, local_steps=local_steps),
-                   feature_bound=feature_bound)
-    spec.check_bounds()
-    artifacts = prepare_circuit(spec, backend)
-    aggregation = prepare_aggregation_circuit(artifacts, slots)
+    prepared = prepare_task(model, dataset, store=store, local_steps=local_steps, slots=slots, backend=backend,
+                            feature_bound=feature_bound)
+    spec, artifacts, aggregation = prepared.spec, prepared.step, prepared.aggregation
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
     fed, aggregation_verifier = ensure_deployment(w3, account, aggregation, fed.address)
-    initial_values = Quantizer(spec.scale).to_int(initial_parameters(spec))
-    initial = ModelArtifact(spec.spec_hash(), spec.scale, [int(v) for v in initial_values])
-    initial_cid = initial.put(store)
-    package_cid = publish_package(store, artifacts, dataset, aggregation)
+    initial, initial_cid, package_cid = prepared.initial, prepared.initial_cid, prepared.package_cid
     params = TaskParams(
         aggregator=Web3.to_checksum_address(aggregator or account.address),
         verifier=verifier,

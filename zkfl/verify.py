@@ -46,19 +46,11 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
         return [*checks, Check("public values", False, detail)]
     round_state = fed.round(task_id, bundle.round)
     participant = fed.participant(task_id, wallet)
-    checks += [
-        Check("global model", values[GLOBAL_INDEX] == round_state.global_commitment,
-              f"proof does not start from round {bundle.round}'s global model"),
-        Check("binding", values[BINDING_INDEX] == fed.binding_of(task_id, wallet),
-              f"proof is not bound to {wallet} in task {task_id} on this Federation and chain"),
-        Check("joined", participant.joined and not participant.slashed,
-              f"{wallet} is not an active participant of task {task_id}"),
-        Check("update", commit(np.array(bundle.update, dtype=np.int64)) == values[UPDATE_INDEX],
-              "update is not the proof's output"),
-        Check("inputs", values[CHECK_INDEX] == INPUTS_VALID,
-              f"the batch is outside the task's declared bounds (|x| <= {package.spec.feature_bound}, "
-              "labels 0/1 or one-hot)"),
-    ]
+    checks += step_checks(values, bundle.update, global_commitment=round_state.global_commitment,
+                          binding=fed.binding_of(task_id, wallet), feature_bound=package.spec.feature_bound,
+                          round_=bundle.round, wallet=wallet, task_id=task_id)
+    checks.append(Check("joined", participant.joined and not participant.slashed,
+                        f"{wallet} is not an active participant of task {task_id}"))
     data = bytes(fed.w3.keccak(b"".join(v.to_bytes(32, "big") for v in values[GLOBAL_INDEX + 1 : BINDING_INDEX])))
     if task.pin_data and participant.data_commitment != b"\x00" * 32:
         checks.append(Check("data", data == participant.data_commitment,
@@ -68,3 +60,25 @@ def verify_bundle(fed: Federation, task_id: int, wallet: str, bundle: UpdateBund
     ok, reason = backend.verify_step(backend.step_from_package(package, store), bundle.proof_bytes, values)
     checks.append(Check("proof", ok, reason))
     return checks
+
+
+def step_checks(values: list[int], update: list[int], *, global_commitment: int, binding: int, feature_bound: float,
+                round_: int, wallet: str, task_id: int) -> list[Check]:
+    """What a step proof's public values must say, checked as the contract checks them: it starts
+    from the round's global model, is bound to this wallet in this task, outputs this update, and
+    its batch was inside the declared bounds. (The proof itself is the backend's to verify.)"""
+    if len(values) != len(STEP_PUBLIC_LAYOUT):
+        return [Check("public values", False, f"{len(values)} public values, expected {len(STEP_PUBLIC_LAYOUT)}")]
+    try:
+        output = commit(np.array(update, dtype=np.int64))
+    except OverflowError:
+        output = None
+    return [
+        Check("global model", values[GLOBAL_INDEX] == global_commitment,
+              f"proof does not start from round {round_}'s global model"),
+        Check("binding", values[BINDING_INDEX] == binding,
+              f"proof is not bound to {wallet} in task {task_id} on this Federation and chain"),
+        Check("update", output == values[UPDATE_INDEX], "update is not the proof's output"),
+        Check("inputs", values[CHECK_INDEX] == INPUTS_VALID,
+              f"the batch is outside the task's declared bounds (|x| <= {feature_bound:g}, labels 0/1 or one-hot)"),
+    ]
