@@ -12,7 +12,7 @@ setup: $(VENV)/.installed tools/node_modules/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,flower]"
 	touch $@
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json

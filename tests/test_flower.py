@@ -1,0 +1,174 @@
+"""zkfl in Flower: ZkFedAvg averages only replies whose proof verifies and is bound to this
+task, round and wallet; the example app (3 honest nodes, 1 that tampers) on Flower's
+simulation engine rejects the tamperer every round and publishes zkfl's FedAvg, proven.
+
+The checks on crafted replies use one real proof (ezkl, logreg on breast_cancer) and call the
+strategy as Flower's engine does (`configure_train`'s bookkeeping, then `aggregate_train`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from flwr.app import ConfigRecord, Error, Message, MetricRecord, RecordDict
+
+from zkfl.contracts.chain import dev_keys
+from zkfl.datasets import load, shard
+from zkfl.field.commit import commit, commitment_hex
+from zkfl.flower import FlowerTask, ZkFedAvg
+from zkfl.flower.client import prove_off_chain, signed
+from zkfl.flower.records import MODEL_KEY, PROOF_RECORD, UPDATE_KEY, int_arrays, reply_content
+from zkfl.middleware.messages import UpdateSubmission
+from zkfl.organisation import PreparedTask, prepare_task
+from zkfl.prover.ezkl.aggregation import statement_problems
+from zkfl.prover.ezkl.prove import proof_json, verify_proof
+from zkfl.prover.fedavg import fedavg
+from zkfl.prover.records import GLOBAL_INDEX
+
+REPO = Path(__file__).resolve().parent.parent
+KEY_A, KEY_B = dev_keys()[2], dev_keys()[3]
+
+
+@pytest.fixture(scope="module")
+def prepared() -> PreparedTask:
+    return prepare_task("logreg", "breast_cancer")
+
+
+@pytest.fixture(scope="module")
+def honest(prepared: PreparedTask) -> tuple[FlowerTask, UpdateSubmission]:
+    """One real proven step of wallet A, round 0 of an off-chain run."""
+    task = FlowerTask.off_chain(prepared.package_cid)
+    x, y = shard(load("breast_cancer"), 1, 4)
+    return task, prove_off_chain(task, 0, prepared.initial.values, x, y, KEY_A)
+
+
+def reply(submission: UpdateSubmission, node: int, **changes: Any) -> Message:
+    """A train reply from ``node`` carrying ``submission`` (its records then changed as given)."""
+    request = Message(RecordDict({}), dst_node_id=node, message_type="train")
+    content = reply_content(submission, 0.5, 0.5)
+    for name, record in changes.items():
+        content[name] = record
+    return Message(content, reply_to=request)
+
+
+def strategy_at(prepared: PreparedTask, task: FlowerTask, server_round: int = 1,
+                model: list[int] | None = None) -> ZkFedAvg:
+    strategy = ZkFedAvg(task, prepared.step)
+    strategy.open_round(server_round, int_arrays(MODEL_KEY, model or prepared.initial.values))
+    return strategy
+
+
+def reasons(strategy: ZkFedAvg) -> dict[int, str]:
+    return {r.node: r.reason for r in strategy.rounds[-1].rejected}
+
+
+def test_only_a_verified_reply_bound_to_this_task_round_and_wallet_is_averaged(
+        prepared: PreparedTask, honest: tuple[FlowerTask, UpdateSubmission]) -> None:
+    task, good = honest
+    update = good.update
+    forged_proof = bytearray(good.proof_bytes)
+    forged_proof[len(forged_proof) // 2] ^= 1
+    other_values = list(good.public_value_ints)
+    other_values[GLOBAL_INDEX + 1] += 1  # a data commitment: every value the strategy compares still matches
+    crafted = {
+        1: reply(good, 1),  # the honest reply
+        2: reply(good, 2),  # the same reply again, from another node
+        3: reply(signed(good, update, KEY_B), 3),  # wallet B claims A's proof as its own
+        4: reply(signed(good, [2 * v for v in update], KEY_A), 4),  # poisoned update, signed
+        5: reply(signed(replace(good, proof="0x" + bytes(forged_proof).hex()), update, KEY_A), 5),  # a bit flipped
+        6: reply(signed(replace(good, public_values=[commitment_hex(v) for v in other_values]), update, KEY_A), 6),
+        7: reply(replace(good, wallet=signed(good, update, KEY_B).wallet), 7),  # B's name on A's signature
+        8: reply(good, 8, arrays=int_arrays(UPDATE_KEY, [v + 1 for v in update])),  # arrays differ from the signed
+        9: reply(good, 9, metrics=MetricRecord({"num-examples": 1000})),  # weight inflated
+        10: Message(Error(code=2, reason="Traceback ...\nValueError: out of memory"),
+                    reply_to=Message(RecordDict({}), dst_node_id=10, message_type="train")),
+        11: reply(good, 11, **{PROOF_RECORD: ConfigRecord({"submission": b"{not json"})}),
+    }
+    strategy = strategy_at(prepared, task)
+    arrays, metrics = strategy.aggregate_train(1, list(crafted.values()))
+    record = strategy.rounds[-1]
+    assert record.accepted == [good.wallet] and record.accepted_nodes == [1]
+    why = reasons(strategy)
+    assert set(why) == set(crafted) - {1}
+    assert "second reply" in why[2]
+    assert "not bound to" in why[3]
+    assert "not the proof's output" in why[4]
+    assert "does not verify" in why[5] and "does not verify" in why[6]
+    assert "not signed by" in why[7]
+    assert "not the one the wallet signed" in why[8]
+    assert "num-examples" in why[9]
+    assert why[10] == "the client failed: ValueError: out of memory"
+    assert "malformed JSON" in why[11]
+    expected = fedavg([update], [good.num_samples], prepared.step.update_scale, prepared.spec.scale)
+    assert arrays is not None and list(arrays[MODEL_KEY].numpy()) == expected and metrics is not None
+
+    # Another run (another task), and the next round of this one: the same reply is refused.
+    elsewhere = strategy_at(prepared, FlowerTask.off_chain(prepared.package_cid))
+    assert elsewhere.aggregate_train(1, [reply(good, 1)]) == (None, None)
+    assert "not this one" in reasons(elsewhere)[1]
+    later = strategy_at(prepared, task, server_round=2, model=expected)
+    assert later.aggregate_train(2, [reply(good, 1), reply(signed(replace(good, round=1), update, KEY_A), 2)]) \
+        == (None, None)
+    assert "for round 0, this is round 1" in reasons(later)[1]
+    assert "does not start from round 1's global model" in reasons(later)[2]
+
+
+@pytest.mark.slow
+def test_flower_example_rejects_the_tampering_node_and_averages_the_honest_ones(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "flower" / "run.py"), "--rounds", "2",
+                           "--report", str(report_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    report = json.loads(report_path.read_text())
+    honest = set(report["clients"]) - {report["tampering"]}
+    assert len(report["rounds"]) == 2 and report["engine"] == "flower-simulation"
+    model = report["initial_model"]
+    for r in report["rounds"]:
+        assert set(r["accepted"]) == honest and len(r["accepted"]) == 3
+        [rejection] = r["rejected"]
+        assert rejection["client"] == report["tampering"] and "not the proof's output" in rejection["reason"]
+        assert f"rejected {report['tampering']}: " in proc.stdout
+        assert r["accuracy"] is not None and r["accuracy"] > 0.5
+        # zkfl's FedAvg of exactly the accepted updates, and a FedAvg proof that states it.
+        assert r["model"] == fedavg(r["updates"], r["samples"], report["update_scale"], report["model_scale"])
+        assert r["model"] != model  # the round moved the model
+        model = r["model"]
+    assert report["final_model"] == model
+    last = report["rounds"][-1]
+    values = [int(v, 16) for v in last["fedavg_instances"]]
+    prepared = prepare_task("logreg", "breast_cancer")  # cached: the organisation's FedAvg circuit
+    accepted = [commit(np.array(u, dtype=np.int64)) for u in last["updates"]]
+    assert statement_problems(values, prepared.aggregation.slots, accepted, last["samples"],
+                              commit(np.array(model, dtype=np.int64))) == []
+    assert verify_proof(prepared.aggregation, proof_json(bytes.fromhex(last["fedavg_proof"][2:]), values))[0]
+
+
+@pytest.mark.slow
+def test_flower_example_on_chain_slashes_the_tampering_node_and_publishes_the_honest_average(
+        tmp_path: Path) -> None:
+    """The same app with the task on a local chain: the Federation verifies every relayed
+    reply, rejects and slashes the tamperer, and zkfl's Aggregator publishes the FedAvg."""
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "flower" / "run.py"), "--chain", "--rounds", "1",
+                           "--report", str(report_path)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    report = json.loads(report_path.read_text())
+    honest = set(report["clients"]) - {report["tampering"]}
+    [first] = report["rounds"]
+    assert set(first["accepted"]) == honest
+    [rejection] = first["rejected"]
+    assert rejection["client"] == report["tampering"] and rejection["reason"].startswith("rejected on chain")
+    assert report["chain"]["slashed"] == {w: w == report["tampering"] for w in report["clients"]}
+    assert report["chain"]["current_round"] == 1  # published on chain
+    assert first["model"] == report["final_model"] == fedavg(first["updates"], first["samples"],
+                                                             report["update_scale"], report["model_scale"])
