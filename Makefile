@@ -43,7 +43,7 @@ bench: setup
 # ruff, mypy, the import contracts of pyproject.toml (layers only point down), short functions.
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy circuits prover contracts middleware aggregator dashboard zkfl
+	$(BIN)/mypy circuits prover contracts middleware aggregator dashboard zkfl examples
 	$(BIN)/python scripts/lint_imports.py
 	$(BIN)/python scripts/check_function_length.py
 

@@ -28,7 +28,7 @@ def router(ctx: DashboardContext) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         raw = format == "raw" or (accept is not None and RAW_BLOCK in accept)
-        if format not in (None, "raw"):
+        if format is not None and format != "raw":
             raise HTTPException(status_code=400, detail=f"format {format[:20]!r}: only 'raw' (one block) is served")
         # One URL, two bodies (the file, or one block): caches must key on Accept, and the ETags differ.
         headers = {"Cache-Control": IMMUTABLE, "X-Ipfs-Path": f"/ipfs/{name}", "X-Content-Type-Options": "nosniff",
