@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flwr.app import ConfigRecord, Error, Message, MetricRecord, RecordDict
+from eth_account import Account
+from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 
 from zkfl.contracts.chain import dev_keys
 from zkfl.datasets import load, shard
 from zkfl.field.commit import commit, commitment_hex
-from zkfl.flower import FlowerTask, ZkFedAvg
-from zkfl.flower.client import prove_off_chain, signed
-from zkfl.flower.records import MODEL_KEY, PROOF_RECORD, UPDATE_KEY, int_arrays, reply_content
+from zkfl.flower import FlowerTask, ZkFedAvg, zk_client_app
+from zkfl.flower.client import signed
+from zkfl.flower.records import MODEL_KEY, PROOF_RECORD, UPDATE_KEY, int_arrays, read_reply, reply_content
+from zkfl.flower.task import PACKAGE
 from zkfl.middleware.messages import UpdateSubmission
 from zkfl.organisation import PreparedTask, prepare_task
 from zkfl.prover.ezkl.aggregation import statement_problems
@@ -41,12 +43,41 @@ def prepared() -> PreparedTask:
     return prepare_task("logreg", "breast_cancer")
 
 
+def load_first(context: Context) -> tuple[Any, Any]:
+    return shard(load("breast_cancer"), int(context.node_config["partition-id"]) + 1, 4)
+
+
 @pytest.fixture(scope="module")
 def honest(prepared: PreparedTask) -> tuple[FlowerTask, UpdateSubmission]:
-    """One real proven step of wallet A, round 0 of an off-chain run."""
+    """One real proven step of wallet A, round 0 of an off-chain run: the reply of zkfl's
+    ClientApp, called as a Flower engine calls it."""
     task = FlowerTask.off_chain(prepared.package_cid)
-    x, y = shard(load("breast_cancer"), 1, 4)
-    return task, prove_off_chain(task, 0, prepared.initial.values, x, y, KEY_A)
+    app = zk_client_app(load_first, lambda context: KEY_A)
+    train = Message(RecordDict({"arrays": int_arrays(MODEL_KEY, prepared.initial.values),
+                                "config": ConfigRecord({**task.to_config(0), "server-round": 1})}),
+                    dst_node_id=1, message_type="train")
+    answer = app(train, node_context(0))
+    assert not answer.has_error(), answer.error.reason
+    submission = read_reply(answer)
+    assert submission.wallet == Account.from_key(KEY_A).address and submission.round == 0
+    return task, submission
+
+
+def node_context(partition: int) -> Context:
+    return Context(run_id=1, node_id=1, node_config={"partition-id": partition, "num-partitions": 4},
+                   state=RecordDict({}), run_config={})
+
+
+def test_the_client_app_scores_the_model_it_is_sent(prepared: PreparedTask) -> None:
+    app = zk_client_app(load_first, lambda context: KEY_A)
+    evaluate = Message(RecordDict({"arrays": int_arrays(MODEL_KEY, prepared.initial.values),
+                                   "config": ConfigRecord({PACKAGE: prepared.package_cid})}),
+                       dst_node_id=1, message_type="evaluate")
+    answer = app(evaluate, node_context(1))
+    assert not answer.has_error(), answer.error.reason
+    metrics = answer.content.metric_records["metrics"]
+    x, _ = load_first(node_context(1))
+    assert metrics["num-examples"] == len(x) and 0.0 <= float(metrics["accuracy"]) <= 1.0  # type: ignore[arg-type]
 
 
 def reply(submission: UpdateSubmission, node: int, **changes: Any) -> Message:
