@@ -2,7 +2,7 @@
 
 Four nodes of the Flower example (examples/flower/run.py) on Flower's simulation engine:
 logreg on breast_cancer, one step of batch 16 per round, node 3 multiplying its update by
-10 (a poisoning client). Plain Flower trains in floats and averages every reply; ZkFedAvg
+-10 (a poisoning client). Plain Flower trains in floats and averages every reply; ZkFedAvg
 proves each step (ezkl), verifies every reply and averages the verified ones with zkfl's
 integer FedAvg, proven. Per round: wall time (from the start of the round to the new model)
 and held-out accuracy; per zkfl step: proof time. Medians over --repeats runs (default 3).
@@ -30,6 +30,9 @@ assert _spec is not None and _spec.loader is not None
 example = importlib.util.module_from_spec(_spec)
 sys.modules["flower_example"] = example
 _spec.loader.exec_module(example)
+import ray.cloudpickle  # noqa: E402
+
+ray.cloudpickle.register_pickle_by_value(example)  # Ray's workers cannot import the example by name
 
 from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict  # noqa: E402
 from flwr.clientapp import ClientApp  # noqa: E402
@@ -46,7 +49,7 @@ from zkfl.organisation import PreparedTask, held_out_evaluator, prepare_task  # 
 
 
 def plain_client(prepared: PreparedTask) -> ClientApp:
-    """Flower's own way: a float step on the node's batch, the poisoning node's scaled by 10."""
+    """Flower's own way: a float step on the node's batch, the poisoning node's scaled by -10."""
     spec = prepared.spec
     app = ClientApp()
 
@@ -59,11 +62,24 @@ def plain_client(prepared: PreparedTask) -> ClientApp:
         fam = family(spec.family)
         new = fam.float_step(spec, theta, xb, fam.encode_labels(spec, yb))
         if example.partition(context) == example.TAMPERER:
-            new = 10 * new
+            new = -10 * new
         return Message(RecordDict({"arrays": ArrayRecord({"model": Array(np.asarray(new, dtype=np.float64))}),
                                    "metrics": MetricRecord({"num-examples": spec.batch})}), reply_to=msg)
 
     return app
+
+
+class CountingFedAvg(FedAvg):
+    """Flower's FedAvg, counting the replies it averaged (a failed node is silently skipped)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.averaged: list[int] = []
+
+    def aggregate_train(self, server_round: int, replies: Any) -> Any:
+        replies = list(replies)
+        self.averaged.append(sum(not r.has_error() for r in replies))
+        return super().aggregate_train(server_round, replies)
 
 
 def timed_server(strategy: FedAvg, initial: ArrayRecord, rounds: int, evaluate: Any, out: dict[str, Any]) -> ServerApp:
@@ -105,8 +121,11 @@ def run_once(prepared: PreparedTask, rounds: int) -> dict[str, Any]:
         return float(fam.loss_and_accuracy(spec, theta, data.x_test, data.y_test)[1])
 
     plain: dict[str, Any] = {}
-    simulate(timed_server(FedAvg(**example.FLOWER_OPTIONS), ArrayRecord({"model": Array(initial)}), rounds,
-                          float_accuracy, plain), plain_client(prepared))
+    counting = CountingFedAvg(**example.FLOWER_OPTIONS)
+    simulate(timed_server(counting, ArrayRecord({"model": Array(initial)}), rounds, float_accuracy, plain),
+             plain_client(prepared))
+    if counting.averaged != [example.CLIENTS] * rounds:
+        raise SystemExit(f"plain Flower averaged {counting.averaged} replies a round, not {example.CLIENTS}")
 
     evaluator = held_out_evaluator(spec, example.DATASET)
     strategy = ZkFedAvg(FlowerTask.off_chain(prepared.package_cid), prepared.step, aggregation=prepared.aggregation,
@@ -116,6 +135,9 @@ def run_once(prepared: PreparedTask, rounds: int) -> dict[str, Any]:
                           lambda arrays: evaluator([int(v) for v in arrays[MODEL_KEY].numpy()])[1], zk),
              zk_client_app(example.load_partition, example.wallet_key, mods=[example.poison]))
     zk["rejected_per_round"] = [len(r.rejected) for r in strategy.rounds]
+    if any(len(r.accepted) != example.CLIENTS - 1 for r in strategy.rounds):
+        raise SystemExit(f"zkfl accepted {[len(r.accepted) for r in strategy.rounds]}: "
+                         f"{[x.reason for r in strategy.rounds for x in r.rejected][:3]}")
     zk["verify_and_fedavg_s"] = [r.seconds for r in strategy.rounds]  # checks, FedAvg and its proof
     return {"plain": plain, "zkfl": zk}
 

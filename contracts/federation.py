@@ -566,13 +566,23 @@ SUBMISSION_FIELDS = (("taskId", "uint256"), ("round", "uint256"), ("updateCommit
 
 def submission_signer(signature: bytes, chain_id: int, federation: str, task_id: int, round_: int,
                       update_commitment: int, update: list[int], public_values: list[int], proof: bytes) -> str:
-    """The wallet that signed a submission (checksummed); raises ConfigError on a malformed signature."""
+    """The wallet that signed a submission (checksummed), recovered as the contract's ECDSA
+    (OpenZeppelin) recovers it: 65 bytes, v 27 or 28, 0 < r < n and 0 < s <= n/2, else
+    ConfigError (so an off-chain check accepts exactly the signatures the chain accepts)."""
+    if len(signature) != 65:
+        raise ConfigError(f"the submission's signature is {len(signature)} bytes, not 65")
+    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
+    if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
+        raise ConfigError("the submission's signature is not canonical (v 27/28, 0 < r < n, 0 < s <= n/2)")
     typed = submission_typed_data(chain_id, federation, task_id, round_, update_commitment, update,
                                   public_values, proof)
     try:
         return str(Account.recover_message(encode_typed_data(full_message=typed), signature=signature))
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"the submission's signature is malformed: {exc}") from None
+    except Exception as exc:  # eth_keys' BadSignature is not a ValueError: a bad signature never crashes the caller
+        raise ConfigError(f"the submission's signature is malformed: {type(exc).__name__}: {exc}") from None
+
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def public_values_hash(public_values: list[int]) -> bytes:

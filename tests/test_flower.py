@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from eth_account import Account
-from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 
 from zkfl.contracts.chain import dev_keys
 from zkfl.datasets import load, shard
@@ -89,6 +89,26 @@ def reply(submission: UpdateSubmission, node: int, **changes: Any) -> Message:
     return Message(content, reply_to=request)
 
 
+def outsider_replies(good: UpdateSubmission) -> dict[int, Message]:
+    """Replies crafted to crash or fool the strategy rather than pass it."""
+    r, s_, v = good.signature_bytes[:32], int.from_bytes(good.signature_bytes[32:64], "big"), good.signature_bytes[64]
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    high_s = r + (n - s_).to_bytes(32, "big") + bytes([55 - v])  # the same signer, the other s: OpenZeppelin refuses it
+    garbage = int_arrays(UPDATE_KEY, good.update)
+    garbage[UPDATE_KEY] = Array(dtype="int64", shape=(len(good.update),), stype="numpy.ndarray", data=b"\x80garbage")
+    floats = ArrayRecord({UPDATE_KEY: Array(np.array(good.update, dtype=np.float64))})
+    padded = good.proof_bytes + bytes(32)
+    return {
+        12: reply(replace(good, signature="0x" + bytes(65).hex()), 12),  # r = s = 0: eth_keys raises BadSignature
+        13: reply(replace(good, signature="0x" + high_s.hex()), 13),
+        14: reply(replace(good, signature="0x" + (good.signature_bytes[:64] + bytes([1])).hex()), 14),  # v = 1
+        15: reply(good, 15, arrays=floats),
+        16: reply(good, 16, arrays=ArrayRecord({UPDATE_KEY: Array(np.array([good.update], dtype=np.int64))})),
+        17: reply(good, 17, arrays=garbage),  # bytes that do not decode as they declare
+        18: reply(signed(replace(good, proof="0x" + padded.hex()), good.update, KEY_A), 18),
+    }
+
+
 def strategy_at(prepared: PreparedTask, task: FlowerTask, server_round: int = 1,
                 model: list[int] | None = None) -> ZkFedAvg:
     strategy = ZkFedAvg(task, prepared.step)
@@ -109,7 +129,8 @@ def test_only_a_verified_reply_bound_to_this_task_round_and_wallet_is_averaged(
     other_values = list(good.public_value_ints)
     other_values[GLOBAL_INDEX + 1] += 1  # a data commitment: every value the strategy compares still matches
     crafted = {
-        1: reply(good, 1),  # the honest reply
+        # The honest reply, with a metric Flower's own averaging would crash on (metrics are not signed).
+        1: reply(good, 1, metrics=MetricRecord({"num-examples": 16, "loss": [1.0, 2.0]})),
         2: reply(good, 2),  # the same reply again, from another node
         3: reply(signed(good, update, KEY_B), 3),  # wallet B claims A's proof as its own
         4: reply(signed(good, [2 * v for v in update], KEY_A), 4),  # poisoned update, signed
@@ -122,6 +143,7 @@ def test_only_a_verified_reply_bound_to_this_task_round_and_wallet_is_averaged(
                     reply_to=Message(RecordDict({}), dst_node_id=10, message_type="train")),
         11: reply(good, 11, **{PROOF_RECORD: ConfigRecord({"submission": b"{not json"})}),
     }
+    crafted |= outsider_replies(good)
     strategy = strategy_at(prepared, task)
     arrays, metrics = strategy.aggregate_train(1, list(crafted.values()))
     record = strategy.rounds[-1]
@@ -137,8 +159,28 @@ def test_only_a_verified_reply_bound_to_this_task_round_and_wallet_is_averaged(
     assert "num-examples" in why[9]
     assert why[10] == "the client failed: ValueError: out of memory"
     assert "malformed JSON" in why[11]
+    assert "not canonical" in why[12] and "not canonical" in why[13] and "not canonical" in why[14]
+    assert all("flat int64 numpy array" in why[n] for n in (15, 16)) and "does not decode" in why[17]
+    assert "the task's verifier takes" in why[18]
+    # Nothing the wallet did not sign is put to its name.
+    names = {r.node: r.client for r in record.rejected}
+    assert names[7] == f"node 7 (names {signed(good, update, KEY_B).wallet})" and names[12].startswith("node 12")
+    assert names[3] == signed(good, update, KEY_B).wallet and names[4] == good.wallet
     expected = fedavg([update], [good.num_samples], prepared.step.update_scale, prepared.spec.scale)
     assert arrays is not None and list(arrays[MODEL_KEY].numpy()) == expected and metrics is not None
+
+    assert metrics is not None and metrics["loss"] == good.metrics.loss  # from the signed submission
+    # A participant list in any letter case admits the honest wallet; evaluate replies that would
+    # end Flower's own averaging are left out.
+    listed = ZkFedAvg(task, prepared.step, participants=[good.wallet.lower()])
+    listed.open_round(1, int_arrays(MODEL_KEY, prepared.initial.values))
+    assert listed.aggregate_train(1, [reply(good, 1)])[0] is not None
+    request = Message(RecordDict({}), dst_node_id=5, message_type="evaluate")
+    evaluations = [Message(RecordDict({"metrics": MetricRecord({"num-examples": 10, "loss": 0.5, "accuracy": 0.75})}),
+                           reply_to=request),
+                   Message(RecordDict({"metrics": MetricRecord({"num-examples": 10, "loss": [1.0], "extra": 1})}),
+                           reply_to=request)]
+    assert listed.aggregate_evaluate(1, evaluations) == MetricRecord({"loss": 0.5, "accuracy": 0.75})
 
     # Another run (another task), and the next round of this one: the same reply is refused.
     elsewhere = strategy_at(prepared, FlowerTask.off_chain(prepared.package_cid))

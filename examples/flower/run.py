@@ -5,7 +5,7 @@ simulation engine (Ray) on this machine.
 
 The ServerApp runs zkfl's ZkFedAvg where a Flower app runs FedAvg; the ClientApp is
 zk_client_app around a function that loads the node's partition of breast_cancer. Node 3
-carries a Flower mod that poisons its reply: it multiplies its proven update by 10 and signs
+carries a Flower mod that poisons its reply: it multiplies its proven update by -10 and signs
 the result with its own wallet, so the signature is good but the update is not the proof's
 output. ZkFedAvg rejects it every round, with the reason; the honest three are averaged with
 zkfl's integer FedAvg, and the average is proven with the task's FedAvg circuit. Prints each
@@ -70,12 +70,13 @@ def wallet_key(context: Context) -> str:
 
 
 def poison(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """Node 3's mod: scale the proven update by 10 and re-sign it (a model-poisoning client)."""
+    """Node 3's mod: scale the proven update by -10 and re-sign it (a model-poisoning client: in a
+    plain average it outweighs the three honest nodes and flips the model's decisions)."""
     reply = call_next(msg, context)
     if partition(context) != TAMPERER or reply.has_error() or msg.metadata.message_type != "train":
         return reply
     honest = read_reply(reply)
-    forged = signed(honest, [10 * v for v in honest.update], wallet_key(context))
+    forged = signed(honest, [-10 * v for v in honest.update], wallet_key(context))
     return Message(reply_content(forged, honest.metrics.loss or 0.0, honest.metrics.accuracy or 0.0), reply_to=msg)
 
 

@@ -30,14 +30,25 @@ def int_arrays(key: str, values: Sequence[int] | IntArray) -> ArrayRecord:
     return ArrayRecord({key: Array(np.asarray(values, dtype=np.int64))})
 
 
-def int_values(arrays: ArrayRecord, key: str) -> list[int]:
-    """The integers under ``key``; MessageError if they are missing or not integers."""
+def int_values(arrays: ArrayRecord, key: str, length: int | None = None) -> list[int]:
+    """The integers under ``key`` (``length`` of them, where given); MessageError if they are
+    missing or not a flat int64 numpy array. The Array's own fields are checked before its
+    bytes are decoded, so a reply cannot make the server unpickle or allocate what it likes."""
     if key not in arrays:
-        raise MessageError(f"the ArrayRecord has no {key!r} array (it has {sorted(arrays)})")
-    array = arrays[key].numpy()
-    if array.dtype != np.int64 or array.ndim != 1:
-        raise MessageError(f"{key!r} must be a flat int64 array, got {array.dtype} of shape {array.shape}")
-    return [int(v) for v in array]
+        raise MessageError(f"the ArrayRecord has no {key!r} array (it has {sorted(arrays)[:8]})")
+    array = arrays[key]
+    shape = tuple(array.shape)
+    if array.stype != "numpy.ndarray" or array.dtype != "int64" or len(shape) != 1:
+        raise MessageError(f"{key!r} must be a flat int64 numpy array, got {array.stype} {array.dtype} {shape}")
+    if length is not None and shape != (length,):
+        raise MessageError(f"{key!r} holds {shape[0]} values, expected {length}")
+    try:
+        values = array.numpy()
+    except Exception as exc:  # bytes that do not decode as declared: a bad reply, never a crash
+        raise MessageError(f"{key!r} does not decode: {type(exc).__name__}") from None
+    if values.dtype != np.int64 or values.shape != shape:
+        raise MessageError(f"{key!r} decodes to {values.dtype} {values.shape}, not what it declares")
+    return [int(v) for v in values]
 
 
 def model_of(msg: Message) -> list[int]:
@@ -70,12 +81,14 @@ def read_reply(reply: Message) -> UpdateSubmission:
             from None
     if not isinstance(body, bytes):
         raise MessageError("the reply's zkfl submission is not bytes")
-    submission = decode_submission(body)
+    submission = decode_submission(body)  # bounded in size before anything else is decoded
+    if submission.update_cid is not None:
+        raise MessageError("a Flower reply carries its update inline (in its ArrayRecord), not by CID")
     arrays, metrics = list(content.array_records.values()), list(content.metric_records.values())
     if len(arrays) != 1 or len(metrics) != 1:
         raise MessageError(f"a reply has one ArrayRecord and one MetricRecord, this one {len(arrays)} and "
                            f"{len(metrics)}")
-    if int_values(arrays[0], UPDATE_KEY) != submission.update:
+    if int_values(arrays[0], UPDATE_KEY, len(submission.update)) != submission.update:
         raise MessageError("the ArrayRecord's update is not the one the wallet signed")
     count = metrics[0].get(NUM_EXAMPLES)
     if isinstance(count, bool) or not isinstance(count, int) or count != submission.num_samples:

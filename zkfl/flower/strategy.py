@@ -17,13 +17,15 @@ published on chain, and the published model is the next round's.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from eth_utils.address import to_checksum_address
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
@@ -31,9 +33,9 @@ from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.errors import ChainError, MessageError
 from zkfl.field.commit import commit
-from zkfl.flower.records import MODEL_KEY, int_arrays, int_values, read_reply
+from zkfl.flower.records import MODEL_KEY, NUM_EXAMPLES, int_arrays, int_values, read_reply
 from zkfl.flower.task import PACKAGE, FlowerTask
-from zkfl.flower.verdict import RoundTerms, judge
+from zkfl.flower.verdict import RoundTerms, Verdict, judge
 from zkfl.middleware.messages import UpdateSubmission
 from zkfl.prover.ezkl.aggregation import prove_aggregation
 from zkfl.prover.ezkl.circuit import CircuitArtifacts
@@ -73,6 +75,28 @@ class FlowerRound:
         return asdict(self)
 
 
+def signed_metrics(submission: UpdateSubmission) -> RecordDict:
+    metrics = {k: float(v) for k, v in asdict(submission.metrics).items() if v is not None}
+    return RecordDict({"metrics": MetricRecord({NUM_EXAMPLES: submission.num_samples, **metrics})})
+
+
+def evaluate_metrics(reply: Message) -> RecordDict | None:
+    """An evaluate reply's loss and accuracy as finite numbers, or None if it has none such."""
+    if reply.has_error() or len(reply.content.metric_records) != 1:
+        return None
+    [record] = reply.content.metric_records.values()
+    count = record.get(NUM_EXAMPLES)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        return None
+    values: dict[str, float] = {}
+    for key in ("loss", "accuracy"):
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, float | int) or not math.isfinite(value):
+            return None
+        values[key] = float(value)
+    return RecordDict({"metrics": MetricRecord({NUM_EXAMPLES: count, **values})})
+
+
 class ZkFedAvg(FedAvg):
     def __init__(self, task: FlowerTask, circuit: StepCircuit | None = None, *, store: ContentStore | None = None,
                  aggregator: Aggregator | None = None, participants: Iterable[str] | None = None,
@@ -88,9 +112,8 @@ class ZkFedAvg(FedAvg):
         # Off chain, the strategy proves each round's FedAvg with the task's FedAvg circuit when
         # given it (on chain the Aggregator always does, and publishes the proof).
         self.aggregation = aggregation
-        self.participants = None if participants is None else {str(p) for p in participants}
+        self.participants = None if participants is None else {to_checksum_address(p) for p in participants}
         self.rounds: list[FlowerRound] = []
-        self.node_wallets: dict[int, str] = {}  # Flower node id -> the wallet of its last accepted reply
         self._sent: dict[int, tuple[int, int]] = {}  # server round -> (zkfl round, global commitment sent)
 
     def zkfl_round(self, server_round: int) -> int:
@@ -117,47 +140,63 @@ class ZkFedAvg(FedAvg):
         config[PACKAGE] = self.task.package_cid
         return super().configure_evaluate(server_round, arrays, config, grid)
 
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        """Flower's weighted average over the replies with a finite loss and accuracy; a malformed
+        reply is left out (Flower's own check would end the run)."""
+        sane = [m for m in (evaluate_metrics(r) for r in replies) if m is not None]
+        return self.evaluate_metrics_aggr_fn(sane, self.weighted_by_key) if sane else None
+
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         start = time.monotonic()
         round_, commitment = self._sent[server_round]
         record = FlowerRound(server_round, round_)
-        terms = RoundTerms(self.task, round_, commitment, self.package, self.circuit, self.participants)
         decoded = self._decode(list(replies), record)
         if self.aggregator is None:
+            terms = RoundTerms(self.task, round_, commitment, self.package, self.circuit, self.participants)
             slots = None if self.aggregation is None else self.aggregation.slots
             verified = self._judge(decoded, terms, record, slots)
+            self._average(record, verified)
         else:  # the chain judges (and slashes): every well-formed reply goes to it
             verified = self._publish_on_chain(round_, decoded, record)
-        self.node_wallets |= {int(m.metadata.src_node_id): s.wallet for m, s in verified}
-        if not verified:
-            self.rounds.append(record)
-            return None, None
-        record.updates = [s.update for _, s in verified]
-        record.samples = [s.num_samples for _, s in verified]
+        self.rounds.append(record)
         if record.model is None:
-            record.model = fedavg(record.updates, record.samples, self.package.update_scale, self.package.spec.scale)
-            if self.aggregation is not None:
-                proof = prove_aggregation(self.aggregation, record.updates, record.samples, record.model)
-                record.fedavg_proof = "0x" + proof.proof_bytes.hex()
-                record.fedavg_instances = [hex(v) for v in proof.instances]
+            return None, None
         if self.evaluator is not None:
             record.loss, record.accuracy = self.evaluator(record.model)
         record.seconds = time.monotonic() - start
-        self.rounds.append(record)
-        metrics = self.train_metrics_aggr_fn([msg.content for msg, _ in verified], self.weighted_by_key)
+        # Train metrics from the signed submissions (finite numbers, checked when decoded), never
+        # from a reply's own MetricRecord: one malformed metric would end Flower's averaging.
+        signed = [signed_metrics(s) for _, s in verified]
+        metrics = self.train_metrics_aggr_fn(signed, self.weighted_by_key) if signed else None
         return int_arrays(MODEL_KEY, record.model), metrics
 
-    def _decode(self, replies: list[Message], record: FlowerRound) -> list[tuple[Message, UpdateSubmission]]:
+    def _average(self, record: FlowerRound, verified: list[tuple[Message, UpdateSubmission]]) -> None:
+        """zkfl's integer FedAvg of the verified updates, weighted by their signed sample counts,
+        proven with the task's FedAvg circuit where the strategy has it."""
+        if not verified:
+            return
+        record.updates = [s.update for _, s in verified]
+        record.samples = [s.num_samples for _, s in verified]
+        record.model = fedavg(record.updates, record.samples, self.package.update_scale, self.package.spec.scale)
+        if self.aggregation is not None:
+            proof = prove_aggregation(self.aggregation, record.updates, record.samples, record.model)
+            record.fedavg_proof = "0x" + proof.proof_bytes.hex()
+            record.fedavg_instances = [hex(v) for v in proof.instances]
+
+    @staticmethod
+    def _decode(replies: list[Message], record: FlowerRound) -> list[tuple[Message, UpdateSubmission]]:
         """Each reply's signed submission; a reply without one (or a failed client) recorded with
-        why, under the wallet of the node's last accepted reply, if any."""
+        why, under its node (nothing in it is authenticated yet)."""
         decoded = []
         for reply in replies:
             node = int(reply.metadata.src_node_id)
             try:
                 decoded.append((reply, read_reply(reply)))
             except MessageError as exc:
-                record.rejected.append(Rejected(self.node_wallets.get(node, f"node {node}"), node, str(exc)))
+                record.rejected.append(Rejected(f"node {node}", node, str(exc)))
+            except Exception as exc:  # one node's reply never ends the run: anything unforeseen is a rejection
+                record.rejected.append(Rejected(f"node {node}", node, f"unprocessable reply: {type(exc).__name__}"))
         return decoded
 
     @staticmethod
@@ -167,32 +206,41 @@ class ZkFedAvg(FedAvg):
         verified: list[tuple[Message, UpdateSubmission]] = []
         for reply, submission in decoded:
             node = int(reply.metadata.src_node_id)
-            reason = judge(submission, terms)
+            try:
+                verdict = judge(submission, terms)
+            except Exception as exc:  # as in _decode: a rejection, never the end of the run
+                verdict = Verdict(f"unprocessable reply: {type(exc).__name__}", signed=False)
+            reason = verdict.reason
             if reason is None and submission.wallet in record.accepted:
                 reason = f"a second reply from {submission.wallet} this round"
             if reason is None and slots is not None and len(verified) >= slots:
                 reason = f"the round is full: the task's FedAvg circuit averages {slots} updates"
             if reason is not None:
-                record.rejected.append(Rejected(submission.wallet, node, reason))
+                # Only a reply the wallet signed is put to the wallet's name: anyone can name any wallet.
+                client = submission.wallet if verdict.signed else f"node {node} (names {submission.wallet})"
+                record.rejected.append(Rejected(client, node, reason))
                 continue
             record.accepted.append(submission.wallet)
             record.accepted_nodes.append(node)
             verified.append((reply, submission))
         return verified
 
-    def _publish_on_chain(self, round_: int, verified: list[tuple[Message, UpdateSubmission]],
+    def _publish_on_chain(self, round_: int, decoded: list[tuple[Message, UpdateSubmission]],
                           record: FlowerRound) -> list[tuple[Message, UpdateSubmission]]:
         """Relay the replies to the Federation and publish the round as `zkfl aggregator run`
         does; the chain's decisions replace the strategy's (a rejection on chain slashes)."""
         assert self.aggregator is not None
-        aggregator = self.aggregator
-        for _, submission in verified:
-            aggregator.transport.publish_submission(aggregator.queue_key, submission.encode())
-        while (delivery := aggregator.transport.receive_submission(aggregator.queue_key, timeout=0.1)) is not None:
-            aggregator.handle(delivery)
+        aggregator, key = self.aggregator, self.aggregator.queue_key
+        for _, submission in decoded:
+            aggregator.transport.publish_submission(key, submission.encode())
+        for _ in decoded:  # each handled once: one the aggregator puts back is not retried in a loop
+            if (delivery := aggregator.transport.receive_submission(key, timeout=1.0)) is not None:
+                aggregator.handle(delivery)
+        while (left := aggregator.transport.receive_submission(key, timeout=0.0)) is not None:
+            left.reject("not relayed within its Flower round")
         if aggregator.federation.round(self.task.task_id, round_).accepted == 0:
             # Nothing to average: the round stays open on chain, and the next Flower round asks again.
-            return self._chain_decisions(round_, verified, record)
+            return self._chain_decisions(round_, decoded, record)
         # Published once everyone active is decided or the collection window is over (the
         # contract's rule), with every update accepted on chain, relayed here or sent directly.
         deadline = time.monotonic() + self.publish_timeout
@@ -200,7 +248,10 @@ class ZkFedAvg(FedAvg):
             if time.monotonic() > deadline:
                 raise ChainError(f"round {round_} could not be published within {self.publish_timeout:.0f} s")
             time.sleep(1.0)
-        kept = self._chain_decisions(round_, verified, record)
+        kept = self._chain_decisions(round_, decoded, record)
+        accepted = aggregator.accepted_in_chain_order(round_)  # what the published FedAvg averaged
+        record.updates = [d.update_values or [] for d in accepted]
+        record.samples = [d.num_samples for d in accepted]
         published = aggregator.round_record(round_)
         if published.model_cid is not None:
             record.model = ModelArtifact.get(aggregator.store, published.model_cid).values
@@ -208,15 +259,26 @@ class ZkFedAvg(FedAvg):
 
     def _chain_decisions(self, round_: int, relayed: list[tuple[Message, UpdateSubmission]],
                          record: FlowerRound) -> list[tuple[Message, UpdateSubmission]]:
-        """The relayed replies the chain accepted; the others recorded with the chain's reason."""
+        """The relayed replies the chain accepted (the very update it accepted, once a wallet);
+        every decision recorded, put to a wallet's name only where the chain checked its signature."""
         assert self.aggregator is not None
-        decided = self.aggregator.round_record(round_)
-        nodes = {s.wallet.lower(): int(m.metadata.src_node_id) for m, s in relayed}
+        fed, decided = self.aggregator.federation, self.aggregator.round_record(round_)
+        kept: list[tuple[Message, UpdateSubmission]] = []
+        for wallet in decided.accepted:
+            commitment = fed.submission(self.task.task_id, round_, wallet).update_commitment
+            match = next(((m, s) for m, s in relayed if s.wallet.lower() == wallet.lower() and s.round == round_
+                          and s.update_commitment_int == commitment), None)
+            record.accepted.append(wallet)
+            record.accepted_nodes.append(-1 if match is None else int(match[0].metadata.src_node_id))
+            if match is not None:
+                kept.append(match)
         for rejection in decided.rejected:
-            reason = f"{'rejected on chain' if rejection.on_chain else 'refused'}: {rejection.reason}"
-            record.rejected.append(Rejected(rejection.wallet, nodes.get(rejection.wallet.lower(), -1), reason))
-        on_chain = {w.lower() for w in decided.accepted}
-        kept = [(m, s) for m, s in relayed if s.wallet.lower() in on_chain]
-        record.accepted = [s.wallet for _, s in kept]
-        record.accepted_nodes = [int(m.metadata.src_node_id) for m, _ in kept]
+            naming = [int(m.metadata.src_node_id) for m, s in relayed if s.wallet.lower() == rejection.wallet.lower()
+                      and all(m is not k for k, _ in kept)]
+            node = naming[0] if len(naming) == 1 else -1
+            if rejection.on_chain:  # the contract checked the signature: the wallet's own submission
+                record.rejected.append(Rejected(rejection.wallet, node, f"rejected on chain: {rejection.reason}"))
+            else:
+                record.rejected.append(Rejected(f"node {node} (names {rejection.wallet})", node,
+                                                f"refused: {rejection.reason}"))
         return kept

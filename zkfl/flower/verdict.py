@@ -28,9 +28,20 @@ class RoundTerms:
     participants: Collection[str] | None = None  # checksummed wallets allowed to take part; None: any
 
 
-def judge(s: UpdateSubmission, terms: RoundTerms) -> str | None:
-    """None if the reply may be averaged, else why not."""
-    return _addressed(s, terms) or _signed(s, terms) or _shaped(s, terms) or _proven(s, terms)
+@dataclass(frozen=True)
+class Verdict:
+    reason: str | None  # None: the reply may be averaged
+    signed: bool  # the wallet it names signed it (else a rejection must not be put to that wallet's name)
+
+
+def judge(s: UpdateSubmission, terms: RoundTerms) -> Verdict:
+    addressed = _addressed(s, terms)
+    if addressed is not None:
+        return Verdict(addressed, signed=False)
+    signature = _signed(s)
+    if signature is not None:
+        return Verdict(signature, signed=False)
+    return Verdict(_shaped(s, terms) or _proven(s, terms), signed=True)
 
 
 def _addressed(s: UpdateSubmission, terms: RoundTerms) -> str | None:
@@ -44,7 +55,7 @@ def _addressed(s: UpdateSubmission, terms: RoundTerms) -> str | None:
     return None
 
 
-def _signed(s: UpdateSubmission, terms: RoundTerms) -> str | None:
+def _signed(s: UpdateSubmission) -> str | None:
     try:
         signer = submission_signer(s.signature_bytes, s.chain_id, s.federation, s.task_id, s.round,
                                    s.update_commitment_int, s.update, s.public_value_ints, s.proof_bytes)
@@ -63,6 +74,8 @@ def _shaped(s: UpdateSubmission, terms: RoundTerms) -> str | None:
         return f"update scale {s.update_scale} is not the task's {package.update_scale}"
     if len(s.update) != spec.param_count:
         return f"{len(s.update)} update values, the model has {spec.param_count}"
+    if package.proof_bytes is not None and len(s.proof_bytes) != package.proof_bytes:
+        return f"a proof of {len(s.proof_bytes)} bytes; the task's verifier takes {package.proof_bytes}"
     return None
 
 
