@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/broker.py
 	$(BIN)/python bench/ipfs.py
+	$(BIN)/python bench/flower.py
 	$(BIN)/python bench/multiparty.py
 
 # ruff, mypy, the import contracts of pyproject.toml (layers only point down), short functions.
