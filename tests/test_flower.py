@@ -19,16 +19,21 @@ import numpy as np
 import pytest
 from eth_account import Account
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from web3 import Web3
 
-from zkfl.contracts.chain import dev_keys
+from zkfl.aggregator.service import Aggregator
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
+from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
 from zkfl.field.commit import commit, commitment_hex
 from zkfl.flower import FlowerTask, ZkFedAvg, zk_client_app
-from zkfl.flower.client import signed
+from zkfl.flower.client import signed, submit_on_chain
 from zkfl.flower.records import MODEL_KEY, PROOF_RECORD, UPDATE_KEY, int_arrays, read_reply, reply_content
 from zkfl.flower.task import PACKAGE
+from zkfl.middleware.client import Client
 from zkfl.middleware.messages import UpdateSubmission
-from zkfl.organisation import PreparedTask, prepare_task
+from zkfl.middleware.transport.inprocess import InProcessTransport
+from zkfl.organisation import PreparedTask, post_task, prepare_task
 from zkfl.prover.ezkl.aggregation import statement_problems
 from zkfl.prover.ezkl.prove import proof_json, verify_proof
 from zkfl.prover.fedavg import fedavg
@@ -245,3 +250,34 @@ def test_flower_example_on_chain_slashes_the_tampering_node_and_publishes_the_ho
     assert report["chain"]["current_round"] == 1  # published on chain
     assert first["model"] == report["final_model"] == fedavg(first["updates"], first["samples"],
                                                              report["update_scale"], report["model_scale"])
+
+
+@pytest.mark.slow
+def test_on_chain_a_reply_forged_under_an_honest_wallet_is_refused_and_never_counted(
+        anvil: AnvilProcess, w3: Web3, prepared: PreparedTask) -> None:
+    """Node 9 sends, first, a poisoned update under honest wallet A's name (signed by B). The
+    chain refuses it without judging (nobody slashed); A's own reply is accepted and is the
+    only update counted, and the refusal is put to node 9, not to A."""
+    keys = dev_keys()
+    posted = post_task(w3, account_from_key(keys[0]), model="logreg", dataset="breast_cancer", rounds=1,
+                       reward_wei=10**18, min_stake_wei=10**16, deadline_seconds=3600,
+                       aggregator=account_from_key(keys[1]).address)
+    Client(anvil.rpc_url, posted.task_id, KEY_A, federation=posted.federation, show_progress=False).join()
+    task = FlowerTask(posted.package_cid, w3.eth.chain_id, posted.federation, posted.task_id)
+    x, y = shard(load("breast_cancer"), 1, 4)
+    honest = submit_on_chain(task, 0, prepared.initial.values, x, y, KEY_A, anvil.rpc_url)
+    forged = replace(signed(honest, [-10 * v for v in honest.update], KEY_B), wallet=honest.wallet)
+    fed = Federation(w3, posted.federation)
+    strategy = ZkFedAvg(task, aggregator=Aggregator(fed, posted.task_id, account_from_key(keys[1]),
+                                                    InProcessTransport()))
+    strategy.open_round(1, int_arrays(MODEL_KEY, prepared.initial.values))
+    arrays, _ = strategy.aggregate_train(1, [reply(forged, 9), reply(honest, 1)])
+    record = strategy.rounds[-1]
+    assert record.accepted == [honest.wallet] and record.accepted_nodes == [1]
+    assert record.updates == [honest.update] and record.samples == [honest.num_samples]
+    [refusal] = record.rejected
+    assert refusal.client == f"node 9 (names {honest.wallet})" and refusal.reason.startswith("refused")
+    assert not fed.participant(posted.task_id, honest.wallet).slashed
+    assert fed.task(posted.task_id).current_round == 1  # published
+    assert arrays is not None and list(arrays[MODEL_KEY].numpy()) == record.model == fedavg(
+        [honest.update], [honest.num_samples], prepared.step.update_scale, prepared.spec.scale)
