@@ -98,6 +98,11 @@ def evaluate_metrics(reply: Message) -> RecordDict | None:
 
 
 class ZkFedAvg(FedAvg):
+    """Flower's FedAvg over verified replies only. ``task`` names what proofs must be bound to;
+    ``circuit`` is the task's step circuit (else rebuilt from its package); ``aggregation`` the
+    FedAvg circuit to prove each round's average with (off chain); ``aggregator`` a zkfl
+    Aggregator of the task on chain; other keyword options are FedAvg's."""
+
     def __init__(self, task: FlowerTask, circuit: StepCircuit | None = None, *, store: ContentStore | None = None,
                  aggregator: Aggregator | None = None, participants: Iterable[str] | None = None,
                  evaluator: Evaluator | None = None, aggregation: CircuitArtifacts | None = None,
