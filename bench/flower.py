@@ -25,6 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "flower.json"
+sys.path.insert(0, str(ROOT / "examples" / "flower"))  # the example's own package, zkfl_flower_example
 _spec = importlib.util.spec_from_file_location("flower_example", ROOT / "examples" / "flower" / "run.py")
 assert _spec is not None and _spec.loader is not None
 example = importlib.util.module_from_spec(_spec)
@@ -61,7 +62,7 @@ def plain_client(prepared: PreparedTask) -> ClientApp:
         xb, yb = round_batch(x, y, rnd, spec.batch)
         fam = family(spec.family)
         new = fam.float_step(spec, theta, xb, fam.encode_labels(spec, yb))
-        if example.partition(context) == example.TAMPERER:
+        if example.nodes.partition(context) == example.TAMPERER:
             new = -10 * new
         return Message(RecordDict({"arrays": ArrayRecord({"model": Array(np.asarray(new, dtype=np.float64))}),
                                    "metrics": MetricRecord({"num-examples": spec.batch})}), reply_to=msg)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, 
 from web3 import Web3
 
 from zkfl.aggregator.service import Aggregator
-from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
+from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys, free_port
 from zkfl.contracts.federation import Federation
 from zkfl.datasets import load, shard
 from zkfl.field.commit import commit, commitment_hex
@@ -281,3 +284,55 @@ def test_on_chain_a_reply_forged_under_an_honest_wallet_is_refused_and_never_cou
     assert fed.task(posted.task_id).current_round == 1  # published
     assert arrays is not None and list(arrays[MODEL_KEY].numpy()) == record.model == fedavg(
         [honest.update], [honest.num_samples], prepared.step.update_scale, prepared.spec.scale)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[Any], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the SuperLink exited"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"nothing listens on port {port} after {timeout_s:.0f} s")
+
+
+@pytest.mark.slow
+def test_the_same_app_on_flowers_deployment_engine_rejects_the_tampering_node(tmp_path: Path) -> None:
+    """Flower's other engine: a SuperLink, three SuperNodes (each ClientApp in its own process)
+    and `flwr run` of the example's app project. Nothing is installed at run time."""
+    flwr_home, report_path = tmp_path / "flwr", tmp_path / "report.json"
+    flwr_home.mkdir()
+    (flwr_home / "config.toml").write_text('[superlink]\ndefault = "local"\n\n[superlink.local]\n'
+                                           'address = "127.0.0.1:9093"\ninsecure = true\n')
+    tools = Path(sys.executable).parent
+    # The SuperLink and SuperNodes start flower-superexec, flwr-serverapp and flwr-clientapp by name.
+    env = {**os.environ, "FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
+           "FLWR_DISABLE_UPDATE_CHECK": "1", "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
+    commands = [[str(tools / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation"]]
+    commands += [[str(tools / "flower-supernode"), "--insecure", "--superlink", "127.0.0.1:9092", "--node-config",
+                  f"partition-id={i} num-partitions=3", "--clientappio-api-address", f"127.0.0.1:{free_port()}"]
+                 for i in range(3)]
+    log = (tmp_path / "engine.log").open("w")
+    engine = [subprocess.Popen(c, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+              for c in commands]
+    try:
+        wait_for_port(9093, engine[0])  # the SuperLink's Control API: `flwr run` does not wait for it
+        run = subprocess.run([str(tools / "flwr"), "run", str(REPO / "examples" / "flower"), "local", "--stream",
+                              "--run-config", f"report='{report_path}' nodes=3 num-server-rounds=1"],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+        assert run.returncode == 0 and report_path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    finally:
+        for process in engine:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in engine:
+            process.wait(timeout=60)
+        log.close()
+    report = json.loads(report_path.read_text())
+    wallets = [Account.from_key(k).address for k in dev_keys()[2:5]]
+    [first] = report["rounds"]
+    assert report["engine"] == "flower-deployment" and sorted(first["accepted"]) == sorted(wallets[:2])
+    [rejection] = first["rejected"]
+    assert rejection["client"] == wallets[2] and "not the proof's output" in rejection["reason"]
+    assert first["model"] == report["final_model"] == fedavg(first["updates"], first["samples"],
+                                                             report["update_scale"], report["model_scale"])

@@ -34,50 +34,29 @@ os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
+import ray.cloudpickle  # noqa: E402
 from eth_account import Account  # noqa: E402
-from flwr.app import Context, Message  # noqa: E402
-from flwr.clientapp.typing import ClientAppCallable  # noqa: E402
+from flwr.app import Context  # noqa: E402
 from flwr.serverapp import Grid, ServerApp  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
+from zkfl_flower_example import nodes  # noqa: E402
+from zkfl_flower_example.nodes import DATASET, KEYS, MODEL, load_partition, poison, round_reports, wallet_key  # noqa: E402
 
 from zkfl.aggregator.service import Aggregator  # noqa: E402
 from zkfl.artifacts import ModelArtifact, TaskPackage  # noqa: E402
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, start_anvil  # noqa: E402
 from zkfl.contracts.federation import Federation  # noqa: E402
-from zkfl.datasets import load, shard  # noqa: E402
 from zkfl.flower import FlowerTask, ZkFedAvg, zk_client_app  # noqa: E402
-from zkfl.flower.client import signed  # noqa: E402
-from zkfl.flower.records import MODEL_KEY, int_arrays, int_values, read_reply, reply_content  # noqa: E402
+from zkfl.flower.records import MODEL_KEY, int_arrays, int_values  # noqa: E402
 from zkfl.middleware.client import Client  # noqa: E402
 from zkfl.middleware.transport.inprocess import InProcessTransport  # noqa: E402
 from zkfl.organisation import held_out_evaluator, post_task, prepare_task  # noqa: E402
 from zkfl.store import open_store  # noqa: E402
 
-MODEL, DATASET, CLIENTS, TAMPERER = "logreg", "breast_cancer", 4, 3
-KEYS = dev_keys()[2 : 2 + CLIENTS]  # the nodes' wallets (anvil's well-known dev keys: an example only)
-
-
-def partition(context: Context) -> int:
-    return int(context.node_config["partition-id"])
-
-
-def load_partition(context: Context) -> Any:
-    return shard(load(DATASET), partition(context) + 1, CLIENTS)
-
-
-def wallet_key(context: Context) -> str:
-    return KEYS[partition(context)]
-
-
-def poison(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """Node 3's mod: scale the proven update by -10 and re-sign it (a model-poisoning client: in a
-    plain average it outweighs the three honest nodes and flips the model's decisions)."""
-    reply = call_next(msg, context)
-    if partition(context) != TAMPERER or reply.has_error() or msg.metadata.message_type != "train":
-        return reply
-    honest = read_reply(reply)
-    forged = signed(honest, [-10 * v for v in honest.update], wallet_key(context))
-    return Message(reply_content(forged, honest.metrics.loss or 0.0, honest.metrics.accuracy or 0.0), reply_to=msg)
+CLIENTS = 4
+TAMPERER = CLIENTS - 1  # the poisoning node (zkfl_flower_example.nodes.poison)
+# Ray's workers cannot import the example's own package by name: send its functions by value.
+ray.cloudpickle.register_pickle_by_value(nodes)
 
 
 def node_rpc(context: Context) -> str:
@@ -112,7 +91,7 @@ def on_chain(rounds: int) -> dict[str, Any]:
         posted = post_task(w3, organisation, model=MODEL, dataset=DATASET, rounds=rounds, reward_wei=10**18,
                            min_stake_wei=10**16, deadline_seconds=3600, aggregator=aggregator_account.address)
         fed = Federation(w3, posted.federation)
-        for key in KEYS:  # each participant joins with its wallet (zkfl client join)
+        for key in KEYS[:CLIENTS]:  # each participant joins with its wallet (zkfl client join)
             Client(anvil.rpc_url, posted.task_id, key, federation=posted.federation, show_progress=False).join()
         store = open_store()
         package = TaskPackage.get(store, posted.package_cid)
@@ -144,15 +123,12 @@ def simulate(strategy: ZkFedAvg, initial: list[int], rounds: int, *, rpc: bool) 
                             "init_args": {"num_cpus": 2, "include_dashboard": False, "_temp_dir": ray_dir}})
     if "rounds" not in out:
         raise SystemExit("the Flower run did not finish (see Flower's log above)")
-    wallets = [str(Account.from_key(k).address) for k in KEYS]
+    wallets = [str(Account.from_key(k).address) for k in KEYS[:CLIENTS]]
     return {
         "engine": "flower-simulation", "model": MODEL, "dataset": DATASET, "clients": wallets,
         "tampering": wallets[TAMPERER], "package_cid": strategy.task.package_cid,
         "update_scale": strategy.package.update_scale, "model_scale": strategy.package.spec.scale,
-        "rounds": [{"round": r.round, "accepted": r.accepted, "rejected": [
-            {"client": x.client, "reason": x.reason} for x in r.rejected], "accuracy": r.accuracy,
-            "updates": r.updates, "samples": r.samples, "model": r.model, "seconds": r.seconds,
-            "fedavg_proof": r.fedavg_proof, "fedavg_instances": r.fedavg_instances} for r in out["rounds"]],
+        "rounds": round_reports(out["rounds"]),
         "initial_model": initial, "final_model": out["final_model"], "seconds": time.monotonic() - start,
     }
 
