@@ -386,9 +386,8 @@ class Federation:
 
     def sign_submission(self, account: LocalAccount, task_id: int, round_: int, update_commitment: int,
                         update: list[int], public_values: list[int], proof: bytes) -> bytes:
-        typed = submission_typed_data(self.w3.eth.chain_id, self.address, task_id, round_, update_commitment,
-                                      update, public_values, proof)
-        return bytes(account.sign_message(encode_typed_data(full_message=typed)).signature)
+        return sign_submission(account, self.w3.eth.chain_id, self.address, task_id, round_, update_commitment,
+                               update, public_values, proof)
 
     def submit_call(self, task_id: int, round_: int, participant: str, update_commitment: int,
                     update: list[int], proof: bytes, public_values: list[int], signature: bytes) -> Any:
@@ -531,6 +530,11 @@ def decode_update(data: bytes) -> list[int]:
     return [int.from_bytes(data[i:i + 8], "big", signed=True) for i in range(0, len(data), 8)]
 
 
+SUBMISSION_FIELDS = (("taskId", "uint256"), ("round", "uint256"), ("updateCommitment", "uint256"),
+                     ("updateHash", "bytes32"), ("publicValuesHash", "bytes32"), ("proofHash", "bytes32"))
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
 def submission_typed_data(chain_id: int, federation: str, task_id: int, round_: int, update_commitment: int,
                           update: list[int], public_values: list[int], proof: bytes) -> dict[str, Any]:
     """The EIP-712 message a participant signs for one submission, as the Federation checks it.
@@ -560,8 +564,12 @@ def submission_typed_data(chain_id: int, federation: str, task_id: int, round_: 
     }
 
 
-SUBMISSION_FIELDS = (("taskId", "uint256"), ("round", "uint256"), ("updateCommitment", "uint256"),
-                     ("updateHash", "bytes32"), ("publicValuesHash", "bytes32"), ("proofHash", "bytes32"))
+def sign_submission(account: LocalAccount, chain_id: int, federation: str, task_id: int, round_: int,
+                    update_commitment: int, update: list[int], public_values: list[int], proof: bytes) -> bytes:
+    """``account``'s EIP-712 signature of a submission to the Federation at ``federation``."""
+    typed = submission_typed_data(chain_id, federation, task_id, round_, update_commitment, update,
+                                  public_values, proof)
+    return bytes(account.sign_message(encode_typed_data(full_message=typed)).signature)
 
 
 def submission_signer(signature: bytes, chain_id: int, federation: str, task_id: int, round_: int,
@@ -580,9 +588,6 @@ def submission_signer(signature: bytes, chain_id: int, federation: str, task_id:
         return str(Account.recover_message(encode_typed_data(full_message=typed), signature=signature))
     except Exception as exc:  # eth_keys' BadSignature is not a ValueError: a bad signature never crashes the caller
         raise ConfigError(f"the submission's signature is malformed: {type(exc).__name__}: {exc}") from None
-
-
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def public_values_hash(public_values: list[int]) -> bytes:

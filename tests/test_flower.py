@@ -32,9 +32,10 @@ from zkfl.field.commit import commit, commitment_hex
 from zkfl.flower import FlowerTask, ZkFedAvg, zk_client_app
 from zkfl.flower.client import signed, submit_on_chain
 from zkfl.flower.records import MODEL_KEY, PROOF_RECORD, UPDATE_KEY, int_arrays, read_reply, reply_content
+from zkfl.flower.strategy import signed_metrics
 from zkfl.flower.task import PACKAGE
 from zkfl.middleware.client import Client
-from zkfl.middleware.messages import UpdateSubmission
+from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
 from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.organisation import PreparedTask, post_task, prepare_task
 from zkfl.prover.ezkl.aggregation import statement_problems
@@ -91,7 +92,7 @@ def test_the_client_app_scores_the_model_it_is_sent(prepared: PreparedTask) -> N
 def reply(submission: UpdateSubmission, node: int, **changes: Any) -> Message:
     """A train reply from ``node`` carrying ``submission`` (its records then changed as given)."""
     request = Message(RecordDict({}), dst_node_id=node, message_type="train")
-    content = reply_content(submission, 0.5, 0.5)
+    content = reply_content(submission)
     for name, record in changes.items():
         content[name] = record
     return Message(content, reply_to=request)
@@ -178,6 +179,9 @@ def test_only_a_verified_reply_bound_to_this_task_round_and_wallet_is_averaged(
     assert arrays is not None and list(arrays[MODEL_KEY].numpy()) == expected and metrics is not None
 
     assert metrics is not None and metrics["loss"] == good.metrics.loss  # from the signed submission
+    # A metric one accepted reply did not report is left out, not averaged in as 0.
+    quiet = replace(good, metrics=ClientMetrics(accuracy=good.metrics.accuracy))
+    assert all(set(r["metrics"]) == {"num-examples", "accuracy"} for r in signed_metrics([good, quiet]))
     # A participant list in any letter case admits the honest wallet; evaluate replies that would
     # end Flower's own averaging are left out.
     listed = ZkFedAvg(task, prepared.step, participants=[good.wallet.lower()])

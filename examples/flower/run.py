@@ -40,7 +40,7 @@ from flwr.app import Context  # noqa: E402
 from flwr.serverapp import Grid, ServerApp  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 from zkfl_flower_example import nodes  # noqa: E402
-from zkfl_flower_example.nodes import DATASET, KEYS, MODEL, load_partition, poison, round_reports, wallet_key  # noqa: E402
+from zkfl_flower_example.nodes import DATASET, KEYS, MODEL, load_partition, poison, wallet_key  # noqa: E402
 
 from zkfl.aggregator.service import Aggregator  # noqa: E402
 from zkfl.artifacts import ModelArtifact, TaskPackage  # noqa: E402
@@ -128,7 +128,7 @@ def simulate(strategy: ZkFedAvg, initial: list[int], rounds: int, *, rpc: bool) 
         "engine": "flower-simulation", "model": MODEL, "dataset": DATASET, "clients": wallets,
         "tampering": wallets[TAMPERER], "package_cid": strategy.task.package_cid,
         "update_scale": strategy.package.update_scale, "model_scale": strategy.package.spec.scale,
-        "rounds": round_reports(out["rounds"]),
+        "rounds": [r.to_json() for r in out["rounds"]],
         "initial_model": initial, "final_model": out["final_model"], "seconds": time.monotonic() - start,
     }
 

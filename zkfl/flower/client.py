@@ -18,14 +18,13 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from zkfl.artifacts import TaskPackage
 from zkfl.circuits.registry import family
-from zkfl.contracts.federation import submission_typed_data
+from zkfl.contracts.federation import sign_submission
 from zkfl.errors import ConfigError, ProofError
 from zkfl.field.commit import commit, commitment_hex
 from zkfl.field.quantize import Quantizer
@@ -83,8 +82,7 @@ def proven_reply(msg: Message, context: Context, load_data: DataLoader, wallet_k
         submission = submit_on_chain(task, round_, model, x, y, wallet_key(context), rpc_url(context))
     else:
         submission = prove_off_chain(task, round_, model, x, y, wallet_key(context))
-    loss, accuracy = submission.metrics.loss or 0.0, submission.metrics.accuracy or 0.0
-    return reply_content(submission, loss, accuracy)
+    return reply_content(submission)
 
 
 def step_circuit(package_cid: str) -> StepCircuit:
@@ -116,9 +114,9 @@ def signed(submission: UpdateSubmission, update: list[int], key: str) -> UpdateS
     over them (the EIP-712 message the Federation checks)."""
     account = Account.from_key(key)
     update_commitment = commit(np.array(update, dtype=np.int64))
-    typed = submission_typed_data(submission.chain_id, submission.federation, submission.task_id, submission.round,
-                                  update_commitment, update, submission.public_value_ints, submission.proof_bytes)
-    signature = bytes(account.sign_message(encode_typed_data(full_message=typed)).signature)
+    signature = sign_submission(account, submission.chain_id, submission.federation, submission.task_id,
+                                submission.round, update_commitment, update, submission.public_value_ints,
+                                submission.proof_bytes)
     return replace(submission, wallet=account.address, update=update,
                    update_commitment=commitment_hex(update_commitment), signature="0x" + signature.hex())
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app.typing import MetricRecordValues
 
 from zkfl.errors import MessageError
 from zkfl.field.quantize import IntArray
@@ -59,11 +60,17 @@ def model_of(msg: Message) -> list[int]:
     return int_values(arrays[0], MODEL_KEY)
 
 
-def reply_content(submission: UpdateSubmission, loss: float, accuracy: float) -> RecordDict:
+def submission_metrics(submission: UpdateSubmission) -> dict[str, MetricRecordValues]:
+    """The MetricRecord entries of a reply: ``num-examples`` and the client's metrics that it reported."""
+    reported = {"loss": submission.metrics.loss, "accuracy": submission.metrics.accuracy,
+                "prove-seconds": submission.metrics.prove_seconds}
+    return {NUM_EXAMPLES: submission.num_samples, **{k: float(v) for k, v in reported.items() if v is not None}}
+
+
+def reply_content(submission: UpdateSubmission) -> RecordDict:
     return RecordDict({
         "arrays": int_arrays(UPDATE_KEY, submission.update),
-        "metrics": MetricRecord({NUM_EXAMPLES: submission.num_samples, "loss": loss, "accuracy": accuracy,
-                                 "prove-seconds": float(submission.metrics.prove_seconds or 0.0)}),
+        "metrics": MetricRecord(submission_metrics(submission)),
         PROOF_RECORD: ConfigRecord({SUBMISSION_KEY: submission.encode()}),
     })
 

@@ -29,11 +29,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
+from zkfl.aggregator.records import RoundRecord
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.errors import ChainError, MessageError
 from zkfl.field.commit import commit
-from zkfl.flower.records import MODEL_KEY, NUM_EXAMPLES, int_arrays, int_values, read_reply
+from zkfl.flower.records import MODEL_KEY, NUM_EXAMPLES, int_arrays, int_values, read_reply, submission_metrics
 from zkfl.flower.task import PACKAGE, FlowerTask
 from zkfl.flower.verdict import RoundTerms, Verdict, judge
 from zkfl.middleware.messages import UpdateSubmission
@@ -75,9 +76,12 @@ class FlowerRound:
         return asdict(self)
 
 
-def signed_metrics(submission: UpdateSubmission) -> RecordDict:
-    metrics = {k: float(v) for k, v in asdict(submission.metrics).items() if v is not None}
-    return RecordDict({"metrics": MetricRecord({NUM_EXAMPLES: submission.num_samples, **metrics})})
+def signed_metrics(submissions: list[UpdateSubmission]) -> list[RecordDict]:
+    """The submissions' metrics for Flower's weighted average, only those every one reported
+    (Flower's average counts a missing metric as 0)."""
+    metrics = [submission_metrics(s) for s in submissions]
+    common = set.intersection(*(set(m) for m in metrics)) if metrics else set()
+    return [RecordDict({"metrics": MetricRecord({k: v for k, v in m.items() if k in common})}) for m in metrics]
 
 
 def evaluate_metrics(reply: Message) -> RecordDict | None:
@@ -172,7 +176,7 @@ class ZkFedAvg(FedAvg):
         record.seconds = time.monotonic() - start
         # Train metrics from the signed submissions (finite numbers, checked when decoded), never
         # from a reply's own MetricRecord: one malformed metric would end Flower's averaging.
-        signed = [signed_metrics(s) for _, s in verified]
+        signed = signed_metrics([s for _, s in verified])
         metrics = self.train_metrics_aggr_fn(signed, self.weighted_by_key) if signed else None
         return int_arrays(MODEL_KEY, record.model), metrics
 
@@ -245,7 +249,7 @@ class ZkFedAvg(FedAvg):
             left.reject("not relayed within its Flower round")
         if aggregator.federation.round(self.task.task_id, round_).accepted == 0:
             # Nothing to average: the round stays open on chain, and the next Flower round asks again.
-            return self._chain_decisions(round_, decoded, record)
+            return self._chain_decisions(round_, aggregator.round_record(round_), decoded, record)
         # Published once everyone active is decided or the collection window is over (the
         # contract's rule), with every update accepted on chain, relayed here or sent directly.
         deadline = time.monotonic() + self.publish_timeout
@@ -253,21 +257,21 @@ class ZkFedAvg(FedAvg):
             if time.monotonic() > deadline:
                 raise ChainError(f"round {round_} could not be published within {self.publish_timeout:.0f} s")
             time.sleep(1.0)
-        kept = self._chain_decisions(round_, decoded, record)
+        published = aggregator.round_record(round_)
+        kept = self._chain_decisions(round_, published, decoded, record)
         accepted = aggregator.accepted_in_chain_order(round_)  # what the published FedAvg averaged
         record.updates = [d.update_values or [] for d in accepted]
         record.samples = [d.num_samples for d in accepted]
-        published = aggregator.round_record(round_)
         if published.model_cid is not None:
             record.model = ModelArtifact.get(aggregator.store, published.model_cid).values
         return kept
 
-    def _chain_decisions(self, round_: int, relayed: list[tuple[Message, UpdateSubmission]],
+    def _chain_decisions(self, round_: int, decided: RoundRecord, relayed: list[tuple[Message, UpdateSubmission]],
                          record: FlowerRound) -> list[tuple[Message, UpdateSubmission]]:
         """The relayed replies the chain accepted (the very update it accepted, once a wallet);
         every decision recorded, put to a wallet's name only where the chain checked its signature."""
         assert self.aggregator is not None
-        fed, decided = self.aggregator.federation, self.aggregator.round_record(round_)
+        fed = self.aggregator.federation
         kept: list[tuple[Message, UpdateSubmission]] = []
         for wallet in decided.accepted:
             commitment = fed.submission(self.task.task_id, round_, wallet).update_commitment

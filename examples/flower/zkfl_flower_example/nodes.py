@@ -41,13 +41,5 @@ def poison(msg: Message, context: Context, call_next: ClientAppCallable) -> Mess
         return reply
     honest = read_reply(reply)
     forged = signed(honest, [-10 * v for v in honest.update], wallet_key(context))
-    return Message(reply_content(forged, honest.metrics.loss or 0.0, honest.metrics.accuracy or 0.0), reply_to=msg)
+    return Message(reply_content(forged), reply_to=msg)
 
-
-def round_reports(rounds: list[Any]) -> list[dict[str, Any]]:
-    """ZkFedAvg's round records as the example's JSON report has them."""
-    return [{"round": r.round, "accepted": r.accepted, "rejected": [{"client": x.client, "reason": x.reason}
-                                                                    for x in r.rejected],
-             "accuracy": r.accuracy, "updates": r.updates, "samples": r.samples, "model": r.model,
-             "seconds": r.seconds, "fedavg_proof": r.fedavg_proof, "fedavg_instances": r.fedavg_instances}
-            for r in rounds]

@@ -12,7 +12,7 @@ from flwr.serverapp import Grid, ServerApp
 from zkfl.flower import FlowerTask, ZkFedAvg
 from zkfl.flower.records import MODEL_KEY, int_arrays, int_values
 from zkfl.organisation import held_out_evaluator, prepare_task
-from zkfl_flower_example.nodes import DATASET, MODEL, round_reports
+from zkfl_flower_example.nodes import DATASET, MODEL
 
 app = ServerApp()
 
@@ -27,7 +27,7 @@ def main(grid: Grid, context: Context) -> None:
     result = strategy.start(grid=grid, initial_arrays=int_arrays(MODEL_KEY, prepared.initial.values),
                             num_rounds=rounds)
     final = int_values(result.arrays, MODEL_KEY) if len(result.arrays) else prepared.initial.values
-    report = {"engine": "flower-deployment", "rounds": round_reports(strategy.rounds), "final_model": final,
+    report = {"engine": "flower-deployment", "rounds": [r.to_json() for r in strategy.rounds], "final_model": final,
               "initial_model": prepared.initial.values, "update_scale": prepared.step.update_scale,
               "model_scale": prepared.spec.scale}
     for r in report["rounds"]:
