@@ -36,7 +36,7 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
-from zkfl.contracts.chain import chain_key
+from zkfl.contracts.chain import chain_key, next_block_time
 from zkfl.contracts.federation import BatchResult, Federation, Reason, SignedUpdate, Status, SubmitResult
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import BrokerError, ChainError, MessageError, StoreUnavailable, ZkflError
@@ -192,8 +192,7 @@ class Aggregator:
         return True
 
     def _chain_time(self) -> int:
-        """The chain's clock: a new block will not be older than the latest one, nor than now."""
-        return max(int(self.federation.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+        return next_block_time(self.federation.w3)
 
     def adopt_from_chain(self, round_: int) -> bool:
         """Check every accepted update's values as the chain published them (``UpdateData``):

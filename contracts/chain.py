@@ -125,6 +125,13 @@ def connect(rpc_url: str) -> Web3:
     return w3
 
 
+def next_block_time(w3: Web3) -> int:
+    """The earliest time a transaction sent now can see: a new block is neither older than the
+    latest one nor than this machine's clock. On an idle chain the latest block can be minutes
+    old, so its timestamp alone would call a task open after its deadline has passed."""
+    return max(int(w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+
+
 def account_from_key(key: str) -> LocalAccount:
     try:
         return Account.from_key(key)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from web3 import Web3
 
 from zkfl.artifacts import PackageReader, TaskPackage
+from zkfl.contracts.chain import next_block_time
 from zkfl.contracts.events import task_history
 from zkfl.contracts.federation import ETH, Federation, TaskState
 from zkfl.store import ContentStore
@@ -81,7 +82,8 @@ class TaskListing(BaseModel):
     token: Token
     min_stake: int = Field(description="in the token's smallest unit")
     deadline: int = Field(description="unix time (chain time)")
-    seconds_left: int = Field(description="until the deadline, by the chain's latest block; 0 once passed")
+    seconds_left: int = Field(description="until the deadline, by the time a transaction sent now would see (the "
+                              "later of the latest block's and this server's clock); 0 once passed")
     slots: int = Field(description="accepted updates a round can take (the FedAvg circuit's slots)")
     samples_per_update: int
     pin_data: bool = Field(description="a participant must prove on the same data every round")
@@ -137,7 +139,7 @@ class Portal:
         self._tokens: dict[str, tuple[Token, float]] = {}  # address -> (token, valid until)
 
     def chain_time(self) -> int:
-        return int(self.fed.w3.eth.get_block("latest")["timestamp"])
+        return next_block_time(self.fed.w3)
 
     def package(self, cid: str) -> TaskPackage | None:
         if self.store.has(cid):
@@ -242,10 +244,11 @@ def participant_view(fed: Federation, task_id: int, wallet: str) -> ParticipantV
         if e.participant == address:
             outcomes[e.round] = RoundOutcome(round=e.round, accepted=False, reason=e.reason.text)
     paid = [w.reward + w.stake for w in history.withdrawn if w.account == address]
-    reward, _ = fed.payout_of(task_id, address)
+    reward, stake = fed.payout_of(task_id, address)
     return ParticipantView(
         task_id=task_id, wallet=address, joined=state.joined, stake=state.stake,
         binding=f"0x{state.binding:064x}", rounds=[outcomes[r] for r in sorted(outcomes)],
         verified_samples=state.verified_samples, slashed=state.slashed, reward_accrued=reward,
         withdrawn=state.withdrawn, withdrawn_amount=paid[0] if paid else None,
-        can_withdraw=task.settled and state.joined and not state.withdrawn)
+        # Only where there is something to take: a slashed non-contributor would pay gas for nothing.
+        can_withdraw=task.settled and state.joined and not state.withdrawn and reward + stake > 0)

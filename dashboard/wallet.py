@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
-from zkfl.contracts.chain import decode_revert
+from zkfl.contracts.chain import decode_revert, next_block_time
 from zkfl.contracts.federation import ERC20_ABI, ETH, Federation
 from zkfl.dashboard.portal import TaskPhase, task_phase
 
@@ -62,7 +62,7 @@ def prepare(fed: Federation, task_id: int, action: WalletAction, wallet: str, st
 
 def _join(fed: Federation, task_id: int, address: str, stake: int | None) -> list[PreparedTransaction]:
     task = fed.task(task_id)
-    now = int(fed.w3.eth.get_block("latest")["timestamp"])
+    now = next_block_time(fed.w3)  # an idle chain's latest block may be older than the deadline
     if task_phase(task, now) is not TaskPhase.OPEN:
         raise RefusedAction(f"task {task_id} is not open for joining (settled, past its deadline, or finished)")
     if stake is None or stake <= 0 or stake < task.min_stake:
@@ -99,6 +99,10 @@ def _refuse_if_not_member(fed: Federation, task_id: int, address: str, action: W
         raise RefusedAction(f"task {task_id} is not settled yet: withdraw after settlement")
     if action is WalletAction.WITHDRAW and state.withdrawn:
         raise RefusedAction(f"{address} has already withdrawn from task {task_id}")
+    if action is WalletAction.WITHDRAW and sum(fed.payout_of(task_id, address)) == 0:
+        # The contract would take it and pay nothing: the wallet would spend gas for no reason.
+        why = "it was slashed" if state.slashed else "it earned no reward and has no stake left"
+        raise RefusedAction(f"{address} has nothing to withdraw from task {task_id}: {why}")
     if action is WalletAction.LEAVE and state.submitted:
         raise RefusedAction(f"{address} has submitted in task {task_id}: it can no longer leave")
 

@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import threading
+import time
 from dataclasses import replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +24,12 @@ from fastapi.testclient import TestClient
 from multiformats import CID
 from web3 import Web3
 
-from tests.conftest import aggregation_verifier_for, task_params
+from tests.conftest import advance_chain_time, aggregation_verifier_for, task_params
 from tests.test_federation_contract import REWARD, STAKE
 from tests.test_incentives import TEST_CONTRACTS
 from zkfl.artifacts import MAX_PACKAGE_BYTES, PackageReader
-from zkfl.contracts.chain import send
-from zkfl.contracts.federation import TaskState, deploy
+from zkfl.contracts.chain import connect, send, start_anvil
+from zkfl.contracts.federation import Federation, TaskState, deploy
 from zkfl.contracts.solc import compile_contract
 from zkfl.dashboard.app import create_app
 from zkfl.dashboard.context import shareable_rpc
@@ -187,6 +188,47 @@ def test_a_wallet_joins_leaves_and_withdraws_through_prepared_transactions(porta
     assert [(c["wallet"], c["verified_samples"], c["reward"]) for c in contributions] == [(wallet.address, 0, 0),
                                                                                           (other.address, 0, 0)]
     assert portal.get(f"/api/tasks/{task_id}").json()["participants"] == [wallet.address, other.address]
+
+
+def test_a_slashed_wallet_is_offered_no_withdrawal(portal, federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
+                                                   initial_model, package_cid) -> None:
+    """A wallet slashed for a bad submission has nothing left: the page shows no withdraw button
+    and the portal prepares no transaction that would pay it nothing for its gas."""
+    cheat, honest = accounts[8], accounts[9]
+    task_id = post(federation, accounts, verifier_address, initial_model, package_cid, deadline_in=600)
+    for wallet in (cheat, honest):
+        federation.join(wallet, task_id, STAKE)
+    update, public_values, proof = [0] * 31, [0] * 6, b"\x00" * 64  # a proof of nothing, for another model
+    signature = federation.sign_submission(cheat, task_id, 0, 1, update, public_values, proof)
+    assert not federation.submit_update(accounts[1], task_id, 0, cheat.address, 1, update, proof, public_values,
+                                        signature).accepted
+    advance_chain_time(federation.w3, 601)
+    federation.settle(accounts[0], task_id)
+    view = portal.get(f"/api/tasks/{task_id}/participants/{cheat.address}").json()
+    assert view["slashed"] and view["stake"] == 0 and not view["can_withdraw"]
+    refused = portal.get(f"/api/tasks/{task_id}/transactions/withdraw", params={"wallet": cheat.address})
+    assert refused.status_code == 400 and "nothing to withdraw" in refused.json()["detail"]
+    kept = portal.get(f"/api/tasks/{task_id}/participants/{honest.address}").json()
+    assert kept["can_withdraw"] and kept["stake"] == STAKE  # joined, never slashed: its stake comes back
+
+
+def test_an_idle_chain_does_not_keep_a_task_open_past_its_deadline(accounts, initial_model, store) -> None:  # type: ignore[no-untyped-def]
+    """On a chain nobody is using, the latest block is older than the clock: a task whose
+    deadline has passed since must not be listed as open, nor a join prepared that would revert."""
+    with start_anvil() as chain:
+        w3 = connect(chain.rpc_url)
+        fed = Federation.deploy(w3, accounts[0])
+        params = task_params(accounts[1].address, fed.address, initial_model, now=int(time.time()), deadline_in=3,
+                             aggregation_verifier=fed.address)  # any contract stands in for the verifiers here
+        task_id = fed.create_task(accounts[0], params, REWARD)
+        time.sleep(max(0.0, params.deadline + 1 - time.time()))  # past the deadline; no block mined since
+        assert int(w3.eth.get_block("latest")["timestamp"]) <= params.deadline  # the chain's latest block is stale
+        app = TestClient(create_app(chain.rpc_url, fed.address, store=store))
+        terms = app.get(f"/api/tasks/{task_id}/terms").json()
+        assert terms["state"] == "running" and not terms["joinable"] and terms["seconds_left"] == 0
+        join = app.get(f"/api/tasks/{task_id}/transactions/join",
+                       params={"wallet": accounts[7].address, "stake": STAKE})
+        assert join.status_code == 400 and "not open for joining" in join.json()["detail"]
 
 
 def test_an_erc20_join_is_an_approval_then_the_join(portal, w3, federation, accounts, verifier_address,  # type: ignore[no-untyped-def]

@@ -176,6 +176,10 @@ def find_and_join(page: Page, portal_url: str, task_id: int, package_cid: str, w
     page.fill("#stake", "lots")
     page.click("#join")
     wait_until(page, "document.getElementById('join-status').textContent.includes('is not an amount')", 30)
+    page.fill("#stake", "9" * 80)
+    page.click("#join")
+    wait_until(page, "document.getElementById('join-status').textContent.includes('more ETH than any wallet can hold')",
+               30)
     page.fill("#stake", "0.05")
     page.click("#join")
     wait_until(page, "document.getElementById('join-status').textContent.includes('at least')", 30)

@@ -130,14 +130,22 @@ def cmd_task_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smallest_unit(token: str) -> str:
+    """How the chain counts the task's currency: wei, or an ERC-20's base units."""
+    from zkfl.contracts.federation import ETH
+
+    return "wei" if token == ETH else f"base units of token {token}"
+
+
 def cmd_task_settle(args: argparse.Namespace) -> int:
     fed = _federation(args)
     from zkfl.contracts.chain import account_from_key
 
     fed.settle(account_from_key(args.key), args.task)
     task = fed.task(args.task)
-    print(f"task {args.task} settled: {task.contributors} contributor(s) share {task.reward_pool} wei "
-          f"(plus {task.slashed_pool} wei slashed); each withdraws with `zkfl client withdraw`")
+    unit = _smallest_unit(task.token)
+    print(f"task {args.task} settled: {task.contributors} contributor(s) share {task.reward_pool} {unit} "
+          f"(plus {task.slashed_pool} {unit} slashed); each withdraws with `zkfl client withdraw`")
     return 0
 
 
@@ -182,7 +190,8 @@ def cmd_client_withdraw(args: argparse.Namespace) -> int:
         raise ZkflError(f"{account.address} already withdrew from task {args.task}")
     reward, stake = fed.payout_of(args.task, account.address)
     fed.withdraw(account, args.task)
-    print(f"{account.address} withdrew {reward} wei reward and {stake} wei stake from task {args.task}")
+    unit = _smallest_unit(fed.task(args.task).token)
+    print(f"{account.address} withdrew {reward} {unit} reward and {stake} {unit} stake from task {args.task}")
     return 0
 
 
