@@ -163,7 +163,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     struct Participant {
         uint256 stake;
         uint256 binding; // H(b), b derived by the contract from (chain, contract, task, wallet)
-        bytes32 dataCommitment; // of its first accepted update (enforced when the task pins data)
+        bytes32 dataCommitment; // of its first accepted update, kept only when the task pins data
         uint64 verifiedSamples;
         uint32 acceptedUpdates;
         bool joined;
@@ -179,11 +179,12 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint32 absorbed;
     }
 
+    /// @dev Two storage slots, not three: status, reason and the update's hash share the first.
     struct Submission {
         Status status;
         Reason reason;
+        bytes30 updateHash; // keccak256 of the update's values as submitted (published in UpdateData), first 30 bytes
         uint256 updateCommitment;
-        bytes32 updateHash; // keccak256 of the update's values as submitted (published in UpdateData)
     }
 
     /// @notice One participant's signed update, as `submitUpdate` takes it (for `submitUpdates`).
@@ -556,8 +557,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         Submission storage s = _submissions[taskId][round][u.participant];
         s.updateCommitment = u.updateCommitment;
         if (reason == Reason.None) {
+            s.updateHash = bytes30(keccak256(u.update)); // one slot with the status _accept sets
             _accept(t, taskId, round, u.participant, p, s, u.publicValues);
-            s.updateHash = keccak256(u.update);
             emit UpdateData(taskId, round, u.participant, u.update);
             return true;
         }
@@ -579,7 +580,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         uint256[] memory publicValues
     ) private {
         bytes32 dataCommitment = keccak256(abi.encode(publicValues[FEATURES_AT], publicValues[LABELS_AT]));
-        if (p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
+        // Kept only where the task pins data (the one place it is read); the event carries it always.
+        if (t.pinData && p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
         s.status = Status.Accepted;
         _rounds[taskId][round].accepted += 1;
         _acceptedUpdates[taskId][round].push(s.updateCommitment);
@@ -686,7 +688,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (t.settled || round != t.currentRound) revert NotAllowed("round is not open");
         Submission storage s = _submissions[taskId][round][participant];
         if (s.status != Status.Accepted) revert NotAllowed("no accepted update to challenge");
-        if (keccak256(update) != s.updateHash) revert NotAllowed("these are not the published values");
+        if (bytes30(keccak256(update)) != s.updateHash) revert NotAllowed("these are not the published values");
         Challenge storage c = _challenges[taskId][round][participant];
         uint256 total = update.length / 8;
         uint256 end = c.absorbed + count < total ? c.absorbed + count : total;

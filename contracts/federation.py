@@ -182,14 +182,14 @@ class SubmissionState:
     status: Status
     reason: Reason
     update_commitment: int
-    update_hash: bytes  # keccak256 of the update's values as submitted (published in UpdateData)
+    update_hash: bytes  # the first 30 bytes of keccak256 of the update's values as submitted (accepted only)
 
 
 @dataclass(frozen=True)
 class ParticipantState:
     stake: int
     binding: int
-    data_commitment: bytes
+    data_commitment: bytes  # of its first accepted update where the task pins data, else zero
     verified_samples: int
     accepted_updates: int
     joined: bool
@@ -501,7 +501,7 @@ class Federation:
         return ParticipantState(*state)
 
     def submission(self, task_id: int, round_: int, account: str) -> SubmissionState:
-        status, reason, commitment, update_hash = self.contract.functions.getSubmission(
+        status, reason, update_hash, commitment = self.contract.functions.getSubmission(
             task_id, round_, Web3.to_checksum_address(account)).call()
         return SubmissionState(Status(status), Reason(reason), int(commitment), bytes(update_hash))
 

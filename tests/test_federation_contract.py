@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.contracts.chain import connect, decode_revert, send, start_anvil
-from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy
+from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy, encode_update
 from zkfl.contracts.solc import compile_contract
 from zkfl.contracts.verifiers import deploy_verifier
 from zkfl.errors import ChainError, ProofError, ZkflError
@@ -206,7 +206,14 @@ def test_honest_update_is_accepted(federation, accounts, p_accepted) -> None:  #
     assert federation.submission_status(task_id, 0, wallet.address) == (Status.ACCEPTED, Reason.NONE)
     participant = federation.participant(task_id, wallet.address)
     assert participant.verified_samples == 16 and participant.stake == STAKE and not participant.slashed
-    assert participant.data_commitment == data_commitment(step.proof.instances)
+    # The data commitment is in the event; storage keeps it only where the task pins data (this one does not).
+    [event] = [e["args"] for e in federation.events("UpdateAccepted", task_id)
+               if e["args"]["participant"] == wallet.address]
+    assert event["dataCommitment"] == data_commitment(step.proof.instances)
+    assert participant.data_commitment == b"\x00" * 32
+    submission = federation.submission(task_id, 0, wallet.address)
+    assert submission.update_commitment == step.proof.update_commitment
+    assert submission.update_hash == Web3.keccak(encode_update(step.proof.update))[:30]
     assert step.proof.instances[3] == participant.binding
     assert step.proof.update_commitment in federation.accepted_updates(task_id, 0)
     # The update's values are on chain for anyone to aggregate, and they are the proof's output.
