@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.console import progress
-from zkfl.contracts.chain import account_from_key, chain_key, connect
+from zkfl.contracts.chain import account_from_key, chain_key, connect, next_block_time
 from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, SubmitResult, TaskState, resolve_federation
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import ProofError, ZkflError
@@ -163,7 +163,8 @@ class Client:
         while True:
             task = self.task()
             me = self.federation.participant(self.task_id, self.address)
-            if task.settled or task.finished or me.slashed or not me.joined:
+            # Past the deadline the contract takes no submission: the task has ended for everyone.
+            if task.settled or task.finished or me.slashed or not me.joined or next_block_time(self.w3) > task.deadline:
                 return
             round_ = task.current_round
             status, _ = self.federation.submission_status(self.task_id, round_, self.address)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
+from zkfl.contracts.chain import AnvilProcess, account_from_key, connect, dev_keys
+from zkfl.contracts.federation import resolve_federation
 
 KEYS = dev_keys()
 AGGREGATOR = account_from_key(KEYS[1]).address
@@ -74,6 +75,37 @@ def test_task_create_join_train_submit_status(anvil: AnvilProcess, cli_task: int
     assert proof["tx_hash"] == data["rounds"][0]["publish_tx"] and proof["gas"] > 0 and proof["verified_on_chain"]
     text = zkfl("task", "status", "--rpc", rpc, "--task", str(cli_task))
     assert "proven aggregation: verified on chain in" in text.stdout
+
+
+@pytest.mark.slow
+def test_client_run_takes_part_in_every_round_then_settles_and_withdraws(anvil: AnvilProcess,
+                                                                         rabbitmq_url: str) -> None:
+    """One command for a participant: it joins, proves and submits each round as it opens (the
+    aggregator runs beside it), and once the last round is published it settles and withdraws."""
+    rpc = anvil.rpc_url
+    created = zkfl("task", "create", "--rpc", rpc, "--key", KEYS[0], "--rounds", "2", "--reward", "1",
+                   "--min-stake", "0.1", "--deadline", "3600", "--aggregator", AGGREGATOR)
+    assert created.returncode == 0, created.stderr
+    task = created.stdout.strip()
+    participant = subprocess.Popen(
+        [sys.executable, "-m", "zkfl.cli", "client", "run", "--rpc", rpc, "--task", task, "--key", KEYS[7],
+         "--shard", "2/3", "--stake", "0.2", "--broker", rabbitmq_url, "--withdraw", "--round-timeout", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        aggregated = zkfl("aggregator", "run", "--rpc", rpc, "--task", task, "--key", KEYS[1],
+                          "--broker", rabbitmq_url, timeout=900)
+        out, err = participant.communicate(timeout=600)
+    finally:
+        participant.kill()
+    assert aggregated.returncode == 0, aggregated.stderr
+    assert participant.returncode == 0, err
+    wallet = account_from_key(KEYS[7]).address
+    for line in (f"{wallet} joined task {task}", "round 0: accepted", "round 1: accepted", f"task {task} settled",
+                 f"{wallet} withdrew {10**18} reward and {2 * 10**17} stake"):
+        assert line in out, out
+    fed = resolve_federation(connect(rpc), None)
+    state = fed.participant(int(task), wallet)  # the chain agrees with what it printed
+    assert state.accepted_updates == 2 and state.withdrawn and fed.task(int(task)).settled
 
 
 def test_chain_up_and_down() -> None:

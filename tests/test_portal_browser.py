@@ -171,6 +171,7 @@ def find_and_join(page: Page, portal_url: str, task_id: int, package_cid: str, w
     commands = page.inner_text("pre.commands")
     assert f"--task {task_id}" in commands and fed.address in commands
     assert f"ZKFL_IPFS_GATEWAYS={portal_url}" in commands
+    assert "zkfl client run --rpc" in commands and "ZKFL_BROKER=" in commands  # the one-command loop, and the broker
 
     # Bad input is refused on the page, before the wallet is asked anything.
     page.fill("#stake", "lots")

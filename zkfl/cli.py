@@ -213,6 +213,27 @@ def cmd_client_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client_run(args: argparse.Namespace) -> int:
+    """Join if needed, then prove and submit every round until the task ends; --withdraw collects."""
+    from zkfl.datasets import load, parse_shard, shard
+    from zkfl.middleware.participation import SubmitPlan, collect, play
+
+    index, count = parse_shard(args.shard)
+    client = _client(args, args.broker)
+    try:
+        if not client.federation.participant(args.task, client.address).joined:
+            client.join(None if args.stake is None else client.token_units(args.stake))
+            print(f"{client.address} joined task {args.task}")
+        x, y = shard(load(client.package.dataset), index, count)
+        play(client, x, y, SubmitPlan(direct=args.direct, fallback_after=args.fallback_after),
+             round_timeout=args.round_timeout)
+        if args.withdraw:
+            collect(client)
+    finally:
+        client.close()
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from zkfl.middleware.bundle import UpdateBundle
     from zkfl.verify import verify_bundle
@@ -520,10 +541,28 @@ def _client_commands(sub: _Commands) -> None:
                    help="through the broker, then on chain directly if the chain has not decided it in S seconds")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_client_submit)
+    _client_run_command(client)
     p = client.add_parser("withdraw", help="after settlement: take this wallet's reward and stake")
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
     p.set_defaults(func=cmd_client_withdraw)
+
+
+def _client_run_command(client: _Commands) -> None:
+    p = client.add_parser("run", help="join if needed, then train, prove and submit every round until the task "
+                                      "ends (the other client commands in one)")
+    _chain_args(p)
+    p.add_argument("--task", type=_positive_int, required=True)
+    p.add_argument("--shard", required=True, help="N/M: this client's shard of the task's dataset")
+    p.add_argument("--stake", type=_amount, help="when joining: in ETH or whole tokens (default: the task's minimum)")
+    p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
+    p.add_argument("--direct", action="store_true", help="submit to the contract from this wallet (pays the gas)")
+    p.add_argument("--fallback-after", type=float, metavar="S",
+                   help="through the broker, then on chain directly if the chain has not decided it in S seconds")
+    p.add_argument("--round-timeout", type=float, metavar="S", help="give up when no round opens for S seconds")
+    p.add_argument("--withdraw", action="store_true",
+                   help="once the task has ended: settle it if nobody has, and withdraw the reward and stake")
+    p.set_defaults(func=cmd_client_run)
 
 
 def _aggregator_commands(sub: _Commands) -> None:
