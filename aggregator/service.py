@@ -55,6 +55,10 @@ log = logging.getLogger("zkfl.aggregator")
 class RoundChanged(ZkflError):
     """The round's accepted set changed between proving its FedAvg and publishing it."""
 
+
+class StillCollecting(ZkflError):
+    """The contract would not close the round yet: its collection window has not passed on chain."""
+
 #: (model ints at the model scale) -> (loss, accuracy) on held-out data
 Evaluator = Callable[[list[int]], tuple[float, float]]
 #: (round, accepted wallets) -> held-out accuracy of float FedAvg over the same batches, for a runner
@@ -105,6 +109,8 @@ class Aggregator:
         self.history: list[RoundRecord] = []
         self._metrics_path = metrics_path(self.queue_key)
         self._aggregation: CircuitArtifacts | None = None
+        self._refused_early: set[int] = set()  # rounds the contract said were still collecting
+        self.clock: Callable[[], float] = time.time  # this machine's clock (a test may set it ahead)
         self._sync_published(task.current_round)
 
     # ------------------------------------------------------------- hooks
@@ -174,14 +180,14 @@ class Aggregator:
         saved = self.state.round_state(round_)
         resuming = saved is not None and saved["state"] == "aggregating"
         everyone_decided = on_chain.accepted >= task.active_participants  # what the contract lets close early
-        window_over = self._chain_time() >= on_chain.opened_at + task.collection_window
+        window_over = self._chain_time(round_) >= on_chain.opened_at + task.collection_window
         if on_chain.accepted == 0 or not (resuming or everyone_decided or window_over):
             return False
         if not self.adopt_from_chain(round_):
             return False
         try:
             self.aggregate_and_publish(round_)
-        except RoundChanged:
+        except (RoundChanged, StillCollecting):
             return False
         except StoreUnavailable as exc:
             # The IPFS node is down or slow: the round stays open on chain, and is published
@@ -191,8 +197,13 @@ class Aggregator:
             return False
         return True
 
-    def _chain_time(self) -> int:
-        return next_block_time(self.federation.w3)
+    def _chain_time(self, round_: int) -> int:
+        """When a publication sent now would land. This machine's clock stands in for an idle
+        chain's (its next block takes the time it is mined at), until the contract has refused
+        the round as still collecting: then only the chain's own latest block says when."""
+        if round_ in self._refused_early:
+            return int(self.federation.w3.eth.get_block("latest")["timestamp"])
+        return next_block_time(self.federation.w3, self.clock)
 
     def adopt_from_chain(self, round_: int) -> bool:
         """Check every accepted update's values as the chain published them (``UpdateData``):
@@ -239,6 +250,18 @@ class Aggregator:
             self._aggregation = circuit
         return self._aggregation
 
+    def _refuse_if_still_collecting(self, round_: int) -> None:
+        """The contract refused to close the round before its window ends: this machine's clock
+        ran ahead of the chain's. Collect again, and let the chain's clock decide from now on."""
+        task, on_chain = self.federation.task(self.task_id), self.federation.round(self.task_id, round_)
+        chain_now = int(self.federation.w3.eth.get_block("latest")["timestamp"])
+        if chain_now < on_chain.opened_at + task.collection_window and on_chain.accepted < task.active_participants:
+            log.warning("round %d: the chain is still collecting submissions (its clock is behind this "
+                        "machine's); publishing once its window has passed", round_)
+            self._refused_early.add(round_)
+            self.state.set_round(round_, "collecting")
+            raise StillCollecting(round_) from None
+
     def accepted_in_chain_order(self, round_: int) -> list[Decision]:
         """The round's accepted updates in the order the contract recorded them: slot k of
         the FedAvg proof must hold the k-th accepted update."""
@@ -281,6 +304,7 @@ class Aggregator:
                     # the round is still open, so aggregate again over the set the chain now holds.
                     log.info("round %d: the accepted set changed while proving; aggregating again", round_)
                     raise RoundChanged(round_) from None
+                self._refuse_if_still_collecting(round_)
                 raise
             # another aggregator worker published this round first
         loss, accuracy = self.evaluator(values) if self.evaluator is not None else (None, None)

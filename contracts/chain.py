@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,12 @@ def connect(rpc_url: str) -> Web3:
     return w3
 
 
-def next_block_time(w3: Web3) -> int:
+def next_block_time(w3: Web3, clock: Callable[[], float] = time.time) -> int:
     """The earliest time a transaction sent now can see: a new block is neither older than the
     latest one nor than this machine's clock. On an idle chain the latest block can be minutes
-    old, so its timestamp alone would call a task open after its deadline has passed."""
-    return max(int(w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+    old, so its timestamp alone would call a task open after its deadline has passed. (A clock
+    that runs ahead makes this early: use it to be careful, never to decide what the chain will.)"""
+    return max(int(w3.eth.get_block("latest")["timestamp"]), int(clock()))
 
 
 def account_from_key(key: str) -> LocalAccount:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.console import progress
-from zkfl.contracts.chain import account_from_key, chain_key, connect, next_block_time
+from zkfl.contracts.chain import account_from_key, chain_key, connect
 from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, SubmitResult, TaskState, resolve_federation
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import ProofError, ZkflError
@@ -55,6 +55,10 @@ def currency_units(amount: Decimal, decimals: int) -> int:
     if rest:
         raise ZkflError(f"{amount} has more decimals than the task's currency ({decimals})")
     return units
+
+
+class RoundTimeout(ZkflError):
+    """No round opened for this wallet within the time it was willing to wait."""
 
 
 class Client:
@@ -163,8 +167,8 @@ class Client:
         while True:
             task = self.task()
             me = self.federation.participant(self.task_id, self.address)
-            # Past the deadline the contract takes no submission: the task has ended for everyone.
-            if task.settled or task.finished or me.slashed or not me.joined or next_block_time(self.w3) > task.deadline:
+            # Past the deadline (by the chain's clock, not this machine's) the contract takes no submission.
+            if task.settled or task.finished or me.slashed or not me.joined or self._chain_time() > task.deadline:
                 return
             round_ = task.current_round
             status, _ = self.federation.submission_status(self.task_id, round_, self.address)
@@ -174,8 +178,11 @@ class Client:
                 start = time.monotonic()
                 continue
             if timeout is not None and time.monotonic() - start > timeout:
-                raise ZkflError(f"no new round opened within {timeout:.0f} s")
+                raise RoundTimeout(f"no new round opened within {timeout:.0f} s")
             time.sleep(poll_seconds)
+
+    def _chain_time(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def global_model(self, round_: int | None = None) -> ModelArtifact:
         """The round's global model: the artifact under the CID on chain, or, when that is

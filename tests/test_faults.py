@@ -416,3 +416,29 @@ def test_a_submission_waiting_for_its_batch_is_relayed_before_its_round_closes(a
     assert fed.task(posted.task_id).current_round == 1
     assert aggregator.state.refusals(0) == []
     transport.close()
+
+
+@pytest.mark.slow
+def test_an_aggregator_whose_clock_runs_ahead_waits_for_the_chain_s_window(anvil: AnvilProcess, w3: Web3,
+                                                                          rabbitmq_url: str) -> None:
+    """Its machine's clock says the collection window has passed; the chain's says not. The contract
+    refuses the early publication: the aggregator neither dies nor proves again and again. It goes
+    back to collecting, lets the chain's clock decide, and publishes once the window has passed."""
+    posted, fed, clients, bundles = trained_clients(anvil, w3, rabbitmq_url, (5, 6))
+    transport = RabbitMQTransport(rabbitmq_url)
+    aggregator = Aggregator(fed, posted.task_id, account_from_key(KEYS[1]), transport)
+    aggregator.clock = lambda: time.time() + 3600
+    clients[0].submit(bundles[0])
+    delivery = transport.receive_submission(clients[0].queue_key, timeout=30)
+    assert delivery is not None
+    aggregator.handle(delivery)  # one of two participants accepted: the round closes only after its window
+    assert not aggregator.maybe_close_round()  # proved, refused by the contract, collecting again
+    saved = aggregator.state.round_state(0)
+    assert saved is not None and saved["state"] == "collecting"
+    assert fed.task(posted.task_id).current_round == 0
+    assert not aggregator.maybe_close_round()  # the chain's clock decides now: nothing sent
+    assert fed.task(posted.task_id).current_round == 0
+    wait_out_collection_window(fed, posted.task_id, 0)
+    assert aggregator.maybe_close_round()
+    assert fed.task(posted.task_id).current_round == 1 and fed.round(posted.task_id, 0).accepted == 1
+    transport.close()

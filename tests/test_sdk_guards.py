@@ -19,6 +19,7 @@ from zkfl.datasets import load, shard
 from zkfl.errors import ZkflError
 from zkfl.field.commit import commit
 from zkfl.middleware.client import Client
+from zkfl.middleware.participation import Collected, SubmitPlan, collect, play
 from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.prover.ezkl.aggregation import prove_aggregation
 from zkfl.prover.ezkl.keys import artifacts_from_package
@@ -104,6 +105,32 @@ def test_sdk_never_sends_a_submission_the_contract_would_reject(anvil: AnvilProc
     x[0, 0] = client.spec.feature_bound + 1.0
     with pytest.raises(ZkflError, match="past the task's declared bound"):
         client.train(x, y)
+
+
+def test_a_round_the_participant_cannot_submit_to_is_said_and_left(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
+    """`zkfl client run`'s loop: a round whose submission the contract would refuse (here a batch
+    past the task's bound, named before any proof) is reported with its reason and left, the loop
+    goes on and ends (here at its round timeout) without a crash; nothing was sent, the stake is
+    whole, and a task still running is not settled."""
+    posted = post_logreg_task(w3, rounds=1)
+    fed = Federation(w3, posted.federation)
+    client = Client(anvil.rpc_url, posted.task_id, KEYS[4], federation=posted.federation,
+                    transport=InProcessTransport(), show_progress=False)
+    client.join()
+    x, y = shard(load("breast_cancer"), 1, 3)
+    x = np.array(x)
+    x[0, 0] = client.spec.feature_bound + 1.0
+    said: list[str] = []
+    assert play(client, x, y, SubmitPlan(), round_timeout=2, say=said.append) == []
+    assert any(line.startswith("round 0: not submitted:") and "past the task's declared bound" in line
+               for line in said), said
+    assert said[-2:] == ["no new round opened within 2 s: stopping",
+                         f"task {posted.task_id} ended for {client.address}: 0 accepted update(s), 0 verified samples"]
+    assert fed.submission_status(posted.task_id, 0, client.address)[0] == Status.NONE
+    state = fed.participant(posted.task_id, client.address)
+    assert state.joined and not state.slashed and state.stake == fed.task(posted.task_id).min_stake
+    assert collect(client, say=said.append) == Collected(False, 0, 0, withdrawn=False)
+    assert "cannot be settled yet" in said[-1] and not fed.task(posted.task_id).settled
 
 
 @pytest.mark.slow

@@ -535,10 +535,7 @@ def _client_commands(sub: _Commands) -> None:
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
-    p.add_argument("--direct", action="store_true",
-                   help="send it to the contract from this wallet (pays the gas), not through the aggregator")
-    p.add_argument("--fallback-after", type=float, metavar="S",
-                   help="through the broker, then on chain directly if the chain has not decided it in S seconds")
+    _delivery_args(p, "through the broker, then on chain directly if the chain has not decided it in S seconds")
     p.add_argument("dir", type=Path)
     p.set_defaults(func=cmd_client_submit)
     _client_run_command(client)
@@ -546,6 +543,13 @@ def _client_commands(sub: _Commands) -> None:
     _chain_args(p)
     p.add_argument("--task", type=_positive_int, required=True)
     p.set_defaults(func=cmd_client_withdraw)
+
+
+def _delivery_args(p: argparse.ArgumentParser, fallback_help: str) -> None:
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--direct", action="store_true",
+                     help="send it to the contract from this wallet (pays the gas), not through the aggregator")
+    how.add_argument("--fallback-after", type=float, metavar="S", help=fallback_help)
 
 
 def _client_run_command(client: _Commands) -> None:
@@ -556,9 +560,8 @@ def _client_run_command(client: _Commands) -> None:
     p.add_argument("--shard", required=True, help="N/M: this client's shard of the task's dataset")
     p.add_argument("--stake", type=_amount, help="when joining: in ETH or whole tokens (default: the task's minimum)")
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
-    p.add_argument("--direct", action="store_true", help="submit to the contract from this wallet (pays the gas)")
-    p.add_argument("--fallback-after", type=float, metavar="S",
-                   help="through the broker, then on chain directly if the chain has not decided it in S seconds")
+    _delivery_args(p, "through the broker, then on chain directly if the chain has not decided it in S seconds "
+                      "(default: half the task's collection window)")
     p.add_argument("--round-timeout", type=float, metavar="S", help="give up when no round opens for S seconds")
     p.add_argument("--withdraw", action="store_true",
                    help="once the task has ended: settle it if nobody has, and withdraw the reward and stake")
