@@ -245,9 +245,21 @@ def anvil() -> Iterator[AnvilProcess]:
         yield process
 
 
+# The session chain, once connected: tests move its clock forward (collection windows,
+# deadlines), so after a while it runs hours ahead of the wall clock.
+SESSION_CHAIN: list[Web3] = []
+
+
 @pytest.fixture(scope="session")
 def w3(anvil: AnvilProcess) -> Web3:
-    return connect(anvil.rpc_url)
+    SESSION_CHAIN[:] = [connect(anvil.rpc_url)]
+    return SESSION_CHAIN[0]
+
+
+def session_chain_now() -> int:
+    """Now, by the session chain's clock where it runs ahead of the wall's."""
+    latest = int(SESSION_CHAIN[0].eth.get_block("latest")["timestamp"]) if SESSION_CHAIN else 0
+    return max(latest, int(time.time()))
 
 
 @pytest.fixture(scope="session")
@@ -273,9 +285,10 @@ def task_params(aggregator: str, verifier: str, global_model: np.ndarray, rounds
                 deadline_in: int = 3600, min_stake: int = 10**17, samples: int = 16,
                 pin_data: bool = False, now: int | None = None, *, aggregation_verifier: str,
                 slots: int = AGGREGATION_SLOTS, update_values: int = 31, **terms: object) -> TaskParams:
+    """A task's terms for the tests; its deadline counts from ``now``, by default the session chain's."""
     return TaskParams(
         aggregator=aggregator, verifier=verifier, aggregation_verifier=aggregation_verifier, aggregation_slots=slots,
-        deadline=(now or int(time.time())) + deadline_in, rounds=rounds,
+        deadline=(now or session_chain_now()) + deadline_in, rounds=rounds,
         samples_per_update=samples, min_stake=min_stake, update_values=update_values,
         global_commitment=commit(global_model), model_cid=STAND_IN_CID, package_cid=STAND_IN_CID,
         pin_data=pin_data, **{"collection_window": TEST_COLLECTION_WINDOW, **terms})  # type: ignore[arg-type]
