@@ -36,7 +36,7 @@ from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.records import Rejection, RoundRecord, metrics_path, save_rounds
 from zkfl.aggregator.state import AggregatorState, Decision, default_path
 from zkfl.artifacts import AggregationManifest, ManifestEntry, ModelArtifact, TaskPackage
-from zkfl.contracts.chain import chain_key, next_block_time
+from zkfl.contracts.chain import chain_key, latest_block_time, next_block_time
 from zkfl.contracts.federation import BatchResult, Federation, Reason, SignedUpdate, Status, SubmitResult
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import BrokerError, ChainError, MessageError, StoreUnavailable, ZkflError
@@ -202,7 +202,7 @@ class Aggregator:
         chain's (its next block takes the time it is mined at), until the contract has refused
         the round as still collecting: then only the chain's own latest block says when."""
         if round_ in self._refused_early:
-            return int(self.federation.w3.eth.get_block("latest")["timestamp"])
+            return latest_block_time(self.federation.w3)
         return next_block_time(self.federation.w3, self.clock)
 
     def adopt_from_chain(self, round_: int) -> bool:
@@ -254,7 +254,7 @@ class Aggregator:
         """The contract refused to close the round before its window ends: this machine's clock
         ran ahead of the chain's. Collect again, and let the chain's clock decide from now on."""
         task, on_chain = self.federation.task(self.task_id), self.federation.round(self.task_id, round_)
-        chain_now = int(self.federation.w3.eth.get_block("latest")["timestamp"])
+        chain_now = latest_block_time(self.federation.w3)
         if chain_now < on_chain.opened_at + task.collection_window and on_chain.accepted < task.active_participants:
             log.warning("round %d: the chain is still collecting submissions (its clock is behind this "
                         "machine's); publishing once its window has passed", round_)

@@ -126,12 +126,17 @@ def connect(rpc_url: str) -> Web3:
     return w3
 
 
+def latest_block_time(w3: Web3) -> int:
+    """The chain's own clock: the timestamp of its latest block."""
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
 def next_block_time(w3: Web3, clock: Callable[[], float] = time.time) -> int:
     """The earliest time a transaction sent now can see: a new block is neither older than the
     latest one nor than this machine's clock. On an idle chain the latest block can be minutes
     old, so its timestamp alone would call a task open after its deadline has passed. (A clock
     that runs ahead makes this early: use it to be careful, never to decide what the chain will.)"""
-    return max(int(w3.eth.get_block("latest")["timestamp"]), int(clock()))
+    return max(latest_block_time(w3), int(clock()))
 
 
 def account_from_key(key: str) -> LocalAccount:

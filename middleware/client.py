@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.console import progress
-from zkfl.contracts.chain import account_from_key, chain_key, connect
+from zkfl.contracts.chain import account_from_key, chain_key, connect, latest_block_time
 from zkfl.contracts.federation import ERC20_ABI, ETH, Federation, Status, SubmitResult, TaskState, resolve_federation
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import ProofError, ZkflError
@@ -168,7 +168,8 @@ class Client:
             task = self.task()
             me = self.federation.participant(self.task_id, self.address)
             # Past the deadline (by the chain's clock, not this machine's) the contract takes no submission.
-            if task.settled or task.finished or me.slashed or not me.joined or self._chain_time() > task.deadline:
+            closed = task.settled or task.finished or latest_block_time(self.w3) > task.deadline
+            if closed or me.slashed or not me.joined:
                 return
             round_ = task.current_round
             status, _ = self.federation.submission_status(self.task_id, round_, self.address)
@@ -180,9 +181,6 @@ class Client:
             if timeout is not None and time.monotonic() - start > timeout:
                 raise RoundTimeout(f"no new round opened within {timeout:.0f} s")
             time.sleep(poll_seconds)
-
-    def _chain_time(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def global_model(self, round_: int | None = None) -> ModelArtifact:
         """The round's global model: the artifact under the CID on chain, or, when that is

@@ -11,14 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from zkfl.contracts.federation import Status
 from zkfl.errors import ChainError, ZkflError
-from zkfl.middleware.client import Client, RoundTimeout
+from zkfl.middleware.client import Client, FloatArray, RoundTimeout
 
-FloatArray = npt.NDArray[np.float64]
 Say = Callable[[str], None]
 
 

@@ -12,6 +12,7 @@ from web3 import Web3
 from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.circuits.registry import default_spec, family, initial_parameters
 from zkfl.circuits.spec import DEFAULT_FEATURE_BOUND, DEFAULT_SLOTS, ModelSpec
+from zkfl.contracts.chain import latest_block_time
 from zkfl.contracts.federation import (
     DEFAULT_COLLECTION_WINDOW,
     Deployment,
@@ -150,7 +151,7 @@ def post_task(
         verifier=verifier,
         aggregation_verifier=aggregation_verifier,
         aggregation_slots=slots,
-        deadline=int(w3.eth.get_block("latest")["timestamp"]) + deadline_seconds,
+        deadline=latest_block_time(w3) + deadline_seconds,
         rounds=rounds,
         samples_per_update=spec.batch,
         min_stake=min_stake_wei,
