@@ -462,8 +462,9 @@ class Aggregator:
 
         Only the very submission that was decided is adopted (its update must hash to the
         commitment on chain); anything else for that round and wallet is refused."""
-        on_chain = self.federation.submission(self.task_id, s.round, s.wallet).update_commitment
-        if s.update_commitment_int != on_chain or commit(np.array(s.update, dtype=np.int64)) != on_chain:
+        on_chain = self.federation.submission(self.task_id, s.round, s.wallet)
+        if not on_chain.seals(s.update_commitment_int, s.update) or \
+                commit(np.array(s.update, dtype=np.int64)) != s.update_commitment_int:
             self._refuse(delivery, s.round, s.wallet,
                          f"round {s.round} already has a decided submission from this wallet, and this is not it")
             return

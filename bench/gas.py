@@ -28,7 +28,13 @@ from zkfl.circuits.registry import default_spec, family
 from zkfl.circuits.spec import DEFAULT_SLOTS, ModelSpec
 from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
 from zkfl.contracts.federation import Federation, SignedUpdate, TaskParams, deploy
-from zkfl.contracts.solc import CompiledContract, compile_contract, federation_contract, poseidon_contract
+from zkfl.contracts.solc import (
+    CompiledContract,
+    compile_contract,
+    federation_contract,
+    federation_extension_contract,
+    poseidon_contract,
+)
 from zkfl.contracts.verifiers import (
     adapter_contract,
     compiled,
@@ -113,7 +119,8 @@ def deploy_contracts(w3: Web3, owner: LocalAccount, setup: Setup,
     """Poseidon, the Federation, the step's verifier and FedAvg's: (federation, verifier,
     FedAvg circuit, its verifier)."""
     poseidon, gas["deploy_poseidon"] = deploy(w3, owner, poseidon_contract())
-    fed_address, gas["deploy_federation"] = deploy(w3, owner, federation_contract(), poseidon)
+    extension, gas["deploy_federation_extension"] = deploy(w3, owner, federation_extension_contract(), poseidon)
+    fed_address, gas["deploy_federation"] = deploy(w3, owner, federation_contract(), poseidon, extension)
     if setup.shared is not None:
         verifier, _, gas["deploy_verifier"] = deploy_reusable_adapter(w3, owner, setup.shared)
         gas["deploy_verifier_note"] = "adapter with its VKA (the reusable verifier is deployed once per chain)"
@@ -187,6 +194,7 @@ def publish_settle_withdraw(fed: Federation, keys: list[LocalAccount], setup: Se
 
 def sizes(setup: Setup, gas: dict[str, Any]) -> None:
     gas["federation_bytes"] = federation_contract().deployed_size
+    gas["federation_extension_bytes"] = federation_extension_contract().deployed_size
     gas["verifier_bytes"] = setup.verifier_contract().deployed_size
     if setup.shared is not None:
         gas["reusable_verifier_bytes"] = compile_contract(setup.shared.solidity, setup.shared.contract).deployed_size

@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {FederationBase, IPoseidon} from "./FederationBase.sol";
+
 
 /// @title zkfl Federation: tasks, rounds, verified updates, staking and rewards.
 /// @notice A task is a federated training job. Each round, participants submit an
@@ -31,333 +27,21 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 /// valid, features within the task's declared bound) and must be the commitment to 0.
 /// Aggregation public values for K slots:
 /// [H(u_0)..H(u_{K-1}), H(counts), H(new model), count_0..count_{K-1}, margin, headroom].
-/// @notice ezkl's Poseidon (width 2, rate 1) on chain: see PoseidonT2.sol.
-interface IPoseidon {
-    function hash(uint256[] calldata m) external pure returns (uint256);
-    function absorb(uint256[2] calldata state, uint256[] calldata m) external pure returns (uint256[2] memory);
-}
-
-contract Federation is EIP712, ReentrancyGuard, AccessControl {
-    using SafeERC20 for IERC20;
-
-    /// @notice Step public values: their number and positions, the same for every backend.
-    uint256 public constant STEP_PUBLIC_VALUES = 6;
-    uint256 private constant GLOBAL_AT = 0;
-    uint256 private constant FEATURES_AT = 1;
-    uint256 private constant LABELS_AT = 2;
-    uint256 private constant BINDING_AT = 3;
-    uint256 private constant UPDATE_AT = 4;
-    uint256 private constant CHECK_AT = 5;
-    /// @notice H([0]): the input-check output of a step whose inputs are within the task's bounds.
-    uint256 public constant INPUTS_VALID =
-        8065231320233546845889504658050882987663732304574489295982393739117377810121;
-    /// @notice The binding b is 16 chunks of 16 bits of this tagged hash of the context.
-    bytes32 public constant BINDING_TAG = keccak256("zkfl binding v2");
-    uint256 private constant BINDING_CHUNKS = 16;
-    /// @notice No task runs longer than this: pool and stakes are never locked for longer.
-    uint256 public constant MAX_TASK_DURATION = 365 days;
-    /// @notice Bounds on the per-round collection window fixed at creation.
-    uint256 public constant MIN_COLLECTION_WINDOW = 10 seconds;
-    uint256 public constant MAX_COLLECTION_WINDOW = 7 days;
-    /// @notice At most this many values in an update: its bytes travel in one transaction's calldata
-    /// (96 KB, under the 128 KB nodes relay). A challenge hashes them over as many calls as it needs.
-    uint256 public constant MAX_UPDATE_VALUES = 12000;
-    /// @notice Bounds on the gas a task gives its step verifier.
-    uint256 public constant MIN_VERIFY_GAS = 100_000;
-    uint256 public constant MAX_VERIFY_GAS = 10_000_000;
-    /// @notice An update travels as int64 values, 8 bytes each, big-endian two's complement.
-    uint256 private constant FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
-
-    IPoseidon public immutable poseidon;
-
-    enum RewardRule {
-        ProRataSamples, // reward pool split pro rata to verified samples
-        EqualShares // split equally among participants with at least one verified update
-    }
-
-    enum SlashRule {
-        ToRewardPool, // slashed stakes are added to the rewards of the honest
-        ToOrganisation // slashed stakes go to the organisation
-    }
-
-    enum Status {
-        None,
-        Accepted,
-        Rejected
-    }
-
-    enum Reason {
-        None,
-        StaleGlobalModel,
-        UpdateMismatch,
-        InvalidProof,
-        MalformedPublicValues,
-        BindingMismatch,
-        DataCommitmentChanged,
-        InputsOutOfBounds, // the circuit's input check failed: labels invalid or features past the bound
-        UpdateUnavailable // the update's published values are not the proof's output (found by a challenge)
-    }
-
-    struct TaskParams {
-        address aggregator;
-        address verifier;
-        address aggregationVerifier; // verifies the FedAvg proof over `aggregationSlots` updates
-        uint32 aggregationSlots; // at most this many accepted updates a round (joining takes no slot)
-        address token; // address(0): ETH
-        RewardRule rewardRule;
-        SlashRule slashRule;
-        uint256 reward; // ERC-20 tasks: the amount pulled from the organisation (ETH: msg.value)
-        uint64 deadline;
-        uint32 rounds;
-        uint32 samplesPerUpdate;
-        uint32 collectionWindow; // seconds each round stays open for submissions before the aggregator may publish
-        uint32 updateValues; // values in an update (the model's parameters): every submission publishes exactly these
-        uint32 verifyGas; // the gas every step verification gets, exactly: no relayer can give it less
-        bool pinData; // a participant's data commitment may not change between rounds
-        uint256 minStake;
-        uint256 globalCommitment;
-        bytes modelCid; // binary CIDv1 of G_0's artifact (see `_splitCid`)
-        bytes packageCid; // binary CIDv1 of the client package
-    }
-
-    struct Task {
-        address organisation;
-        address aggregator;
-        address verifier;
-        address aggregationVerifier;
-        uint32 aggregationSlots;
-        address token;
-        RewardRule rewardRule;
-        SlashRule slashRule;
-        bool cancelled;
-        uint32 submissions; // decided submissions over the task's life: cancel only while there are none
-        uint32 contributors; // participants with a verified update, not slashed
-        uint64 deadline;
-        uint32 rounds;
-        uint32 currentRound; // open round; equals `rounds` once the last model is published
-        uint32 samplesPerUpdate;
-        uint32 collectionWindow;
-        uint32 updateValues;
-        uint32 verifyGas;
-        uint32 activeParticipants; // joined and not slashed
-        bool settled;
-        bool reclaimed;
-        bool pinData;
-        uint256 rewardPool;
-        uint256 slashedPool;
-        uint256 minStake;
-        uint256 verifiedSamples; // over participants not slashed
-        bytes32 packageDigest; // the client package's CID is packageCidPrefix ++ packageDigest
-        bytes4 packageCidPrefix;
-    }
-
-    struct Round {
-        uint256 globalCommitment; // H(G_r): every proof of round r must start here
-        bytes32 modelDigest; // G_r's artifact has CID modelCidPrefix ++ modelDigest
-        uint64 openedAt; // when the round opened: the aggregator publishes after openedAt + collectionWindow
-        uint32 accepted;
-        uint32 rejected;
-        bytes4 modelCidPrefix; // packed with openedAt: naming the codec costs no extra storage slot
-    }
-
-    struct Participant {
-        uint256 stake;
-        uint256 binding; // H(b), b derived by the contract from (chain, contract, task, wallet)
-        bytes32 dataCommitment; // of its first accepted update, kept only when the task pins data
-        uint64 verifiedSamples;
-        uint32 acceptedUpdates;
-        bool joined;
-        bool submitted; // has a decision in some round: can no longer leave
-        bool slashed;
-        bool withdrawn;
-    }
-
-    /// @dev A challenge in progress: the Poseidon sponge over the first `absorbed` values.
-    struct Challenge {
-        uint256 rate;
-        uint256 capacity;
-        uint32 absorbed;
-    }
-
-    /// @dev Two storage slots, not three: status, reason and the update's hash share the first.
-    struct Submission {
-        Status status;
-        Reason reason;
-        bytes30 updateHash; // keccak256 of the update's values as submitted (published in UpdateData), first 30 bytes
-        uint256 updateCommitment;
-    }
-
-    /// @notice One participant's signed update, as `submitUpdate` takes it (for `submitUpdates`).
-    struct SignedUpdate {
-        address participant;
-        uint256 updateCommitment;
-        bytes update;
-        bytes proof;
-        uint256[] publicValues;
-        bytes signature;
-    }
-
-    bytes4 private constant CID_RAW = 0x01551220; // CIDv1, raw, sha2-256, 32 bytes
-    bytes4 private constant CID_DAG_PB = 0x01701220; // CIDv1, dag-pb, sha2-256, 32 bytes
-
+contract Federation is FederationBase {
     bytes32 public constant SUBMISSION_TYPEHASH = keccak256(
         "Submission(uint256 taskId,uint256 round,uint256 updateCommitment,bytes32 updateHash,bytes32 publicValuesHash,bytes32 proofHash)"
     );
 
-    uint256 public taskCount;
-    mapping(uint256 => Task) private _tasks;
-    mapping(uint256 => mapping(uint256 => Round)) private _rounds;
-    mapping(uint256 => mapping(address => Participant)) private _participants;
-    mapping(uint256 => mapping(uint256 => mapping(address => Submission))) private _submissions;
-    // task => round => accepted update commitments, in acceptance order (the aggregation's slots)
-    mapping(uint256 => mapping(uint256 => uint256[])) private _acceptedUpdates;
-    mapping(uint256 => mapping(uint256 => mapping(address => Challenge))) private _challenges;
+    /// @notice Runs the cold paths (see FederationExtension.sol) on this contract's storage.
+    address public immutable extension;
 
-    event TaskCreated(
-        uint256 indexed taskId,
-        address indexed organisation,
-        address aggregator,
-        address verifier,
-        uint256 rewardPool,
-        uint256 minStake,
-        uint64 deadline,
-        uint32 rounds,
-        uint32 samplesPerUpdate,
-        uint256 globalCommitment,
-        bytes modelCid,
-        bytes packageCid
-    );
-    event TaskTerms(
-        uint256 indexed taskId,
-        address token,
-        RewardRule rewardRule,
-        SlashRule slashRule,
-        bool pinData,
-        uint32 collectionWindow,
-        address aggregationVerifier,
-        uint32 aggregationSlots
-    );
-    event Joined(uint256 indexed taskId, address indexed participant, uint256 stake, uint256 binding);
-    event UpdateAccepted(
-        uint256 indexed taskId,
-        uint256 indexed round,
-        address indexed participant,
-        uint256 updateCommitment,
-        bytes32 dataCommitment,
-        uint256 samples
-    );
-    event UpdateRejected(
-        uint256 indexed taskId, uint256 indexed round, address indexed participant, Reason reason, string detail
-    );
-    /// @notice The values of an accepted update (int64, big-endian), on chain for anyone to aggregate or check:
-    /// nobody can withhold an accepted update from the aggregator.
-    /// @notice A batch's proofs verified as one (`submitUpdates`); each is then accepted with its own event.
-    event BatchVerified(uint256 indexed taskId, uint256 indexed round, uint256 proofs);
-    event UpdateData(uint256 indexed taskId, uint256 indexed round, address indexed participant, bytes update);
-    event Slashed(uint256 indexed taskId, address indexed participant, uint256 amount);
-    /// @param manifestCid binary CID of the aggregation manifest: which update artifacts, with
-    /// which sample counts, were averaged into this model.
-    event GlobalModelPublished(
-        uint256 indexed taskId, uint256 indexed round, uint256 globalCommitment, bytes modelCid, bytes manifestCid
-    );
-    event TaskSettled(uint256 indexed taskId, uint256 rewardTotal, uint256 verifiedSamples);
-    event Withdrawn(uint256 indexed taskId, address indexed account, uint256 reward, uint256 stake);
-    event Reclaimed(uint256 indexed taskId, address indexed organisation, uint256 amount);
-    event ToppedUp(uint256 indexed taskId, address indexed from, uint256 amount);
-    event Cancelled(uint256 indexed taskId, uint256 refund);
-    event Left(uint256 indexed taskId, address indexed participant, uint256 stake);
-
-    error UnknownTask(uint256 taskId);
-    error InvalidTask(string why);
-    error InvalidCid(string why);
-    error NotAllowed(string why);
-    error BadSignature();
-    error VerifierOutOfGas();
-    error AggregationRejected(string why);
-
-    constructor(IPoseidon poseidon_) EIP712("zkfl Federation", "2") {
-        if (address(poseidon_).code.length == 0) revert InvalidTask("Poseidon has no code");
-        poseidon = poseidon_;
+    constructor(IPoseidon poseidon_, FederationBase extension_) FederationBase(poseidon_) {
+        if (address(extension_).code.length == 0) revert InvalidTask("extension has no code");
+        if (address(extension_.poseidon()) != address(poseidon_)) revert InvalidTask("extension uses another Poseidon");
+        extension = address(extension_);
     }
 
     // ---------------------------------------------------------------- tasks
-
-    function organisationRole(uint256 taskId) public pure returns (bytes32) {
-        return keccak256(abi.encode("zkfl.organisation", taskId));
-    }
-
-    function aggregatorRole(uint256 taskId) public pure returns (bytes32) {
-        return keccak256(abi.encode("zkfl.aggregator", taskId));
-    }
-
-    function createTask(TaskParams calldata p) external payable nonReentrant returns (uint256 taskId) {
-        uint256 funded = _pull(p.token, msg.sender, p.token == address(0) ? msg.value : p.reward);
-        if (funded == 0) revert InvalidTask("reward pool is empty");
-        if (p.deadline <= block.timestamp) revert InvalidTask("deadline is in the past");
-        if (p.deadline > block.timestamp + MAX_TASK_DURATION) revert InvalidTask("deadline is more than a year away");
-        if (p.rounds == 0) revert InvalidTask("zero rounds");
-        if (p.samplesPerUpdate == 0) revert InvalidTask("zero samples per update");
-        if (p.collectionWindow < MIN_COLLECTION_WINDOW || p.collectionWindow > MAX_COLLECTION_WINDOW) {
-            revert InvalidTask("collection window must be 10 s to 7 days");
-        }
-        if (p.updateValues == 0 || p.updateValues > MAX_UPDATE_VALUES) {
-            revert InvalidTask("an update has 1 to 12000 values");
-        }
-        if (p.verifyGas < MIN_VERIFY_GAS || p.verifyGas > MAX_VERIFY_GAS) {
-            revert InvalidTask("verify gas must be 100k to 10M");
-        }
-        if (p.aggregator == address(0)) revert InvalidTask("no aggregator");
-        // A call to an address without code "succeeds" with empty return data: never
-        // accept a verifier that is not a deployed contract (e.g. one over 24,576 bytes).
-        if (p.verifier.code.length == 0) revert InvalidTask("verifier has no code");
-        if (p.aggregationVerifier.code.length == 0) revert InvalidTask("aggregation verifier has no code");
-        if (p.aggregationSlots == 0) revert InvalidTask("zero aggregation slots");
-
-        taskId = ++taskCount;
-        Task storage t = _tasks[taskId];
-        t.organisation = msg.sender;
-        t.aggregator = p.aggregator;
-        t.verifier = p.verifier;
-        t.aggregationVerifier = p.aggregationVerifier;
-        t.aggregationSlots = p.aggregationSlots;
-        t.deadline = p.deadline;
-        t.rounds = p.rounds;
-        t.samplesPerUpdate = p.samplesPerUpdate;
-        t.collectionWindow = p.collectionWindow;
-        t.updateValues = p.updateValues;
-        t.verifyGas = p.verifyGas;
-        t.pinData = p.pinData;
-        t.token = p.token;
-        t.rewardRule = p.rewardRule;
-        t.slashRule = p.slashRule;
-        t.rewardPool = funded;
-        t.minStake = p.minStake;
-        (t.packageCidPrefix, t.packageDigest) = _splitCid(p.packageCid);
-        (bytes4 modelPrefix, bytes32 modelDigest) = _splitCid(p.modelCid);
-        _rounds[taskId][0] = Round(p.globalCommitment, modelDigest, uint64(block.timestamp), 0, 0, modelPrefix);
-        _grantRole(organisationRole(taskId), msg.sender);
-        _setRoleAdmin(organisationRole(taskId), organisationRole(taskId));
-        _setRoleAdmin(aggregatorRole(taskId), organisationRole(taskId));
-        _grantRole(aggregatorRole(taskId), p.aggregator);
-        emit TaskCreated(
-            taskId,
-            msg.sender,
-            p.aggregator,
-            p.verifier,
-            funded,
-            p.minStake,
-            p.deadline,
-            p.rounds,
-            p.samplesPerUpdate,
-            p.globalCommitment,
-            p.modelCid,
-            p.packageCid
-        );
-        emit TaskTerms(
-            taskId, p.token, p.rewardRule, p.slashRule, p.pinData, p.collectionWindow, p.aggregationVerifier,
-            p.aggregationSlots
-        );
-    }
 
     /// @notice Stake and join. The contract derives the participant's binding H(b) itself
     /// (see `bindingOf`): a proof carries H(b) as a public value, so it counts only for the
@@ -395,44 +79,6 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     /// @notice H(b) for a participant of a task here: Poseidon of `bindingChunks`.
     function bindingOf(uint256 taskId, address participant) public view returns (uint256) {
         return poseidon.hash(bindingChunks(taskId, participant));
-    }
-
-    /// @notice Leave before a first submission: the stake comes back.
-    function leave(uint256 taskId) external nonReentrant {
-        Task storage t = _task(taskId);
-        Participant storage p = _participants[taskId][msg.sender];
-        if (!p.joined) revert NotAllowed("not a participant");
-        if (p.submitted) revert NotAllowed("cannot leave after submitting");
-        if (t.settled) revert NotAllowed("task is settled: withdraw instead");
-        uint256 stake = p.stake;
-        delete _participants[taskId][msg.sender];
-        t.activeParticipants -= 1;
-        emit Left(taskId, msg.sender, stake);
-        _push(t.token, msg.sender, stake);
-    }
-
-    /// @notice Add to the reward pool (the organisation, before settlement).
-    function topUp(uint256 taskId, uint256 amount) external payable nonReentrant onlyRole(organisationRole(taskId)) {
-        Task storage t = _task(taskId);
-        if (t.settled) revert NotAllowed("task is settled");
-        uint256 added = _pull(t.token, msg.sender, t.token == address(0) ? msg.value : amount);
-        if (added == 0) revert NotAllowed("nothing to add");
-        t.rewardPool += added;
-        emit ToppedUp(taskId, msg.sender, added);
-    }
-
-    /// @notice Cancel a task before any submission has been decided, and refund its pool.
-    /// Participants who joined withdraw their stakes (`withdraw`); nobody has earned a reward yet.
-    function cancel(uint256 taskId) external nonReentrant onlyRole(organisationRole(taskId)) {
-        Task storage t = _task(taskId);
-        if (t.settled) revert NotAllowed("task is settled");
-        if (t.submissions != 0) revert NotAllowed("submissions have been made");
-        uint256 refund = t.rewardPool;
-        t.settled = true;
-        t.cancelled = true;
-        t.reclaimed = true;
-        emit Cancelled(taskId, refund);
-        _push(t.token, msg.sender, refund);
     }
 
     // ---------------------------------------------------------------- rounds
@@ -555,10 +201,10 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
     ) private returns (bool) {
         Participant storage p = _participants[taskId][u.participant];
         Submission storage s = _submissions[taskId][round][u.participant];
-        s.updateCommitment = u.updateCommitment;
+        // One slot with the status and reason set below.
+        s.seal = bytes30(keccak256(abi.encode(u.updateCommitment, keccak256(u.update))));
         if (reason == Reason.None) {
-            s.updateHash = bytes30(keccak256(u.update)); // one slot with the status _accept sets
-            _accept(t, taskId, round, u.participant, p, s, u.publicValues);
+            _accept(t, taskId, round, u.participant, p, s, u.updateCommitment, u.publicValues);
             emit UpdateData(taskId, round, u.participant, u.update);
             return true;
         }
@@ -577,6 +223,7 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         address participant,
         Participant storage p,
         Submission storage s,
+        uint256 updateCommitment,
         uint256[] memory publicValues
     ) private {
         bytes32 dataCommitment = keccak256(abi.encode(publicValues[FEATURES_AT], publicValues[LABELS_AT]));
@@ -584,12 +231,12 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (t.pinData && p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
         s.status = Status.Accepted;
         _rounds[taskId][round].accepted += 1;
-        _acceptedUpdates[taskId][round].push(s.updateCommitment);
+        _acceptedDigest[taskId][round] = _link(_acceptedDigest[taskId][round], updateCommitment);
         if (p.acceptedUpdates == 0) t.contributors += 1;
         p.acceptedUpdates += 1;
         p.verifiedSamples += t.samplesPerUpdate;
         t.verifiedSamples += t.samplesPerUpdate;
-        emit UpdateAccepted(taskId, round, participant, s.updateCommitment, dataCommitment, t.samplesPerUpdate);
+        emit UpdateAccepted(taskId, round, participant, updateCommitment, dataCommitment, t.samplesPerUpdate);
     }
 
     /// @dev Every check but the proof's: the public values against the round, the wallet and the task.
@@ -673,92 +320,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         return ok && ret.length == 32 && abi.decode(ret, (uint256)) == 1;
     }
 
-    /// @notice Anyone may show that an accepted update's published values (`UpdateData`) are
-    /// not the proof's output, so that nobody could aggregate it: the update leaves the
-    /// round's accepted set, its submitter is slashed, and the round goes on without it.
-    /// This is what stops a participant from freezing a round by withholding its update.
-    /// The values are hashed on chain, at most `count` of them per call: a big update is
-    /// challenged over several calls (anyone may continue one), each well inside a block
-    /// and inside EIP-7825's per-transaction gas cap.
-    function challengeUpdate(uint256 taskId, uint256 round, address participant, bytes calldata update, uint256 count)
-        external
-        nonReentrant
-    {
-        Task storage t = _task(taskId);
-        if (t.settled || round != t.currentRound) revert NotAllowed("round is not open");
-        Submission storage s = _submissions[taskId][round][participant];
-        if (s.status != Status.Accepted) revert NotAllowed("no accepted update to challenge");
-        if (bytes30(keccak256(update)) != s.updateHash) revert NotAllowed("these are not the published values");
-        Challenge storage c = _challenges[taskId][round][participant];
-        uint256 total = update.length / 8;
-        uint256 end = c.absorbed + count < total ? c.absorbed + count : total;
-        if (end <= c.absorbed) revert NotAllowed("nothing to hash");
-        uint256[2] memory state = c.absorbed == 0 ? [uint256(0), uint256(2 ** 64)] : [c.rate, c.capacity];
-        state = poseidon.absorb(state, _fieldElements(update, c.absorbed, end));
-        if (end < total) {
-            (c.rate, c.capacity, c.absorbed) = (state[0], state[1], uint32(end));
-            return;
-        }
-        delete _challenges[taskId][round][participant];
-        if (state[0] == s.updateCommitment) revert NotAllowed("the published values are the proof's output");
-        _withdrawAccepted(t, taskId, round, participant, s);
-    }
-
-    function _withdrawAccepted(Task storage t, uint256 taskId, uint256 round, address participant, Submission storage s)
-        private
-    {
-        Participant storage p = _participants[taskId][participant];
-        Round storage r = _rounds[taskId][round];
-        s.status = Status.Rejected;
-        s.reason = Reason.UpdateUnavailable;
-        r.accepted -= 1;
-        r.rejected += 1;
-        _removeAccepted(_acceptedUpdates[taskId][round], s.updateCommitment);
-        p.acceptedUpdates -= 1;
-        p.verifiedSamples -= t.samplesPerUpdate;
-        t.verifiedSamples -= t.samplesPerUpdate;
-        if (p.acceptedUpdates == 0) t.contributors -= 1;
-        emit UpdateRejected(taskId, round, participant, Reason.UpdateUnavailable, "published update is not the proof's output");
-        _slash(t, taskId, participant, p);
-    }
-
-    /// @dev int64 big-endian values as BN254 field elements (negative v as FIELD + v), as the circuits hash them.
-    function _fieldElements(bytes calldata update, uint256 from, uint256 to)
-        private
-        pure
-        returns (uint256[] memory values)
-    {
-        values = new uint256[](to - from);
-        for (uint256 i = 0; i < values.length; ++i) {
-            uint256 raw = uint64(bytes8(update[8 * (from + i):8 * (from + i) + 8]));
-            values[i] = raw < 2 ** 63 ? raw : FIELD - (2 ** 64 - raw); // two's complement, int64.min included
-        }
-    }
-
-    /// @dev Remove one occurrence, keeping the others' order (the aggregation's slot order).
-    function _removeAccepted(uint256[] storage list, uint256 commitment) private {
-        uint256 n = list.length;
-        uint256 i = 0;
-        while (list[i] != commitment) ++i;
-        for (; i + 1 < n; ++i) list[i] = list[i + 1];
-        list.pop();
-    }
-
     function _isOutOfGas(bytes memory ret) private pure returns (bool) {
         return ret.length == 4 && bytes4(ret) == VerifierOutOfGas.selector;
-    }
-
-    function _slash(Task storage t, uint256 taskId, address participant, Participant storage p) private {
-        uint256 amount = p.stake;
-        p.slashed = true;
-        p.stake = 0;
-        // A slashed participant forfeits its stake and any reward for earlier rounds.
-        if (p.acceptedUpdates > 0) t.contributors -= 1;
-        t.verifiedSamples -= p.verifiedSamples;
-        p.verifiedSamples = 0;
-        t.activeParticipants -= 1;
-        t.slashedPool += amount;
-        emit Slashed(taskId, participant, amount);
     }
 
     /// @notice The aggregator publishes G_{r+1}, which opens round r+1, with a proof that
@@ -784,7 +347,8 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         if (block.timestamp < current.openedAt + t.collectionWindow && current.accepted < t.activeParticipants) {
             revert NotAllowed("round is still collecting submissions");
         }
-        _checkAggregation(t, _acceptedUpdates[taskId][round], globalCommitment, aggregationProof, aggregationValues);
+        _checkAggregation(t, current.accepted, _acceptedDigest[taskId][round], globalCommitment, aggregationProof,
+            aggregationValues);
         t.currentRound = uint32(round + 1);
         (bytes4 modelPrefix, bytes32 modelDigest) = _splitCid(modelCid);
         _splitCid(manifestCid);
@@ -792,21 +356,22 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         emit GlobalModelPublished(taskId, round + 1, globalCommitment, modelCid, manifestCid);
     }
 
-    /// @dev Slot k < n holds the k-th accepted update with the task's samples per update;
-    /// every slot past n has weight 0, so whatever it holds adds nothing to the average.
+    /// @dev Slot k < n holds the k-th accepted update with the task's samples per update (the
+    /// first n inputs chain to the round's accepted digest); every slot past n has weight 0, so
+    /// whatever it holds adds nothing to the average.
     function _checkAggregation(
         Task storage t,
-        uint256[] storage accepted,
+        uint256 n,
+        bytes32 accepted,
         uint256 globalCommitment,
         bytes calldata proof,
         uint256[] calldata values
     ) private view {
         uint256 slots = t.aggregationSlots;
         if (values.length != 2 * slots + 4) revert AggregationRejected("wrong number of public values");
-        uint256 n = accepted.length;
+        if (_chain(values, n) != accepted) revert AggregationRejected("inputs are not the round's accepted updates");
         for (uint256 k = 0; k < slots; ++k) {
             if (k < n) {
-                if (values[k] != accepted[k]) revert AggregationRejected("inputs are not the round's accepted updates");
                 if (values[slots + 2 + k] != t.samplesPerUpdate) {
                     revert AggregationRejected("weights are not the accepted updates' sample counts");
                 }
@@ -826,93 +391,60 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         }
     }
 
-    /// @notice The round's accepted update commitments, in the order the aggregation proof must take them.
-    function acceptedUpdates(uint256 taskId, uint256 round) external view returns (uint256[] memory) {
-        return _acceptedUpdates[taskId][round];
+    /// @notice The hash chain of the round's accepted update commitments in acceptance order, the
+    /// order the aggregation proof takes them: d_0 = 0, d_{k+1} = keccak256(abi.encode(d_k, c_k)).
+    /// The commitments are the round's UpdateAccepted events, less those a challenge withdrew.
+    function acceptedDigest(uint256 taskId, uint256 round) external view returns (bytes32) {
+        return _acceptedDigest[taskId][round];
     }
 
-    // ---------------------------------------------------------------- money
+    // ---------------------------------------------------------------- run by the extension
+    // Each of these runs FederationExtension's function of the same signature on this contract's
+    // storage (see there for what it does); the declarations keep this contract's ABI whole.
 
-    /// @notice Close the task after its last round or its deadline. Anyone may call it.
-    function settle(uint256 taskId) external {
-        Task storage t = _task(taskId);
-        if (t.settled) revert NotAllowed("already settled");
-        if (t.currentRound < t.rounds && block.timestamp <= t.deadline) revert NotAllowed("task still running");
-        t.settled = true;
-        emit TaskSettled(taskId, rewardTotal(taskId), t.verifiedSamples);
+    function createTask(TaskParams calldata) external payable returns (uint256) {
+        _delegate();
     }
 
-    /// @notice The pool shared by verified contributors: rewards, plus slashed stakes
-    /// when the task's slash rule sends them to the pool.
-    function rewardTotal(uint256 taskId) public view returns (uint256) {
-        Task storage t = _tasks[taskId];
-        return t.rewardPool + (t.slashRule == SlashRule.ToRewardPool ? t.slashedPool : 0);
+    function leave(uint256) external {
+        _delegate();
     }
 
-    /// @notice What `account` can withdraw once the task is settled: (reward, stake).
-    function payoutOf(uint256 taskId, address account) public view returns (uint256 reward, uint256 stake) {
-        Task storage t = _tasks[taskId];
-        Participant storage p = _participants[taskId][account];
-        if (!p.joined || p.withdrawn) return (0, 0);
-        stake = p.stake; // zero once slashed
-        // Rounding dust (at most one wei per contributor) stays in the contract.
-        if (p.verifiedSamples == 0) return (0, stake);
-        if (t.rewardRule == RewardRule.EqualShares) {
-            reward = rewardTotal(taskId) / t.contributors;
-        } else {
-            reward = (rewardTotal(taskId) * p.verifiedSamples) / t.verifiedSamples;
+    function topUp(uint256, uint256) external payable {
+        _delegate();
+    }
+
+    function cancel(uint256) external {
+        _delegate();
+    }
+
+    function challengeUpdate(uint256, uint256, address, bytes calldata, uint256, uint256, uint256[] calldata) external {
+        _delegate();
+    }
+
+    function settle(uint256) external {
+        _delegate();
+    }
+
+    function withdraw(uint256) external {
+        _delegate();
+    }
+
+    function reclaim(uint256) external {
+        _delegate();
+    }
+
+    /// @dev Run the extension's code on this storage, with this call's sender, value and data, and
+    /// return or revert with what it returns (it never comes back here).
+    function _delegate() private {
+        address target = extension;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
         }
-    }
-
-    /// @notice What the organisation can reclaim once the task is settled: the pool if
-    /// nobody contributed, plus slashed stakes when the slash rule sends them to it.
-    function reclaimable(uint256 taskId) public view returns (uint256 amount) {
-        Task storage t = _tasks[taskId];
-        if (t.reclaimed) return 0;
-        if (t.slashRule == SlashRule.ToOrganisation) amount += t.slashedPool;
-        if (t.verifiedSamples == 0) amount += rewardTotal(taskId);
-    }
-
-    /// @notice Pull payment of a participant's reward and returned stake.
-    function withdraw(uint256 taskId) external nonReentrant {
-        Task storage t = _task(taskId);
-        if (!t.settled) revert NotAllowed("task is not settled");
-        Participant storage p = _participants[taskId][msg.sender];
-        if (!p.joined) revert NotAllowed("not a participant");
-        if (p.withdrawn) revert NotAllowed("already withdrawn");
-        (uint256 reward, uint256 stake) = payoutOf(taskId, msg.sender);
-        p.withdrawn = true; // effects before the transfer
-        emit Withdrawn(taskId, msg.sender, reward, stake);
-        _push(t.token, msg.sender, reward + stake);
-    }
-
-    /// @notice The organisation takes what the task leaves it (see `reclaimable`).
-    function reclaim(uint256 taskId) external nonReentrant onlyRole(organisationRole(taskId)) {
-        Task storage t = _task(taskId);
-        if (!t.settled) revert NotAllowed("task is not settled");
-        uint256 amount = reclaimable(taskId);
-        if (amount == 0) revert NotAllowed("nothing to reclaim");
-        t.reclaimed = true;
-        emit Reclaimed(taskId, msg.sender, amount);
-        _push(t.token, msg.sender, amount);
-    }
-
-    // ---------------------------------------------------------------- transfers
-
-    /// @dev Pull ETH (already sent as msg.value) or ERC-20 (by allowance). Returns what
-    /// arrived: the balance difference, so a fee-on-transfer token cannot overstate it.
-    function _pull(address token, address from, uint256 amount) private returns (uint256) {
-        if (token == address(0)) return msg.value;
-        if (msg.value != 0) revert NotAllowed("this task is paid in tokens, not ETH");
-        uint256 before = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(from, address(this), amount);
-        return IERC20(token).balanceOf(address(this)) - before;
-    }
-
-    function _push(address token, address to, uint256 amount) private {
-        if (amount == 0) return;
-        if (token == address(0)) Address.sendValue(payable(to), amount);
-        else IERC20(token).safeTransfer(to, amount);
     }
 
     // ---------------------------------------------------------------- views
@@ -952,17 +484,6 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         return r.modelCidPrefix == bytes4(0) ? bytes("") : abi.encodePacked(r.modelCidPrefix, r.modelDigest);
     }
 
-    /// @dev An artifact's CID as IPFS gives it (`ipfs add --cid-version 1 --raw-leaves`): version 1,
-    /// codec raw (a file of one chunk) or dag-pb (the root of a chunked file), sha2-256. The
-    /// codec is kept, not only the digest: the same digest read with the other codec is another
-    /// artifact, so a digest alone would not name a file over one chunk.
-    function _splitCid(bytes calldata cid) private pure returns (bytes4 prefix, bytes32 digest) {
-        if (cid.length != 36) revert InvalidCid("not a 36-byte sha2-256 CIDv1");
-        prefix = bytes4(cid[:4]);
-        if (prefix != CID_RAW && prefix != CID_DAG_PB) revert InvalidCid("not a raw or dag-pb sha2-256 CIDv1");
-        digest = bytes32(cid[4:]);
-    }
-
     function getParticipant(uint256 taskId, address account) external view returns (Participant memory) {
         return _participants[taskId][account];
     }
@@ -971,8 +492,4 @@ contract Federation is EIP712, ReentrancyGuard, AccessControl {
         return _submissions[taskId][round][account];
     }
 
-    function _task(uint256 taskId) private view returns (Task storage t) {
-        t = _tasks[taskId];
-        if (t.organisation == address(0)) revert UnknownTask(taskId);
-    }
 }

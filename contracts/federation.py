@@ -18,7 +18,12 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from zkfl.contracts.chain import chain_key, decode_revert, send, send_data
-from zkfl.contracts.solc import CompiledContract, federation_contract, poseidon_contract
+from zkfl.contracts.solc import (
+    CompiledContract,
+    federation_contract,
+    federation_extension_contract,
+    poseidon_contract,
+)
 from zkfl.errors import ChainError, ConfigError
 from zkfl.paths import zkfl_home
 from zkfl.store import cid_bytes, cid_from_bytes
@@ -181,8 +186,25 @@ class SubmissionState:
 
     status: Status
     reason: Reason
-    update_commitment: int
-    update_hash: bytes  # the first 30 bytes of keccak256 of the update's values as submitted (accepted only)
+    update_commitment: int  # what it was accepted with (its UpdateAccepted event); 0 if it never was
+    seal: bytes  # the first 30 bytes of keccak256(abi.encode(commitment, keccak256(update))), as submitted
+
+    def seals(self, commitment: int, update: list[int]) -> bool:
+        """Whether this is the submission of ``update`` with ``commitment``."""
+        return self.seal == submission_seal(commitment, update)
+
+
+def submission_seal(commitment: int, update: list[int]) -> bytes:
+    """What the contract keeps of a decided submission: which values, with which commitment."""
+    return bytes(Web3.keccak(commitment.to_bytes(32, "big") + bytes(Web3.keccak(encode_update(update)))))[:30]
+
+
+def accepted_digest(commitments: list[int]) -> bytes:
+    """The contract's hash chain over a round's accepted commitments (``acceptedDigest``)."""
+    digest = bytes(32)
+    for commitment in commitments:
+        digest = bytes(Web3.keccak(digest + commitment.to_bytes(32, "big")))
+    return digest
 
 
 @dataclass(frozen=True)
@@ -317,10 +339,16 @@ def deploy_canonical(w3: Web3, account: LocalAccount, compiled: CompiledContract
     return address, int(receipt["gasUsed"])
 
 
+def _canonical_addresses() -> tuple[ChecksumAddress, ChecksumAddress, ChecksumAddress]:
+    """Poseidon, the Federation's extension and the Federation, as ``Federation.deploy`` places them."""
+    poseidon = create2_address(_initcode(poseidon_contract()))
+    extension = create2_address(_initcode(federation_extension_contract(), poseidon))
+    return poseidon, extension, create2_address(_initcode(federation_contract(), poseidon, extension))
+
+
 def canonical_federation_address() -> ChecksumAddress:
     """Where ``Federation.deploy`` puts zkfl's Federation on any chain with the CREATE2 deployer."""
-    poseidon = create2_address(_initcode(poseidon_contract()))
-    return create2_address(_initcode(federation_contract(), poseidon))
+    return _canonical_addresses()[2]
 
 
 class Federation:
@@ -333,12 +361,14 @@ class Federation:
 
     @classmethod
     def deploy(cls, w3: Web3, account: LocalAccount, canonical: bool = True) -> Federation:
-        """PoseidonT2 (the binding's hash) and a Federation that uses it: at the canonical
-        address (found by anyone from the chain) when the chain has the CREATE2 deployer
-        and ``canonical`` holds, else wherever a plain deployment puts them."""
+        """PoseidonT2 (the binding's hash), the Federation's extension (its cold paths) and a
+        Federation that uses both: at the canonical address (found by anyone from the chain)
+        when the chain has the CREATE2 deployer and ``canonical`` holds, else wherever a plain
+        deployment puts them."""
         place = deploy_canonical if canonical and has_create2_deployer(w3) else deploy
         poseidon, _ = place(w3, account, poseidon_contract())
-        address, _ = place(w3, account, federation_contract(), poseidon)
+        extension, _ = place(w3, account, federation_extension_contract(), poseidon)
+        address, _ = place(w3, account, federation_contract(), poseidon, extension)
         return cls(w3, address)
 
     # -------------------------------------------------------------- writes
@@ -452,9 +482,13 @@ class Federation:
         hashing ``per_call`` values a transaction (a challenge in progress is continued). Returns
         the last transaction's hash."""
         data, wallet = encode_update(update), Web3.to_checksum_address(participant)
+        commitment = self.submission(task_id, round_, wallet).update_commitment
         tx = ""
         for _ in range(-(-len(update) // per_call)):
-            call = self.contract.functions.challengeUpdate(task_id, round_, wallet, data, per_call)
+            # The call that completes the challenge takes the update out of the accepted set as it stands.
+            accepted = self.accepted_updates(task_id, round_)
+            call = self.contract.functions.challengeUpdate(task_id, round_, wallet, data, commitment, per_call,
+                                                           accepted)
             try:
                 gas = int(call.estimate_gas({"from": account.address}) * 1.1) + 20_000
             except (ContractLogicError, ContractCustomError) as exc:
@@ -471,8 +505,24 @@ class Federation:
         return {str(e["args"]["participant"]).lower(): decode_update(bytes(e["args"]["update"])) for e in logs}
 
     def accepted_updates(self, task_id: int, round_: int) -> list[int]:
-        """The round's accepted update commitments in acceptance order: the aggregation's slots."""
-        return [int(v) for v in self.contract.functions.acceptedUpdates(task_id, round_).call()]
+        """The round's accepted update commitments in acceptance order, the aggregation's slots: its
+        UpdateAccepted events less the updates a challenge withdrew, checked against the chain's
+        digest of the set (so a node that drops or invents a log is caught, not believed)."""
+        block = self.w3.eth.block_number
+        where = {"taskId": task_id, "round": round_}
+        accepted = self.contract.events.UpdateAccepted().get_logs(
+            from_block=0, to_block=block, argument_filters=where)
+        withdrawn = {str(e["args"]["participant"]).lower() for e in self.contract.events.UpdateRejected().get_logs(
+            from_block=0, to_block=block, argument_filters=where)
+            if Reason(int(e["args"]["reason"])) == Reason.UPDATE_UNAVAILABLE}
+        order = [int(e["args"]["updateCommitment"]) for e in sorted(
+            accepted, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
+            if str(e["args"]["participant"]).lower() not in withdrawn]
+        on_chain = bytes(self.contract.functions.acceptedDigest(task_id, round_).call(block_identifier=block))
+        if accepted_digest(order) != on_chain:
+            raise ChainError(f"task {task_id} round {round_}: the node's UpdateAccepted logs do not add up to the "
+                             "round's accepted set on chain (a node missing logs?)")
+        return order
 
     def settle(self, account: LocalAccount, task_id: int) -> None:
         send(self.w3, account, self.contract.functions.settle(task_id))
@@ -501,9 +551,14 @@ class Federation:
         return ParticipantState(*state)
 
     def submission(self, task_id: int, round_: int, account: str) -> SubmissionState:
-        status, reason, update_hash, commitment = self.contract.functions.getSubmission(
-            task_id, round_, Web3.to_checksum_address(account)).call()
-        return SubmissionState(Status(status), Reason(reason), int(commitment), bytes(update_hash))
+        wallet = Web3.to_checksum_address(account)
+        status, reason, seal = self.contract.functions.getSubmission(task_id, round_, wallet).call()
+        commitment = 0
+        if Status(status) == Status.ACCEPTED or Reason(reason) == Reason.UPDATE_UNAVAILABLE:
+            logs = self.contract.events.UpdateAccepted().get_logs(
+                from_block=0, argument_filters={"taskId": task_id, "round": round_, "participant": wallet})
+            commitment = int(logs[-1]["args"]["updateCommitment"]) if logs else 0
+        return SubmissionState(Status(status), Reason(reason), commitment, bytes(seal))
 
     def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
         submission = self.submission(task_id, round_, account)
@@ -611,16 +666,19 @@ def resolve_federation(w3: Web3, address: str | None = None) -> Federation:
 def _check_canonical_code(w3: Web3) -> None:
     """CREATE2 fixes the code at the canonical addresses on a real chain, but a dev chain lets
     anyone overwrite code (anvil_setCode): compare it with zkfl's compiled runtime code, all
-    but the immutables the constructor sets, and check the one that matters (its Poseidon)."""
-    poseidon = create2_address(_initcode(poseidon_contract()))
-    federation = create2_address(_initcode(federation_contract(), poseidon))
-    for compiled, address in ((poseidon_contract(), poseidon), (federation_contract(), federation)):
+    but the immutables the constructors set, and check those (its Poseidon and extension)."""
+    poseidon, extension, federation = _canonical_addresses()
+    for compiled, address in ((poseidon_contract(), poseidon), (federation_extension_contract(), extension),
+                              (federation_contract(), federation)):
         if not _same_code(bytes(w3.eth.get_code(address)), compiled):
             raise ConfigError(f"the code at zkfl's canonical {compiled.name} address {address} is not zkfl's "
                               f"{compiled.name}: pass --federation ADDR if you trust another deployment")
+    for compiled, address in ((federation_extension_contract(), extension), (federation_contract(), federation)):
+        if w3.eth.contract(address=address, abi=compiled.abi).functions.poseidon().call() != poseidon:
+            raise ConfigError(f"the {compiled.name} at {address} does not use zkfl's canonical PoseidonT2")
     contract = w3.eth.contract(address=federation, abi=federation_contract().abi)
-    if contract.functions.poseidon().call() != poseidon:
-        raise ConfigError(f"the Federation at {federation} does not use zkfl's canonical PoseidonT2")
+    if contract.functions.extension().call() != extension:
+        raise ConfigError(f"the Federation at {federation} does not run zkfl's canonical extension")
 
 
 def _same_code(deployed: bytes, compiled: CompiledContract) -> bool:

@@ -113,8 +113,22 @@ def compile_contract(path: Path, name: str, via_ir: bool = False) -> CompiledCon
     return contracts[name]
 
 
+#: The Federation's sources: its two contracts share one storage layout (FederationBase.sol).
+FEDERATION_SOURCES = ("FederationBase.sol", "Federation.sol", "FederationExtension.sol")
+
+
+def _federation_unit(name: str) -> CompiledContract:
+    sources = {file: (CONTRACTS_DIR / file).read_text() for file in FEDERATION_SOURCES}
+    return compile_sources(sources, via_ir=True)[name]
+
+
 def federation_contract() -> CompiledContract:
-    return compile_contract(CONTRACTS_DIR / "Federation.sol", "Federation", via_ir=True)
+    return _federation_unit("Federation")
+
+
+def federation_extension_contract() -> CompiledContract:
+    """The Federation's cold paths, run by its DELEGATECALL (see FederationExtension.sol)."""
+    return _federation_unit("FederationExtension")
 
 
 def poseidon_contract() -> CompiledContract:

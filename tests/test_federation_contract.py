@@ -213,7 +213,10 @@ def test_honest_update_is_accepted(federation, accounts, p_accepted) -> None:  #
     assert participant.data_commitment == b"\x00" * 32
     submission = federation.submission(task_id, 0, wallet.address)
     assert submission.update_commitment == step.proof.update_commitment
-    assert submission.update_hash == Web3.keccak(encode_update(step.proof.update))[:30]
+    assert submission.seal == Web3.keccak(step.proof.update_commitment.to_bytes(32, "big")
+                                          + Web3.keccak(encode_update(step.proof.update)))[:30]
+    assert submission.seals(step.proof.update_commitment, step.proof.update)
+    assert not submission.seals(step.proof.update_commitment + 1, step.proof.update)
     assert step.proof.instances[3] == participant.binding
     assert step.proof.update_commitment in federation.accepted_updates(task_id, 0)
     # The update's values are on chain for anyone to aggregate, and they are the proof's output.
@@ -821,6 +824,71 @@ def test_a_challenge_is_spread_over_several_calls(federation, accounts, initial_
         federation.challenge_update(accounts[9], task_id, 0, wallet.address, honest, per_call=10)
     assert federation.submission_status(task_id, 0, wallet.address)[0] == Status.ACCEPTED
     assert not federation.participant(task_id, wallet.address).slashed
+
+
+def refusal(call, sender: str) -> str:  # type: ignore[no-untyped-def]
+    """Why the contract refuses ``call`` from ``sender`` (it must refuse)."""
+    from web3.exceptions import ContractLogicError
+
+    with pytest.raises((ContractLogicError, ContractCustomError)) as refused:
+        call.call({"from": sender})
+    return decode_revert(call, refused.value)
+
+
+def test_a_challenge_takes_out_exactly_its_update_from_the_accepted_set_as_it_stands(  # type: ignore[no-untyped-def]
+        federation, accounts, initial_model, verifier_address) -> None:
+    """The contract keeps a round's accepted set as one hash chain, and a challenge names the set:
+    a set with one left out, one added, two swapped or from before the last acceptance is refused,
+    as is the challenged update under another commitment; the one that is right takes out only
+    the challenged update, and the others keep their slots in order."""
+    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
+    first, cheat, last, challenger = accounts[5], accounts[6], accounts[7], accounts[9]
+    task_id = new_task(federation, accounts, verifier, initial_model, (first, cheat, last))
+    honest = [3] * len(initial_model)
+    good = commit(np.array(honest, dtype=np.int64))
+    bogus, claimed = [0] * len(initial_model), commit(np.ones(len(initial_model), dtype=np.int64))
+    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, first, honest, good)).accepted
+    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, cheat, bogus,
+                                                                        claimed)).accepted
+    before_last = federation.accepted_updates(task_id, 0)
+    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, last, honest, good)).accepted
+    accepted = federation.accepted_updates(task_id, 0)
+    assert accepted == [good, claimed, good] and before_last == [good, claimed]
+    data = encode_update(bogus)
+
+    def challenge(commitment: int, named: list[int]):  # type: ignore[no-untyped-def]
+        return federation.contract.functions.challengeUpdate(task_id, 0, cheat.address, data, commitment, 100, named)
+
+    for named in (before_last, [good, claimed], [claimed, good, good], [good, claimed, good, good], []):
+        assert "not the round's accepted set as it stands" in refusal(challenge(claimed, named), challenger.address)
+    assert "not the published values and commitment" in refusal(challenge(good, accepted), challenger.address)
+    # An honest update cannot be taken out, with any set.
+    honest_call = federation.contract.functions.challengeUpdate(task_id, 0, first.address, encode_update(honest), good,
+                                                                100, accepted)
+    assert "the published values are the proof's output" in refusal(honest_call, challenger.address)
+    send(federation.w3, challenger, challenge(claimed, accepted))
+    assert federation.accepted_updates(task_id, 0) == [good, good]
+    assert federation.submission_status(task_id, 0, cheat.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+    assert [federation.participant(task_id, w.address).slashed for w in (first, cheat, last)] == [False, True, False]
+
+
+def test_the_extension_runs_only_on_the_federation_s_storage(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
+                                                            verifier_address) -> None:
+    """The Federation's cold paths run by DELEGATECALL on its storage; called directly, the
+    extension acts on its own empty storage, and the Federation is untouched."""
+    from zkfl.contracts.solc import federation_extension_contract
+
+    extension = federation.w3.eth.contract(address=federation.contract.functions.extension().call(),
+                                           abi=federation_extension_contract().abi)
+    assert extension.functions.poseidon().call() == federation.contract.functions.poseidon().call()
+    task_id = new_task(federation, accounts, verifier_address, initial_model, (accounts[2],))
+    tasks, balance = federation.task_count(), federation.w3.eth.get_balance(federation.address)
+    assert "UnknownTask" in refusal(extension.functions.settle(task_id), accounts[0].address)
+    # The task's organisation holds no role there either.
+    assert "AccessControlUnauthorizedAccount" in refusal(extension.functions.cancel(task_id), accounts[0].address)
+    assert federation.task_count() == tasks and not federation.task(task_id).settled
+    assert federation.w3.eth.get_balance(federation.address) == balance
 
 
 def test_a_full_round_still_waits_out_its_window(federation, accounts, initial_model) -> None:  # type: ignore[no-untyped-def]

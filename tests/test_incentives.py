@@ -37,7 +37,13 @@ from zkfl.contracts.federation import (
     Status,
     deploy,
 )
-from zkfl.contracts.solc import CONTRACTS_DIR, compile_contract, compile_sources, poseidon_contract
+from zkfl.contracts.solc import (
+    CONTRACTS_DIR,
+    FEDERATION_SOURCES,
+    compile_contract,
+    compile_sources,
+    poseidon_contract,
+)
 from zkfl.contracts.verifiers import adapter_contract, deploy_reusable_adapter, deploy_verifier
 from zkfl.errors import ChainError
 from zkfl.field.commit import commit
@@ -56,16 +62,18 @@ GUARD_ERROR = rf"^transaction reverted: (ReentrancyGuardReentrantCall|custom err
 
 
 def federation_variant(w3: Web3, account: LocalAccount, *edits: tuple[str, str]) -> Federation:
-    """A control: contracts/Federation.sol with one defence edited out (each edit applies
-    exactly once), deployed beside its Poseidon. A test run against it shows that the
-    test would catch the defence's absence."""
-    source = (CONTRACTS_DIR / "Federation.sol").read_text()
+    """A control: the Federation's sources (contracts/Federation*.sol) with one defence edited
+    out (each edit applies exactly once, in whichever source has it), deployed beside its
+    Poseidon and extension. A test run against it shows that the test would catch the
+    defence's absence."""
+    sources = {name: (CONTRACTS_DIR / name).read_text() for name in FEDERATION_SOURCES}
     for old, new in edits:
-        assert source.count(old) == 1, f"the edit no longer applies: {old!r}"
-        source = source.replace(old, new)
-    compiled = compile_sources({"Federation.sol": source}, via_ir=True)["Federation"]
+        assert sum(text.count(old) for text in sources.values()) == 1, f"the edit no longer applies: {old!r}"
+        sources = {name: text.replace(old, new) for name, text in sources.items()}
+    compiled = compile_sources(sources, via_ir=True)
     poseidon, _ = deploy(w3, account, poseidon_contract())
-    address, _ = deploy(w3, account, compiled, poseidon)
+    extension, _ = deploy(w3, account, compiled["FederationExtension"], poseidon)
+    address, _ = deploy(w3, account, compiled["Federation"], poseidon, extension)
     return Federation(w3, address)
 
 

@@ -58,7 +58,7 @@ def test_inputs_valid_is_the_commitment_to_a_zero_check_everywhere() -> None:
 
     from zkfl.prover.records import INPUTS_VALID
 
-    source = (Path(__file__).resolve().parent.parent / "contracts" / "Federation.sol").read_text()
+    source = (Path(__file__).resolve().parent.parent / "contracts" / "FederationBase.sol").read_text()
     [on_chain] = re.findall(r"uint256 public constant INPUTS_VALID =\s*(\d+);", source)
     assert INPUTS_VALID == poseidon_commit([0]) == commit(np.zeros(1, dtype=np.int64)) == int(on_chain)
     # A violation of one quantum commits to something else: the contract tells them apart.
