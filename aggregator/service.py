@@ -217,6 +217,9 @@ class Aggregator:
             if submission.status != Status.ACCEPTED:
                 continue
             commitment = submission.update_commitment
+            if not submission.seals(commitment, values):  # the chain's own record says the node's logs are wrong
+                raise ChainError(f"round {round_}: the node's UpdateAccepted and UpdateData logs for {wallet} are not "
+                                 "what the chain recorded: use another RPC node")
             matches = len(values) == self.package.spec.param_count and \
                 commit(np.array(values, dtype=np.int64)) == commitment
             if matches and wallet not in held:

@@ -199,6 +199,24 @@ def submission_seal(commitment: int, update: list[int]) -> bytes:
     return bytes(Web3.keccak(commitment.to_bytes(32, "big") + bytes(Web3.keccak(encode_update(update)))))[:30]
 
 
+def replay_accepted(events: list[Any]) -> dict[int, list[int]]:
+    """Each round's accepted set as the contract keeps it, replayed from a task's UpdateAccepted and
+    UpdateRejected events in chain order: an acceptance appends its commitment, and a challenge
+    (UpdateUnavailable) takes out the first entry equal to the challenged update's commitment,
+    whoever's it is, as the contract's ``_removeAccepted`` does (two wallets may hold one commitment)."""
+    order: dict[int, list[int]] = {}
+    held: dict[tuple[int, str], int] = {}
+    for event in sorted(events, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"]))):
+        args = event["args"]
+        round_, wallet = int(args["round"]), str(args["participant"]).lower()
+        if event["event"] == "UpdateAccepted":
+            held[(round_, wallet)] = int(args["updateCommitment"])
+            order.setdefault(round_, []).append(int(args["updateCommitment"]))
+        elif Reason(int(args["reason"])) == Reason.UPDATE_UNAVAILABLE and (round_, wallet) in held:
+            order[round_].remove(held.pop((round_, wallet)))
+    return order
+
+
 def accepted_digest(commitments: list[int]) -> bytes:
     """The contract's hash chain over a round's accepted commitments (``acceptedDigest``)."""
     digest = bytes(32)
@@ -485,18 +503,24 @@ class Federation:
         commitment = self.submission(task_id, round_, wallet).update_commitment
         tx = ""
         for _ in range(-(-len(update) // per_call)):
-            # The call that completes the challenge takes the update out of the accepted set as it stands.
-            accepted = self.accepted_updates(task_id, round_)
-            call = self.contract.functions.challengeUpdate(task_id, round_, wallet, data, commitment, per_call,
-                                                           accepted)
-            try:
-                gas = int(call.estimate_gas({"from": account.address}) * 1.1) + 20_000
-            except (ContractLogicError, ContractCustomError) as exc:
-                raise ChainError(f"challenge refused: {decode_revert(call, exc)}") from None
+            call, gas = self._challenge_call(account, (task_id, round_, wallet, data, commitment, per_call))
             tx = "0x" + bytes(send(self.w3, account, call, gas=gas)["transactionHash"]).hex()
             if self.submission_status(task_id, round_, wallet)[0] != Status.ACCEPTED:
                 break
         return tx
+
+    def _challenge_call(self, account: LocalAccount, args: tuple[Any, ...], tries: int = 3) -> tuple[Any, int]:
+        """One challengeUpdate call and its gas. The call that completes a challenge names the round's
+        accepted set as it stands: an acceptance landing first makes it stale, so it is read again."""
+        for attempt in range(tries):
+            call = self.contract.functions.challengeUpdate(*args, self.accepted_updates(args[0], args[1]))
+            try:
+                return call, int(call.estimate_gas({"from": account.address}) * 1.1) + 20_000
+            except (ContractLogicError, ContractCustomError) as exc:
+                why = decode_revert(call, exc)
+                if "as it stands" not in why or attempt == tries - 1:
+                    raise ChainError(f"challenge refused: {why}") from None
+        raise AssertionError("unreachable")
 
     def published_updates(self, task_id: int, round_: int) -> dict[str, list[int]]:
         """The values of the round's accepted updates, from the chain's UpdateData events, by wallet."""
@@ -510,19 +534,19 @@ class Federation:
         digest of the set (so a node that drops or invents a log is caught, not believed)."""
         block = self.w3.eth.block_number
         where = {"taskId": task_id, "round": round_}
-        accepted = self.contract.events.UpdateAccepted().get_logs(
-            from_block=0, to_block=block, argument_filters=where)
-        withdrawn = {str(e["args"]["participant"]).lower() for e in self.contract.events.UpdateRejected().get_logs(
-            from_block=0, to_block=block, argument_filters=where)
-            if Reason(int(e["args"]["reason"])) == Reason.UPDATE_UNAVAILABLE}
-        order = [int(e["args"]["updateCommitment"]) for e in sorted(
-            accepted, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
-            if str(e["args"]["participant"]).lower() not in withdrawn]
-        on_chain = bytes(self.contract.functions.acceptedDigest(task_id, round_).call(block_identifier=block))
-        if accepted_digest(order) != on_chain:
+        events = [*self.contract.events.UpdateAccepted().get_logs(from_block=0, to_block=block, argument_filters=where),
+                  *self.contract.events.UpdateRejected().get_logs(from_block=0, to_block=block, argument_filters=where)]
+        order = replay_accepted(events).get(round_, [])
+        if accepted_digest(order) != self.accepted_set_digest(task_id, round_, block):
             raise ChainError(f"task {task_id} round {round_}: the node's UpdateAccepted logs do not add up to the "
                              "round's accepted set on chain (a node missing logs?)")
         return order
+
+    def accepted_set_digest(self, task_id: int, round_: int, block: int | None = None) -> bytes:
+        """The contract's hash chain of the round's accepted set (``accepted_digest`` of its list), at
+        ``block`` (the latest by default)."""
+        call = self.contract.functions.acceptedDigest(task_id, round_)
+        return bytes(call.call() if block is None else call.call(block_identifier=block))
 
     def settle(self, account: LocalAccount, task_id: int) -> None:
         send(self.w3, account, self.contract.functions.settle(task_id))

@@ -848,11 +848,12 @@ def test_a_challenge_takes_out_exactly_its_update_from_the_accepted_set_as_it_st
     honest = [3] * len(initial_model)
     good = commit(np.array(honest, dtype=np.int64))
     bogus, claimed = [0] * len(initial_model), commit(np.ones(len(initial_model), dtype=np.int64))
-    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, first, honest, good)).accepted
+    submit = federation.submit_update
+    assert submit(accounts[1], *permissive_submission(federation, task_id, first, honest, good)).accepted
     assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, cheat, bogus,
                                                                         claimed)).accepted
     before_last = federation.accepted_updates(task_id, 0)
-    assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, last, honest, good)).accepted
+    assert submit(accounts[1], *permissive_submission(federation, task_id, last, honest, good)).accepted
     accepted = federation.accepted_updates(task_id, 0)
     assert accepted == [good, claimed, good] and before_last == [good, claimed]
     data = encode_update(bogus)
@@ -871,6 +872,28 @@ def test_a_challenge_takes_out_exactly_its_update_from_the_accepted_set_as_it_st
     assert federation.accepted_updates(task_id, 0) == [good, good]
     assert federation.submission_status(task_id, 0, cheat.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
     assert [federation.participant(task_id, w.address).slashed for w in (first, cheat, last)] == [False, True, False]
+
+
+def test_a_challenge_between_two_equal_commitments_leaves_the_set_readable(  # type: ignore[no-untyped-def]
+        federation, accounts, initial_model, verifier_address) -> None:
+    """Two wallets may be accepted with one commitment, one of them publishing other values. The
+    contract takes out the first entry equal to the challenged commitment, whoever's it is; the
+    set read back from the events must be the contract's (else every reader of the round, the
+    aggregator's publication first, fails on the digest and the round is frozen)."""
+    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
+    twin, other, cheat = accounts[5], accounts[6], accounts[7]
+    task_id = new_task(federation, accounts, verifier, initial_model, (twin, other, cheat))
+    values, others = [3] * len(initial_model), [4] * len(initial_model)
+    same, different = commit(np.array(values, dtype=np.int64)), commit(np.array(others, dtype=np.int64))
+    for wallet, published, claimed in ((twin, values, same), (other, others, different),
+                                       (cheat, [0] * len(values), same)):
+        assert federation.submit_update(accounts[1], *permissive_submission(federation, task_id, wallet, published,
+                                                                            claimed)).accepted
+    assert federation.accepted_updates(task_id, 0) == [same, different, same]
+    federation.challenge_update(accounts[9], task_id, 0, cheat.address, [0] * len(values))
+    assert federation.accepted_updates(task_id, 0) == [different, same]  # the contract's order, checked on chain
+    assert [federation.participant(task_id, w.address).slashed for w in (twin, other, cheat)] == [False, False, True]
 
 
 def test_the_extension_runs_only_on_the_federation_s_storage(federation, accounts, initial_model,  # type: ignore[no-untyped-def]

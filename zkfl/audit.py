@@ -33,7 +33,16 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_names, get_abi_input_types
 
 from zkfl.artifacts import AggregationManifest, ModelArtifact, TaskPackage
-from zkfl.contracts.federation import Federation, Reason, RewardRule, SlashRule, TaskState, decode_update
+from zkfl.contracts.federation import (
+    Federation,
+    Reason,
+    RewardRule,
+    SlashRule,
+    TaskState,
+    accepted_digest,
+    decode_update,
+    replay_accepted,
+)
 from zkfl.contracts.verifiers import check_verifier_on_chain
 from zkfl.errors import ZkflError
 from zkfl.field.commit import commit, commitment_hex
@@ -142,6 +151,7 @@ class AuditContext:
     terms: Any  # the TaskTerms event's args
     accepted_events: list[Any]  # every UpdateAccepted event, withdrawn ones included, in acceptance order
     withdrawn: set[tuple[int, str]]  # (round, wallet) of updates accepted and later shown unavailable
+    slot_order: dict[int, list[int]]  # round -> accepted commitments in the contract's order (`replay_accepted`)
     published_events: dict[int, Any]  # GlobalModelPublished by the round it starts (round + 1)
     update_data: dict[tuple[int, str], list[int]]  # (round, lowercase wallet): the update's values on chain
     findings: list[Finding]
@@ -203,14 +213,16 @@ def _load_context(fed: Federation, task_id: int, store: ContentStore,
         return None
     aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
     # An update accepted and later shown (challengeUpdate) not to match its published values left the round.
-    withdrawn = {(int(e["args"]["round"]), str(e["args"]["participant"])) for e in fed.events("UpdateRejected", task_id)
+    accepted, rejected = fed.events("UpdateAccepted", task_id), fed.events("UpdateRejected", task_id)
+    withdrawn = {(int(e["args"]["round"]), str(e["args"]["participant"])) for e in rejected
                  if Reason(int(e["args"]["reason"])) == Reason.UPDATE_UNAVAILABLE}
     return AuditContext(
         fed=fed, task_id=task_id, task=task, store=store, package=package, step=step, aggregation=aggregation,
         created=fed.events("TaskCreated", task_id)[0]["args"],
         terms=fed.events("TaskTerms", task_id)[0]["args"],
-        accepted_events=fed.events("UpdateAccepted", task_id),
+        accepted_events=accepted,
         withdrawn=withdrawn,
+        slot_order=replay_accepted([*accepted, *rejected]),
         published_events={int(e["args"]["round"]): e for e in fed.events("GlobalModelPublished", task_id)},
         update_data={(int(e["args"]["round"]), str(e["args"]["participant"]).lower()):
                      decode_update(bytes(e["args"]["update"])) for e in fed.events("UpdateData", task_id)},
@@ -278,7 +290,7 @@ def check_aggregation_proofs(ctx: AuditContext) -> None:
         event = ctx.published_events.get(round_ + 1)
         if event is not None:
             # The accepted updates' commitments in the contract's acceptance order (the proof's slot order).
-            _check_aggregation_proof(ctx, round_, event, list(ctx.accepted.get(round_, {}).values()))
+            _check_aggregation_proof(ctx, round_, event, ctx.slot_order.get(round_, []))
 
 
 def _check_aggregation_proof(ctx: AuditContext, round_: int, event: Any, order: list[int]) -> None:
@@ -292,6 +304,8 @@ def _check_aggregation_proof(ctx: AuditContext, round_: int, event: Any, order: 
     values = [int(v) for v in call["aggregationValues"]]
     problems = statement_problems(values, ctx.package.aggregation_slots, order,
                                   [ctx.task.samples_per_update] * len(order), int(event["args"]["globalCommitment"]))
+    if accepted_digest(order) != ctx.fed.accepted_set_digest(ctx.task_id, round_):
+        problems.append("the node's UpdateAccepted and UpdateRejected logs do not add up to the round's accepted set")
     ctx.record(round_, None, Check.AGGREGATION_STATEMENT, not problems, "; ".join(problems))
     ok, reason = verify_proof(ctx.aggregation, proof_json(bytes(call["aggregationProof"]), values))
     ctx.record(round_, None, Check.AGGREGATION_PROOF_VERIFIES, ok, reason)
