@@ -33,16 +33,19 @@ from zkfl.paths import cache_dir
 from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_once, quiet_stdout
 from zkfl.prover.ezkl.prove import EzklProof, prove_input, verify_proof
 
-AGGREGATION_CIRCUIT_VERSION = 5  # 2: exact half-away rounding; 3: no Freivalds; 4: logrows >= 14;
-# 5: one inner column
+AGGREGATION_CIRCUIT_VERSION = 6  # 2: exact half-away rounding; 3: no Freivalds; 4: logrows >= 14;
+# 5: one inner column; 6: two where one would need more than SINGLE_COLUMN_MAX_LOGROWS
 # At logrows 13 ezkl lays the circuit out in more columns and its verifier is 25.5 KB, over
 # the 24,576-byte contract limit (then it goes through the reusable adapter, 1.22M gas a
 # publish); from logrows 14 it is 24.0 KB and verifies directly (about 880k gas).
 MIN_LOGROWS = 14
+# One inner column costs the least gas, for twice the rows; past this logrows (15.5 GB to prove at
+# 19 on a 24 GB machine) the rows matter more, and two columns are used where they need fewer.
+SINGLE_COLUMN_MAX_LOGROWS = 19
 NONNEGATIVE_LIMIT = 2**128  # a public value below this is a non-negative integer, not a wrapped negative one
 
 
-def _run_args() -> Any:
+def _run_args(inner_cols: int = 1) -> Any:
     args = ezkl.PyRunArgs()
     args.input_visibility = "hashed/public"
     args.output_visibility = "public"
@@ -55,11 +58,13 @@ def _run_args() -> Any:
     # circuit fail verification although the witness satisfied the circuit (measured at
     # logrows 10); the plain matmul costs a few rows more and always verifies.
     args.disable_freivalds = True
-    # One inner column (ezkl's default is two): each column repeats every range-check lookup in
-    # the verifier. For 4 logreg slots: 870k -> 674k gas to verify, a 24.0 -> 18.6 KB verifier,
-    # 5,952 -> 4,128 proof bytes and about half the proving time, for twice the rows (6,740 ->
-    # 13,346), still logrows 14 (measured with bench/prove.py's method on anvil).
-    args.num_inner_cols = 1
+    # One inner column (ezkl's default is two) where it needs no larger logrows: each column repeats
+    # every range-check lookup in the verifier. For 4 logreg slots: 870k -> 674k gas to verify, a
+    # 24.0 -> 18.6 KB verifier, 5,952 -> 4,128 proof bytes and about half the proving time, for twice
+    # the rows (6,740 -> 13,346), still logrows 14. The MLP 64-32-4 over 2 clients would double from
+    # 309k rows (logrows 19, proved in 208 s at 15.5 GB) to 613k (logrows 20, beyond a 24 GB machine):
+    # past SINGLE_COLUMN_MAX_LOGROWS two columns stay (bench/prove.py --aggregation).
+    args.num_inner_cols = inner_cols
     return args
 
 
@@ -86,16 +91,25 @@ def build_aggregation_circuit(spec: ModelSpec, slots: int, update_scale: int) ->
             output_names=["counts_out", "margin", "headroom"], dynamo=False, opset_version=17,
         )
         with quiet_stdout():
-            ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=_run_args())
-            # The smallest logrows that holds the rows (the default leaves room for lookups
-            # this circuit does not use) but no smaller than MIN_LOGROWS.
-            settings = json.loads(stage.settings.read_text())
-            needed = int(np.ceil(np.log2(settings["num_rows"] + 16)))
-            settings["run_args"]["logrows"] = max(needed, MIN_LOGROWS)
+            settings = _settings(stage, 1)
+            if settings["run_args"]["logrows"] > SINGLE_COLUMN_MAX_LOGROWS:
+                two_columns = _settings(stage, 2)
+                if two_columns["run_args"]["logrows"] < settings["run_args"]["logrows"]:
+                    settings = two_columns
             stage.settings.write_text(json.dumps(settings))
             ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
 
     return build_once(CircuitArtifacts(spec, root, slots=slots), fill)
+
+
+def _settings(stage: CircuitArtifacts, inner_cols: int) -> dict[str, Any]:
+    """ezkl's settings for the circuit laid out in ``inner_cols`` columns, at the smallest logrows
+    that holds its rows (the default leaves room for lookups it does not use), at least MIN_LOGROWS."""
+    ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=_run_args(inner_cols))
+    settings: dict[str, Any] = json.loads(stage.settings.read_text())
+    needed = int(np.ceil(np.log2(settings["num_rows"] + 16)))
+    settings["run_args"]["logrows"] = max(needed, MIN_LOGROWS)
+    return settings
 
 
 @dataclass
