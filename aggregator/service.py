@@ -213,7 +213,7 @@ class Aggregator:
         held = {d.wallet for d in self.state.accepted(round_)}
         complete = True
         for wallet, values in self.federation.published_updates(self.task_id, round_).items():
-            submission = self.federation.submission(self.task_id, round_, wallet)  # one read: status and commitment
+            submission = self.federation.submission(self.task_id, round_, wallet)  # status, seal and commitment
             if submission.status != Status.ACCEPTED:
                 continue
             commitment = submission.update_commitment

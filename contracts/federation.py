@@ -575,18 +575,24 @@ class Federation:
         return ParticipantState(*state)
 
     def submission(self, task_id: int, round_: int, account: str) -> SubmissionState:
+        """The decision with the commitment it was accepted with, which only the UpdateAccepted event
+        holds (a log query over the chain: ``submission_status`` is the one-call read)."""
         wallet = Web3.to_checksum_address(account)
-        status, reason, seal = self.contract.functions.getSubmission(task_id, round_, wallet).call()
+        status, reason, seal = self._decision(task_id, round_, wallet)
         commitment = 0
-        if Status(status) == Status.ACCEPTED or Reason(reason) == Reason.UPDATE_UNAVAILABLE:
+        if status == Status.ACCEPTED or reason == Reason.UPDATE_UNAVAILABLE:
             logs = self.contract.events.UpdateAccepted().get_logs(
                 from_block=0, argument_filters={"taskId": task_id, "round": round_, "participant": wallet})
             commitment = int(logs[-1]["args"]["updateCommitment"]) if logs else 0
-        return SubmissionState(Status(status), Reason(reason), commitment, bytes(seal))
+        return SubmissionState(status, reason, commitment, seal)
 
     def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
-        submission = self.submission(task_id, round_, account)
-        return submission.status, submission.reason
+        status, reason, _ = self._decision(task_id, round_, Web3.to_checksum_address(account))
+        return status, reason
+
+    def _decision(self, task_id: int, round_: int, wallet: str) -> tuple[Status, Reason, bytes]:
+        status, reason, seal = self.contract.functions.getSubmission(task_id, round_, wallet).call()
+        return Status(status), Reason(reason), bytes(seal)
 
     def payout_of(self, task_id: int, account: str) -> tuple[int, int]:
         reward, stake = self.contract.functions.payoutOf(task_id, Web3.to_checksum_address(account)).call()
