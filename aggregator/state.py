@@ -9,7 +9,6 @@ any point leaves either the row or a redelivery; never neither.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zkfl.paths import zkfl_home
+from zkfl.sqlitedb import add_missing_columns, open_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -56,9 +56,7 @@ CREATE TABLE IF NOT EXISTS rounds (
 );
 """
 # Columns added after the first release, for state files written before them.
-MIGRATIONS = ("ALTER TABLE rounds ADD COLUMN publish_tx TEXT",
-              "ALTER TABLE rounds ADD COLUMN aggregation_prove_seconds REAL",
-              "ALTER TABLE rounds ADD COLUMN reference_accuracy REAL")
+ADDED_ROUND_COLUMNS = {"publish_tx": "TEXT", "aggregation_prove_seconds": "REAL", "reference_accuracy": "REAL"}
 
 
 @dataclass(frozen=True)
@@ -81,18 +79,23 @@ def default_path(task_key: str) -> Path:
     return folder / f"{task_key}.sqlite"
 
 
+def _initialise(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=FULL")  # a committed decision survives kill -9 and power loss
+    db.execute("BEGIN IMMEDIATE")  # one opener at a time creates or migrates the tables
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    add_missing_columns(db, "rounds", ADDED_ROUND_COLUMNS)
+    db.execute("COMMIT")
+
+
 class AggregatorState:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed decision survives kill -9 and power loss
-        self._db.executescript(SCHEMA)
-        for migration in MIGRATIONS:
-            with contextlib.suppress(sqlite3.OperationalError):  # the column is already there
-                self._db.execute(migration)
+        # Competing workers open one file at once: the opening is retried while another holds it.
+        self._db = open_wal(self.path, _initialise)
 
     def close(self) -> None:
         self._db.close()

@@ -12,18 +12,19 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from zkfl.sqlitedb import open_wal
+
 MAX_NOTES_CHARS = 20_000
+
+
+def _initialise(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS task_notes (task_key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+               "author TEXT NOT NULL)")
 
 
 class NotesStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS task_notes (task_key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-            "author TEXT NOT NULL)"
-        )
+        self._db = open_wal(path, _initialise)
         self._lock = threading.Lock()
 
     def get(self, task_key: str) -> str:
