@@ -503,11 +503,23 @@ class Federation:
         commitment = self.submission(task_id, round_, wallet).update_commitment
         tx = ""
         for _ in range(-(-len(update) // per_call)):
-            call, gas = self._challenge_call(account, (task_id, round_, wallet, data, commitment, per_call))
-            tx = "0x" + bytes(send(self.w3, account, call, gas=gas)["transactionHash"]).hex()
+            tx = self._challenge_step(account, (task_id, round_, wallet, data, commitment, per_call))
             if self.submission_status(task_id, round_, wallet)[0] != Status.ACCEPTED:
                 break
         return tx
+
+    def _challenge_step(self, account: LocalAccount, args: tuple[Any, ...], tries: int = 3) -> str:
+        """Send one challengeUpdate transaction. One mined after another acceptance changed the set it
+        names reverts and changes nothing: it is built again on a fresh read, and a real refusal is
+        then raised with its reason by the estimate."""
+        for attempt in range(tries):
+            call, gas = self._challenge_call(account, args)
+            try:
+                return "0x" + bytes(send(self.w3, account, call, gas=gas)["transactionHash"]).hex()
+            except ChainError:
+                if attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _challenge_call(self, account: LocalAccount, args: tuple[Any, ...], tries: int = 3) -> tuple[Any, int]:
         """One challengeUpdate call and its gas. The call that completes a challenge names the round's

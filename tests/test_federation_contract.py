@@ -826,6 +826,54 @@ def test_a_challenge_is_spread_over_several_calls(federation, accounts, initial_
     assert not federation.participant(task_id, wallet.address).slashed
 
 
+def test_a_challenge_mined_after_another_acceptance_is_sent_again(federation, accounts,  # type: ignore[no-untyped-def]
+                                                                    initial_model, verifier_address) -> None:
+    """The call that completes a challenge names the accepted set as it stands when it is built. An
+    acceptance mined first in the same block makes that set stale and the challenge reverts, changing
+    nothing; the SDK builds it again on a fresh read instead of failing (an aggregator used to die here)."""
+    from threading import Thread
+
+    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
+    cheat, late, challenger = accounts[7], accounts[8], accounts[9]
+    task_id = new_task(federation, accounts, verifier, initial_model, (cheat, late))
+    bogus = [7] * len(initial_model)
+    assert federation.submit_update(cheat, *permissive_submission(
+        federation, task_id, cheat, bogus, commit(np.ones(len(initial_model), dtype=np.int64)))).accepted
+    honest = [3] * len(initial_model)
+    late_call = federation.submit_call(*permissive_submission(
+        federation, task_id, late, honest, commit(np.array(honest, dtype=np.int64))))
+    late_gas = int(late_call.estimate_gas({"from": late.address}) * 1.2) + 20_000
+    w3, sent = federation.w3, federation.w3.eth.get_transaction_count(challenger.address)
+    failures: list[BaseException] = []
+
+    def challenge() -> None:
+        try:
+            federation.challenge_update(challenger, task_id, 0, cheat.address, bogus)
+        except BaseException as exc:
+            failures.append(exc)
+
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        thread = Thread(target=challenge)
+        thread.start()
+        while w3.eth.get_transaction_count(challenger.address, "pending") == sent:  # the challenge waits unmined
+            thread.join(0.05)
+        # The late acceptance pays more, so it is mined first, ahead of the challenge, in one block.
+        tip = {"from": late.address, "nonce": w3.eth.get_transaction_count(late.address, "pending"),
+               "maxPriorityFeePerGas": 100 * 10**9, "maxFeePerGas": 300 * 10**9, "gas": late_gas}
+        w3.eth.send_raw_transaction(late.sign_transaction(late_call.build_transaction(tip)).raw_transaction)
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    thread.join(120)
+    assert not failures, failures
+    assert w3.eth.get_transaction_count(challenger.address) - sent == 2  # one reverted, one that took
+    assert federation.submission_status(task_id, 0, cheat.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+    assert federation.submission_status(task_id, 0, late.address)[0] == Status.ACCEPTED
+    assert federation.accepted_updates(task_id, 0) == [commit(np.array(honest, dtype=np.int64))]
+
+
 def refusal(call, sender: str) -> str:  # type: ignore[no-untyped-def]
     """Why the contract refuses ``call`` from ``sender`` (it must refuse)."""
     from web3.exceptions import ContractLogicError
