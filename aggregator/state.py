@@ -92,7 +92,6 @@ def _initialise(db: sqlite3.Connection) -> None:
 class AggregatorState:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # Competing workers open one file at once: the opening is retried while another holds it.
         self._db = open_wal(self.path, _initialise)

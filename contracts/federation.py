@@ -509,29 +509,24 @@ class Federation:
         return tx
 
     def _challenge_step(self, account: LocalAccount, args: tuple[Any, ...], tries: int = 3) -> str:
-        """Send one challengeUpdate transaction. One mined after another acceptance changed the set it
-        names reverts and changes nothing: it is built again on a fresh read, and a real refusal is
-        then raised with its reason by the estimate."""
+        """Send one challengeUpdate transaction. The call that completes a challenge names the round's
+        accepted set as it stands, so another acceptance landing first makes it stale: refused at the
+        estimate, or reverted (changing nothing) if mined after it. Either way it is built again on a
+        fresh read; any other refusal is raised at once with its reason."""
         for attempt in range(tries):
-            call, gas = self._challenge_call(account, args)
+            call = self.contract.functions.challengeUpdate(*args, self.accepted_updates(args[0], args[1]))
+            try:
+                gas = int(call.estimate_gas({"from": account.address}) * 1.1) + 20_000
+            except (ContractLogicError, ContractCustomError) as exc:
+                why = decode_revert(call, exc)
+                if "as it stands" not in why or attempt == tries - 1:
+                    raise ChainError(f"challenge refused: {why}") from None
+                continue
             try:
                 return "0x" + bytes(send(self.w3, account, call, gas=gas)["transactionHash"]).hex()
             except ChainError:
                 if attempt == tries - 1:
                     raise
-        raise AssertionError("unreachable")
-
-    def _challenge_call(self, account: LocalAccount, args: tuple[Any, ...], tries: int = 3) -> tuple[Any, int]:
-        """One challengeUpdate call and its gas. The call that completes a challenge names the round's
-        accepted set as it stands: an acceptance landing first makes it stale, so it is read again."""
-        for attempt in range(tries):
-            call = self.contract.functions.challengeUpdate(*args, self.accepted_updates(args[0], args[1]))
-            try:
-                return call, int(call.estimate_gas({"from": account.address}) * 1.1) + 20_000
-            except (ContractLogicError, ContractCustomError) as exc:
-                why = decode_revert(call, exc)
-                if "as it stands" not in why or attempt == tries - 1:
-                    raise ChainError(f"challenge refused: {why}") from None
         raise AssertionError("unreachable")
 
     def published_updates(self, task_id: int, round_: int) -> dict[str, list[int]]:
