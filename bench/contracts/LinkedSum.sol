@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice Probe (bench/linked_fedavg_probe.py), not part of zkfl: what a chain pays to form the
+/// commitment of a round's update sum from the accepted updates' KZG points and compare it with a
+/// FedAvg proof's input point. The points are checked against the round's accepted set (a hash
+/// chain, as the Federation keeps it), then C([S, K]) = sum C(u_i) + K * countShift + padShift,
+/// where the two constants come from the circuits (the package would publish them and the audit
+/// recompute them with kzg_commit).
+contract LinkedSum {
+    uint256 private immutable countShiftX;
+    uint256 private immutable countShiftY;
+    uint256 private immutable padShiftX;
+    uint256 private immutable padShiftY;
+    bytes32 public acceptedDigest;
+    bool public lastResult;
+
+    constructor(uint256[2] memory countShift, uint256[2] memory padShift) {
+        (countShiftX, countShiftY) = (countShift[0], countShift[1]);
+        (padShiftX, padShiftY) = (padShift[0], padShift[1]);
+    }
+
+    function setAccepted(bytes32 digest) external {
+        acceptedDigest = digest;
+    }
+
+    /// @return the proof's first point equals the sum formed from `points`
+    function check(bytes calldata proof, uint256[2][] calldata points) external returns (bool) {
+        bytes32 chain;
+        uint256[2] memory total = [uint256(0), uint256(0)];
+        for (uint256 i = 0; i < points.length; ++i) {
+            chain = keccak256(abi.encode(chain, points[i][0], points[i][1]));
+            total = _add(total, points[i]);
+        }
+        require(chain == acceptedDigest, "not the round's accepted set");
+        total = _add(total, _mul([countShiftX, countShiftY], points.length));
+        total = _add(total, [padShiftX, padShiftY]);
+        (uint256 x, uint256 y) = abi.decode(proof[0:64], (uint256, uint256));
+        lastResult = x == total[0] && y == total[1];
+        return lastResult;
+    }
+
+    function _add(uint256[2] memory a, uint256[2] memory b) private view returns (uint256[2] memory r) {
+        uint256[4] memory input = [a[0], a[1], b[0], b[1]];
+        bool ok;
+        assembly {
+            ok := staticcall(gas(), 0x06, input, 0x80, r, 0x40)
+        }
+        require(ok, "ecAdd");
+    }
+
+    function _mul(uint256[2] memory a, uint256 s) private view returns (uint256[2] memory r) {
+        uint256[3] memory input = [a[0], a[1], s];
+        bool ok;
+        assembly {
+            ok := staticcall(gas(), 0x07, input, 0x60, r, 0x40)
+        }
+        require(ok, "ecMul");
+    }
+}

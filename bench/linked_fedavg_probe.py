@@ -1,0 +1,404 @@
+"""FedAvg whose proof does not grow with the number of clients: issue 16's linked-commitment
+design, probed end to end on real ezkl proofs (docs/performance.md, "FedAvg independent of K").
+
+The arrangement probed here keeps the step circuit's inputs (model, data, labels, binding)
+Poseidon-hashed as zkfl has them, so no data sits in an unblinded column, and commits only the
+step's *outputs* (the update and the input check) by KZG (`polycommit`): each accepted update is a
+G1 point C(u) in its proof. KZG commitments are affine in the tensor, so
+
+    C(u_1) + ... + C(u_K) - (K - 1) C(0) = C(u_1 + ... + u_K)
+
+and a chain can form the commitment of the sum S from the accepted updates' points with K ecAdd
+and one ecMul, whatever K. A FedAvg proof of constant size then takes S (and K, one more value
+in the same column) as its `polycommit` input, and outputs G' = round(S / K) Poseidon-hashed,
+the commitment the next round's step proofs start from, with a violation output hashed too
+(H([0]) when G' is the rounded average and every value in bounds).
+
+The probe, for a model family at the step's logrows:
+1. builds the step circuit with `polycommit` outputs and proves ``--clients`` real steps;
+2. checks each proof's leading point against ``kzg_commit`` of its update;
+3. builds the constant-size FedAvg circuit at the step's logrows (the commitments must use the
+   same SRS, logrows and packing), proves the round, and checks that its first point equals the
+   sum formed from the step proofs' points (py-ecc), with the padding constants the package would
+   publish;
+4. checks that a G' one quantum off cannot be proven (or is flagged);
+5. measures on anvil the gas of the FedAvg verifier and of forming and comparing the sum for 2 to
+   128 clients (`LinkedSum.sol`, ecAdd and ecMul precompiles).
+
+Nothing here is used by a task. Writes bench/results/linked_fedavg_probe.json.
+
+    python bench/linked_fedavg_probe.py --model logreg --clients 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results" / "linked_fedavg_probe.json"
+MODELS = {"logreg": ("logreg", 30, 2, (), 16), "logreg32": ("logreg", 30, 2, (), 32),
+          "mlp": ("mlp", 64, 4, (32,), 32)}
+BASE_GAS = 21_000
+GAS_CLIENTS = (2, 8, 32, 128)
+BOUND_BITS = 55  # as zkfl's FedAvg circuit: |S|, |K|, |G'| < 2^55, so no product wraps the field
+
+
+def _spec(model: str) -> Any:
+    from zkfl.circuits.spec import ModelSpec
+
+    fam, features, classes, hidden, batch = MODELS[model]
+    return ModelSpec(fam, features, batch, 12, 0.5, classes=classes, hidden=hidden)
+
+
+# ---------------------------------------------------------------------------------------------
+# circuits
+
+
+def build_step(model: str) -> Any:
+    """zkfl's step circuit with its outputs (update, input check) committed by KZG."""
+    import zkfl.prover.ezkl.circuit as circuit
+
+    default_args = circuit.run_args
+
+    def linked_args(spec: Any) -> Any:
+        args = default_args(spec)
+        args.output_visibility = "polycommit"
+        return args
+
+    circuit.run_args = linked_args
+    try:
+        return circuit.build_circuit(_spec(model))
+    finally:
+        circuit.run_args = default_args
+
+
+def _fedavg_module(width: int) -> Any:
+    import torch
+
+    class LinkedFedAvg(torch.nn.Module):
+        """inputs: [S (width values), K], G'; outputs: G', violation (0 iff G' = round(S / K))."""
+
+        def forward(self, sum_and_count: torch.Tensor, new_global: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            total, count = sum_and_count[:width], sum_and_count[width:]
+            # 4r + sign(S) puts the tie on the side half-away rounding excludes (zkfl's FedAvg rule).
+            residual = 4.0 * (total - count * new_global) + torch.sign(total)
+            margin = 2.0 * count - 1.0 - torch.max(torch.abs(residual))
+            largest = torch.maximum(torch.max(torch.abs(total)), torch.max(torch.abs(new_global)))
+            headroom = float(2**BOUND_BITS) - torch.maximum(largest, torch.abs(count).sum())
+            violation = torch.relu(-margin) + torch.relu(-headroom)
+            return new_global * 1.0, violation.reshape(1)
+
+    return LinkedFedAvg()
+
+
+def build_fedavg(step: Any, root: Path) -> Any:
+    """The constant-size FedAvg circuit at the step circuit's logrows and SRS."""
+    import numpy as np
+    import torch
+
+    from zkfl.field.ezkl_api import ezkl
+    from zkfl.prover.ezkl.aggregation import DECOMP_BASE, DECOMP_LEGS
+    from zkfl.prover.ezkl.circuit import CircuitArtifacts, quiet_stdout
+
+    width = step.spec.param_count
+    artifacts = CircuitArtifacts(step.spec, root, slots=1)
+    shutil.rmtree(root, ignore_errors=True)  # keys from an earlier run may be another circuit's
+    root.mkdir(parents=True)
+    torch.onnx.export(_fedavg_module(width), (torch.zeros(width + 1), torch.zeros(width)), str(artifacts.onnx),
+                      input_names=["sum_and_count", "new_global"], output_names=["new_global_out", "violation"],
+                      dynamo=False, opset_version=17)
+    args = ezkl.PyRunArgs()
+    args.input_visibility, args.output_visibility, args.param_visibility = "polycommit", "hashed/public", "fixed"
+    args.input_scale = args.param_scale = 0
+    args.decomp_base, args.decomp_legs = DECOMP_BASE, DECOMP_LEGS
+    args.disable_freivalds = True
+    args.num_inner_cols = 1
+    with quiet_stdout():
+        ezkl.gen_settings(str(artifacts.onnx), str(artifacts.settings), py_run_args=args)
+    settings = json.loads(artifacts.settings.read_text())
+    needed = int(np.ceil(np.log2(settings["num_rows"] + 16)))
+    if needed > step.logrows:
+        raise SystemExit(f"the FedAvg circuit needs logrows {needed}, above the step's {step.logrows}")
+    settings["run_args"]["logrows"] = step.logrows  # the commitments must share logrows and SRS
+    artifacts.settings.write_text(json.dumps(settings))
+    with quiet_stdout():
+        ezkl.compile_circuit(str(artifacts.onnx), str(artifacts.compiled), str(artifacts.settings))
+    return artifacts
+
+
+# ---------------------------------------------------------------------------------------------
+# proving
+
+
+def prove(artifacts: Any, tensors: list[list[str]], work: Path) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """ezkl's flow with the vk and SRS given to the witness (so it carries the commitments)."""
+    from zkfl.field.ezkl_api import ezkl
+    from zkfl.prover.ezkl.prove import ensure_keys
+
+    ensure_keys(artifacts)
+    work.mkdir(parents=True, exist_ok=True)
+    data, witness, proof = work / "input.json", work / "witness.json", work / "proof.json"
+    data.write_text(json.dumps({"input_data": tensors}))
+    ezkl.gen_witness(str(data), str(artifacts.compiled), str(witness), str(artifacts.vk), str(artifacts.srs))
+    ezkl.mock(str(witness), str(artifacts.compiled))
+    started = time.perf_counter()
+    ezkl.prove(str(witness), str(artifacts.compiled), str(artifacts.pk), str(proof), srs_path=str(artifacts.srs))
+    seconds = time.perf_counter() - started
+    assert ezkl.verify(str(proof), str(artifacts.settings), str(artifacts.vk), srs_path=str(artifacts.srs))
+    return json.loads(proof.read_text()), json.loads(witness.read_text()), seconds
+
+
+def proof_point(proof: dict[str, Any], index: int) -> tuple[int, int]:
+    """The ``index``-th G1 point of the proof bytes (x, y big-endian, 32 bytes each)."""
+    raw = bytes.fromhex(proof["hex_proof"].removeprefix("0x"))
+    at = 64 * index
+    return int.from_bytes(raw[at:at + 32], "big"), int.from_bytes(raw[at + 32:at + 64], "big")
+
+
+def commit(artifacts: Any, values: list[int]) -> tuple[int, int]:
+    """``kzg_commit`` of one tensor under ``artifacts``' vk, settings and SRS, as integers."""
+    from zkfl.field.ezkl_api import ezkl
+    from zkfl.field.quantize import ints_to_felts
+
+    [point] = ezkl.kzg_commit(ints_to_felts(values), str(artifacts.vk), str(artifacts.settings),
+                              str(artifacts.srs))
+    return _as_ints(point)
+
+
+def _as_ints(point: Any) -> tuple[int, int]:
+    # ezkl writes each coordinate as 32 little-endian bytes in hex (the proof bytes hold them big-endian)
+    x, y = (int.from_bytes(bytes.fromhex(getattr(point, name)), "little") for name in ("x", "y"))
+    return x, y
+
+
+# ---------------------------------------------------------------------------------------------
+# elliptic-curve arithmetic off chain (py-ecc), as the contract would do it with precompiles
+
+
+def _g1(point: tuple[int, int]) -> Any:
+    from py_ecc.optimized_bn128 import FQ, Z1, b, is_on_curve
+
+    if point == (0, 0):  # the point at infinity, as the precompiles write it
+        return Z1
+    p = (FQ(point[0]), FQ(point[1]), FQ(1))
+    assert is_on_curve(p, b), "not a BN254 G1 point"
+    return p
+
+
+def _affine(p: Any) -> tuple[int, int]:
+    from py_ecc.optimized_bn128 import is_inf, normalize
+
+    if is_inf(p):
+        return 0, 0
+    x, y = normalize(p)
+    return int(x.n), int(y.n)
+
+
+def linked_sum(update_points: list[tuple[int, int]], zero: tuple[int, int], count_basis: tuple[int, int],
+               pad_shift: tuple[int, int]) -> tuple[int, int]:
+    """C([S, K]) in the FedAvg column from the step proofs' update points:
+    sum C(u_i) - (K - 1) C_step(0) + K (C_fed([0, 1]) - C_fed([0, 0])) + (C_fed([0, 0]) - C_step(0))."""
+    from py_ecc.optimized_bn128 import add, multiply, neg
+
+    k = len(update_points)
+    total = _g1(update_points[0])
+    for point in update_points[1:]:
+        total = add(total, _g1(point))
+    total = add(total, neg(multiply(_g1(zero), k - 1)))
+    total = add(total, multiply(_g1(count_basis), k))
+    return _affine(add(total, _g1(pad_shift)))
+
+
+def _difference(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    from py_ecc.optimized_bn128 import add, neg
+
+    return _affine(add(_g1(a), neg(_g1(b))))
+
+
+# ---------------------------------------------------------------------------------------------
+# the round
+
+
+def step_updates(step: Any, clients: int, work: Path) -> tuple[list[list[int]], list[tuple[int, int]], float]:
+    """``clients`` real step proofs from one global model; their updates and update points."""
+    import numpy as np
+
+    from zkfl.field.quantize import felts_to_ints, ints_to_felts
+    from zkfl.prover.ezkl.circuit import example_inputs
+
+    spec = step.spec
+    unit = 2.0**spec.scale
+    theta = [int(v) for v in np.round(example_inputs(spec, 0)[0].numpy().ravel() * unit / 4)]
+    updates, points, seconds = [], [], []
+    for client in range(clients):
+        _, x, y, binding = example_inputs(spec, 100 + client)
+        x_ints = [int(v) for v in np.round(x.numpy().ravel() * unit / 2)]  # features within the bound
+        tensors = [theta, x_ints, [int(v) for v in np.round(y.numpy().ravel() * unit)],
+                   [int(v) for v in np.round(binding.numpy().ravel() * unit)]]
+        proof, witness, took = prove(step, [ints_to_felts(t) for t in tensors], work / f"step{client}")
+        update = [int(v) for v in felts_to_ints(witness["outputs"][0])]
+        point = proof_point(proof, 0)
+        if point != commit(step, update):
+            raise SystemExit("the step proof's first point is not kzg_commit(update)")
+        updates.append(update)
+        points.append(point)
+        seconds.append(took)
+    return updates, points, float(np.median(seconds))
+
+
+def fedavg_round(step: Any, fedavg: Any, updates: list[list[int]], points: list[tuple[int, int]],
+                 work: Path) -> dict[str, Any]:
+    from zkfl.aggregator.fedavg import fedavg as float_free_fedavg
+    from zkfl.field.quantize import ints_to_felts
+
+    width, k = step.spec.param_count, len(updates)
+    total = [sum(column) for column in zip(*updates, strict=True)]
+    new_global = [int(v) for v in float_free_fedavg(updates, [1] * k, step.update_scale, step.spec.scale)]
+    zero = commit(step, [0] * width)
+    count_basis = _difference(commit(fedavg, [0] * width + [1]), commit(fedavg, [0] * (width + 1)))
+    pad_shift = _difference(commit(fedavg, [0] * (width + 1)), zero)
+    expected = linked_sum(points, zero, count_basis, pad_shift)
+    proof, witness, seconds = prove(fedavg, [ints_to_felts(total + [k]), ints_to_felts(new_global)], work / "fedavg")
+    if proof_point(proof, 0) != expected:
+        raise SystemExit("the FedAvg proof's input point is not the sum formed from the step proofs")
+    off = list(new_global)
+    off[0] += 1
+    refused = _refuses(fedavg, [ints_to_felts(total + [k]), ints_to_felts(off)], work / "off")
+    return {"proof": proof, "prove_s": round(seconds, 2), "sum_point_matches": True,
+            "one_quantum_off": refused, "constants": {"zero": zero, "count_basis": count_basis,
+                                                      "pad_shift": pad_shift}, "witness": witness}
+
+
+def _refuses(artifacts: Any, tensors: list[list[str]], work: Path) -> str:
+    """How the circuit refuses a wrong G': no witness, a failed mock, or a non-zero violation."""
+    from zkfl.field.ezkl_api import ezkl
+    from zkfl.field.quantize import felts_to_ints
+
+    work.mkdir(parents=True, exist_ok=True)
+    data, witness = work / "input.json", work / "witness.json"
+    data.write_text(json.dumps({"input_data": tensors}))
+    try:
+        result = ezkl.gen_witness(str(data), str(artifacts.compiled), str(witness))
+        ezkl.mock(str(witness), str(artifacts.compiled))
+    except Exception as exc:  # ezkl raises when a value leaves the circuit's ranges
+        return f"not provable ({str(exc).strip()[:80]})"
+    violation = int(felts_to_ints(result["outputs"][1])[0])
+    if violation == 0:
+        raise SystemExit("a G' one quantum off passes the FedAvg circuit")
+    return f"violation output {violation} (its hash is not H([0]))"
+
+
+def _sum(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    from py_ecc.optimized_bn128 import add
+
+    return _affine(add(_g1(a), _g1(b)))
+
+
+# ---------------------------------------------------------------------------------------------
+# gas on anvil
+
+
+def sum_gas(points: list[tuple[int, int]], constants: dict[str, tuple[int, int]], real_proof: bytes,
+            real_points: list[tuple[int, int]]) -> list[dict[str, int]]:
+    """Gas of forming and comparing C([S, K]) for 2 to 128 clients (points repeated from the real
+    ones), and a check that the real FedAvg proof's point passes and a wrong set does not."""
+    from eth_abi import encode
+    from web3 import Web3
+
+    from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
+    from zkfl.contracts.federation import deploy
+    from zkfl.contracts.solc import compile_contract
+
+    count_shift = _difference(constants["count_basis"], constants["zero"])
+    pad_shift = _sum(constants["zero"], constants["pad_shift"])
+    compiled = compile_contract(Path(__file__).resolve().parent / "contracts" / "LinkedSum.sol", "LinkedSum")
+    rows = []
+    with start_anvil() as anvil:
+        w3 = connect(anvil.rpc_url)
+        owner = account_from_key(dev_keys()[0])
+        address, _ = deploy(w3, owner, compiled, list(count_shift), list(pad_shift))
+        contract = w3.eth.contract(address=address, abi=compiled.abi)
+
+        def run(chosen: list[tuple[int, int]], proof: bytes) -> tuple[bool, int]:
+            chain = b"\x00" * 32
+            for x, y in chosen:
+                chain = Web3.keccak(encode(["bytes32", "uint256", "uint256"], [chain, x, y]))
+            send(w3, owner, contract.functions.setAccepted(chain))
+            receipt = send(w3, owner, contract.functions.check(proof, [list(p) for p in chosen]), gas=30_000_000)
+            return bool(contract.functions.lastResult().call()), int(receipt["gasUsed"]) - BASE_GAS
+
+        ok, _ = run(real_points, real_proof)
+        assert ok, "the real FedAvg proof's point does not match on chain"
+        ok, _ = run(real_points[:-1], real_proof)
+        assert not ok, "a set without one accepted update matched"
+        for clients in GAS_CLIENTS:
+            chosen = [points[i % len(points)] for i in range(clients)]
+            expected = linked_sum(chosen, constants["zero"], constants["count_basis"], constants["pad_shift"])
+            fake = expected[0].to_bytes(32, "big") + expected[1].to_bytes(32, "big") + bytes(real_proof[64:])
+            ok, gas = run(chosen, fake)
+            assert ok
+            rows.append({"clients": clients, "sum_and_compare_gas": gas})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=sorted(MODELS), default="logreg")
+    parser.add_argument("--clients", type=int, default=3, help="real step proofs to aggregate")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "zkfl-linked-fedavg-probe")
+    args = parser.parse_args()
+    work = args.work / args.model
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["ZKFL_HOME"] = str(work / "home")  # never the real circuit cache: these circuits differ
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from polycommit_probe import _evm_gas
+
+    from zkfl.prover.ezkl.prove import ensure_keys
+
+    step = build_step(args.model)
+    started = time.perf_counter()
+    ensure_keys(step)
+    step_setup = time.perf_counter() - started
+    updates, points, step_prove = step_updates(step, args.clients, work)
+    step_proof = json.loads((work / "step0" / "proof.json").read_text())
+    fedavg = build_fedavg(step, work / "fedavg-circuit")
+    started = time.perf_counter()
+    ensure_keys(fedavg)
+    fedavg_setup = time.perf_counter() - started
+    result = fedavg_round(step, fedavg, updates, points, work)
+    # On anvil last: an ezkl call after create_evm_verifier's event loop was seen to hang.
+    for folder in ("step-evm", "fedavg-evm"):
+        (work / folder).mkdir(exist_ok=True)
+    step_gas = _evm_gas(step, step_proof, work / "step-evm")
+    fedavg_gas = _evm_gas(fedavg, result["proof"], work / "fedavg-evm")
+    proof_bytes = bytes.fromhex(result["proof"]["hex_proof"].removeprefix("0x"))
+    row = {
+        "model": args.model, "params": step.spec.param_count, "batch": step.spec.batch,
+        "step": {"rows": step.settings_json()["num_rows"], "logrows": step.logrows, "setup_s": round(step_setup, 2),
+                 "prove_s": round(step_prove, 2), "update_point_is_kzg_commit": True} | step_gas,
+        "fedavg": {"rows": fedavg.settings_json()["num_rows"], "logrows": fedavg.logrows,
+                   "setup_s": round(fedavg_setup, 2), "prove_s": result["prove_s"],
+                   "proof_bytes": len(proof_bytes), "clients_proven": args.clients,
+                   "sum_point_matches": result["sum_point_matches"],
+                   "one_quantum_off": result["one_quantum_off"]} | fedavg_gas,
+        "sum_on_chain": sum_gas(points, result["constants"], proof_bytes, points),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    print(json.dumps(row, indent=2), flush=True)
+    rows = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+    rows = [r for r in rows if r["model"] != args.model] + [row]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"ezkl": "23.0.5", "machine": "2-core CPU, 24 GB", "results": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
