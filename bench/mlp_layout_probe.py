@@ -42,7 +42,7 @@ def _modules() -> dict[str, Any]:
     import torch
 
     from zkfl.circuits.layers import input_check, keep_binding, pack, softmax, unpack
-    from zkfl.circuits.mlp import MlpStep
+    from zkfl.circuits.modules import MlpStep
 
     class FoldedStep(MlpStep):
         """One local step with lr/B applied to the residual before each gradient product."""

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 BOUND_BITS = 55  # |update|, |G'| < 2^55: honest values (scale 2^12, weights below 2^8) stay far below
 DECOMP_BASE = 2**14  # the range checks' decomposition (ezkl's decomp_base and decomp_legs)
 DECOMP_LEGS = 4  # ranges up to 2^56 > 2^BOUND_BITS
@@ -51,25 +49,6 @@ def aggregation_layout(slots: int) -> dict[str, Any]:
         "headroom": 2 * slots + 3,
         "length": 2 * slots + 4,
     }
-
-
-class FedAvgCheck(torch.nn.Module):
-    def __init__(self, slots: int, shift: int) -> None:
-        super().__init__()
-        self.slots = slots
-        self.shift = shift
-
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        updates = torch.stack(inputs[: self.slots], 0)  # [K, d]
-        counts, new_global = inputs[self.slots], inputs[self.slots + 1]
-        weighted = torch.matmul(counts.reshape(1, self.slots), updates).reshape(-1)  # S
-        denominator = counts.sum() * float(2**self.shift)  # D
-        # 4r + sign(S) puts the tie on the side half-away rounding excludes.
-        residual = 4.0 * (weighted - denominator * new_global) + torch.sign(weighted)
-        margin = 2.0 * denominator - 1.0 - torch.max(torch.abs(residual))
-        largest = torch.maximum(torch.max(torch.abs(updates)), torch.max(torch.abs(new_global)))
-        headroom = float(2**BOUND_BITS) - largest
-        return counts * 1.0, margin.reshape(1), headroom.reshape(1)
 
 
 def aggregation_inputs(updates: list[list[int]], counts: list[int], new_global: list[int],

@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zkfl.circuits.layers import FloatArray, GlmStep, glm_float_step, hard_sigmoid, hard_sigmoid_np, unpack_np
+from zkfl.circuits.reference import FloatArray, glm_float_step, hard_sigmoid_np, unpack_np
 from zkfl.circuits.spec import ModelSpec
-
-
-class LogRegStep(GlmStep):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec, hard_sigmoid)
 
 
 def encode_labels(spec: ModelSpec, y: FloatArray) -> FloatArray:

@@ -8,47 +8,12 @@ residual ``p - Y``, then per layer ``dW = A^T D``, ``db = sum D``, and through a
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from zkfl.circuits.layers import (
-    FloatArray,
-    StepModule,
-    cross_entropy,
-    input_check,
-    keep_binding,
-    pack,
-    pack_np,
-    softmax,
-    softmax_np,
-    unpack,
-    unpack_np,
-)
+from zkfl.circuits.reference import FloatArray, cross_entropy, pack_np, softmax_np, unpack_np
 from zkfl.circuits.softmax import encode_labels
 from zkfl.circuits.spec import ModelSpec
 
-__all__ = ["MlpStep", "encode_labels", "float_step", "loss_and_accuracy", "predict"]
-
-
-class MlpStep(StepModule):
-    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                binding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        check = input_check(self.spec, x, y)
-        for _ in range(self.spec.local_steps):
-            layers = unpack(self.spec, theta)
-            activations, pre = [x], []
-            for weights, bias in layers[:-1]:
-                z = activations[-1] @ weights + bias
-                pre.append(z)
-                activations.append(torch.relu(z))
-            weights, bias = layers[-1]
-            delta = softmax(activations[-1] @ weights + bias) - y
-            grads = []
-            for index in range(len(layers) - 1, -1, -1):
-                grads.append((activations[index].t() @ delta, delta.sum(dim=0, keepdim=True)))
-                if index > 0:
-                    delta = (delta @ layers[index][0].t()) * (pre[index - 1] > 0).to(delta.dtype)
-            theta = theta - self.step_size * pack(grads[::-1])
-        return keep_binding(theta, binding), check
+__all__ = ["encode_labels", "float_step", "loss_and_accuracy", "predict"]
 
 
 def _forward_np(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from zkfl.circuits import logreg, mlp, softmax
 from zkfl.circuits.spec import MODEL_FAMILIES, ModelSpec
+
+if TYPE_CHECKING:
+    import torch
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -25,14 +28,25 @@ class ModelFamily:
     loss_and_accuracy: Callable[[ModelSpec, FloatArray, FloatArray, FloatArray], tuple[float, float]]
 
 
-def _family(name: str, module: ModuleType, step: Callable[[ModelSpec], torch.nn.Module]) -> ModelFamily:
-    return ModelFamily(name, step, module.encode_labels, module.float_step, module.loss_and_accuracy)
+def _step_module(name: str) -> Callable[[ModelSpec], torch.nn.Module]:
+    def build(spec: ModelSpec) -> torch.nn.Module:
+        # torch only where a circuit is built: a participant, aggregator or auditor that fetches
+        # compiled circuits by CID never pays its import (about 2 s of CPU a process).
+        from zkfl.circuits.modules import STEP_MODULES
+
+        return STEP_MODULES[name](spec)
+
+    return build
+
+
+def _family(name: str, module: ModuleType) -> ModelFamily:
+    return ModelFamily(name, _step_module(name), module.encode_labels, module.float_step, module.loss_and_accuracy)
 
 
 FAMILIES: dict[str, ModelFamily] = {
-    "logreg": _family("logreg", logreg, logreg.LogRegStep),
-    "softmax": _family("softmax", softmax, softmax.SoftmaxStep),
-    "mlp": _family("mlp", mlp, mlp.MlpStep),
+    "logreg": _family("logreg", logreg),
+    "softmax": _family("softmax", softmax),
+    "mlp": _family("mlp", mlp),
 }
 assert tuple(FAMILIES) == MODEL_FAMILIES, "circuits.spec.MODEL_FAMILIES names the families registered here"
 

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zkfl.circuits.layers import FloatArray, GlmStep, cross_entropy, glm_float_step, softmax, softmax_np, unpack_np
+from zkfl.circuits.reference import FloatArray, cross_entropy, glm_float_step, softmax_np, unpack_np
 from zkfl.circuits.spec import ModelSpec
-
-
-class SoftmaxStep(GlmStep):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec, softmax)
 
 
 def encode_labels(spec: ModelSpec, y: FloatArray) -> FloatArray:

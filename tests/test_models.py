@@ -222,3 +222,19 @@ def test_one_malicious_client_within_the_bounds_moves_logreg_at_most_lr_times_th
         print(f"  from the {start} model: honest updates (breast_cancer) move a weight by at most {honest_move:.4f}; "
               f"one attacker among 4 moves the global model by {weights:.4f} per weight, {bias_pull:.4f} on the bias,"
               f" against 4 honest clients")
+
+
+def test_parties_that_build_no_circuit_never_import_torch() -> None:
+    """Participants, the aggregator, the auditor and the command line fetch compiled circuits;
+    torch (about 2 s of CPU to import) is loaded only where a circuit is exported to ONNX."""
+    import subprocess
+    import sys
+
+    roles = ["zkfl.cli", "zkfl.audit", "zkfl.organisation", "zkfl.aggregator.service", "zkfl.multiparty",
+             "zkfl.flower.strategy", "zkfl.flower.client", "zkfl.prover.ezkl.prove", "zkfl.prover.ezkl.aggregation", "zkfl.demo"]
+    code = f"import sys\nfor m in {roles!r}: __import__(m)\nprint('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip() == "False", proc.stderr
+    # ...and a circuit can still be built: the step module comes from the registry on demand.
+    module = family("logreg").step_module(default_spec("logreg", 30))
+    assert isinstance(module, torch.nn.Module)

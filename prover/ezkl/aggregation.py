@@ -16,15 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from zkfl.circuits.aggregation import (
-    DECOMP_BASE,
-    DECOMP_LEGS,
-    FedAvgCheck,
-    aggregation_inputs,
-    aggregation_layout,
-)
+from zkfl.circuits.aggregation import DECOMP_BASE, DECOMP_LEGS, aggregation_inputs, aggregation_layout
 from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ProofError
 from zkfl.field.ezkl_api import ezkl
@@ -83,6 +76,10 @@ def build_aggregation_circuit(spec: ModelSpec, slots: int, update_scale: int) ->
     root = cache_dir("circuits") / f"fedavg-{spec.family}-{aggregation_hash(spec, slots, shift)}"
 
     def fill(stage: CircuitArtifacts) -> None:
+        import torch  # only the party that builds a circuit exports it
+
+        from zkfl.circuits.modules import FedAvgCheck
+
         width = spec.param_count
         example = tuple(torch.zeros(width) for _ in range(slots)) + (torch.zeros(slots), torch.zeros(width))
         torch.onnx.export(

@@ -18,16 +18,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
 from zkfl.field.binding import BINDING_CHUNKS, CHUNK_BITS
 from zkfl.field.ezkl_api import ezkl
 from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache
+
+if TYPE_CHECKING:
+    import torch
 
 # Calibration data spans what training reaches: standardized features clipped to
 # [-4, 4], weights up to +-4. Calibration only sets sizes here (the step has no lookup
@@ -93,6 +95,8 @@ class CircuitArtifacts:
 
 
 def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    import torch  # only to build or calibrate a circuit
+
     rng = np.random.default_rng(seed)
     unit = 2.0**-spec.scale
     theta = rng.uniform(-_CALIBRATION_WEIGHT_RANGE, _CALIBRATION_WEIGHT_RANGE, (1, spec.param_count))
@@ -164,6 +168,8 @@ def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
 
 
 def _fill_step(stage: CircuitArtifacts) -> None:
+    import torch  # only the party that builds a circuit exports it
+
     spec = stage.spec
     module = family(spec.family).step_module(spec)
     inputs = example_inputs(spec)
