@@ -231,7 +231,8 @@ def test_parties_that_build_no_circuit_never_import_torch() -> None:
     import sys
 
     roles = ["zkfl.cli", "zkfl.audit", "zkfl.organisation", "zkfl.aggregator.service", "zkfl.multiparty",
-             "zkfl.flower.strategy", "zkfl.flower.client", "zkfl.prover.ezkl.prove", "zkfl.prover.ezkl.aggregation", "zkfl.demo"]
+             "zkfl.flower.strategy", "zkfl.flower.client", "zkfl.prover.ezkl.prove",
+             "zkfl.prover.ezkl.aggregation", "zkfl.demo"]
     code = f"import sys\nfor m in {roles!r}: __import__(m)\nprint('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "False", proc.stderr
