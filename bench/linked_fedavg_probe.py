@@ -99,8 +99,8 @@ def _fedavg_module(width: int) -> Any:
     return LinkedFedAvg()
 
 
-def build_fedavg(step: Any, root: Path) -> Any:
-    """The constant-size FedAvg circuit at the step circuit's logrows and SRS."""
+def build_fedavg(spec: Any, logrows: int, root: Path) -> Any:
+    """The constant-size FedAvg circuit at ``logrows`` (the step circuit's: same SRS and packing)."""
     import numpy as np
     import torch
 
@@ -108,8 +108,8 @@ def build_fedavg(step: Any, root: Path) -> Any:
     from zkfl.prover.ezkl.aggregation import DECOMP_BASE, DECOMP_LEGS
     from zkfl.prover.ezkl.circuit import CircuitArtifacts, quiet_stdout
 
-    width = step.spec.param_count
-    artifacts = CircuitArtifacts(step.spec, root, slots=1)
+    width = spec.param_count
+    artifacts = CircuitArtifacts(spec, root, slots=1)
     shutil.rmtree(root, ignore_errors=True)  # keys from an earlier run may be another circuit's
     root.mkdir(parents=True)
     torch.onnx.export(_fedavg_module(width), (torch.zeros(width + 1), torch.zeros(width)), str(artifacts.onnx),
@@ -125,9 +125,9 @@ def build_fedavg(step: Any, root: Path) -> Any:
         ezkl.gen_settings(str(artifacts.onnx), str(artifacts.settings), py_run_args=args)
     settings = json.loads(artifacts.settings.read_text())
     needed = int(np.ceil(np.log2(settings["num_rows"] + 16)))
-    if needed > step.logrows:
-        raise SystemExit(f"the FedAvg circuit needs logrows {needed}, above the step's {step.logrows}")
-    settings["run_args"]["logrows"] = step.logrows  # the commitments must share logrows and SRS
+    if needed > logrows:
+        raise SystemExit(f"the FedAvg circuit needs logrows {needed}, above the step's {logrows}")
+    settings["run_args"]["logrows"] = logrows  # the commitments must share logrows and SRS
     artifacts.settings.write_text(json.dumps(settings))
     with quiet_stdout():
         ezkl.compile_circuit(str(artifacts.onnx), str(artifacts.compiled), str(artifacts.settings))
@@ -256,19 +256,23 @@ def step_updates(step: Any, clients: int, work: Path) -> tuple[list[list[int]], 
 
 def fedavg_round(step: Any, fedavg: Any, updates: list[list[int]], points: list[tuple[int, int]],
                  work: Path) -> dict[str, Any]:
-    from zkfl.aggregator.fedavg import fedavg as float_free_fedavg
+    """Prove the round's FedAvg and check its input point against the one formed from ``points``:
+    the step proofs' update points, or with ``step`` None (the FedAvg circuit probed alone) the
+    updates committed in the FedAvg circuit's own column as [u, 0]."""
     from zkfl.field.quantize import ints_to_felts
+    from zkfl.prover.fedavg import fedavg as exact_fedavg
 
-    width, k = step.spec.param_count, len(updates)
+    width, k = fedavg.spec.param_count, len(updates)
     total = [sum(column) for column in zip(*updates, strict=True)]
-    new_global = [int(v) for v in float_free_fedavg(updates, [1] * k, step.update_scale, step.spec.scale)]
-    zero = commit(step, [0] * width)
-    count_basis = _difference(commit(fedavg, [0] * width + [1]), commit(fedavg, [0] * (width + 1)))
-    pad_shift = _difference(commit(fedavg, [0] * (width + 1)), zero)
+    new_global = [int(v) for v in exact_fedavg(updates, [1] * k, fedavg.spec.scale, fedavg.spec.scale)]
+    padded_zero = commit(fedavg, [0] * (width + 1))
+    zero = commit(step, [0] * width) if step is not None else padded_zero
+    count_basis = _difference(commit(fedavg, [0] * width + [1]), padded_zero)
+    pad_shift = _difference(padded_zero, zero)
     expected = linked_sum(points, zero, count_basis, pad_shift)
     proof, witness, seconds = prove(fedavg, [ints_to_felts(total + [k]), ints_to_felts(new_global)], work / "fedavg")
     if proof_point(proof, 0) != expected:
-        raise SystemExit("the FedAvg proof's input point is not the sum formed from the step proofs")
+        raise SystemExit("the FedAvg proof's input point is not the sum formed from the updates' points")
     off = list(new_global)
     off[0] += 1
     refused = _refuses(fedavg, [ints_to_felts(total + [k]), ints_to_felts(off)], work / "off")
@@ -350,52 +354,92 @@ def sum_gas(points: list[tuple[int, int]], constants: dict[str, tuple[int, int]]
     return rows
 
 
+def _fedavg_row(fedavg: Any, setup_s: float, result: dict[str, Any], clients: int, work: Path) -> dict[str, Any]:
+    from polycommit_probe import _evm_gas
+
+    (work / "fedavg-evm").mkdir(exist_ok=True)
+    try:
+        gas: dict[str, Any] = _evm_gas(fedavg, result["proof"], work / "fedavg-evm")
+    except Exception as exc:  # noqa: BLE001  (a verifier over the 24,576-byte limit: recorded, not fatal)
+        gas = {"verify_gas": None, "evm": str(exc)[:200]}
+    return {"rows": fedavg.settings_json()["num_rows"], "logrows": fedavg.logrows, "setup_s": round(setup_s, 2),
+            "prove_s": result["prove_s"], "proof_bytes": len(_proof_bytes(result["proof"])), "clients_proven": clients,
+            "sum_point_matches": result["sum_point_matches"], "one_quantum_off": result["one_quantum_off"]} | gas
+
+
+def _proof_bytes(proof: dict[str, Any]) -> bytes:
+    return bytes.fromhex(proof["hex_proof"].removeprefix("0x"))
+
+
+def full_round(model: str, clients: int, work: Path) -> dict[str, Any]:
+    """Real step proofs, their FedAvg, and the sum's gas on chain."""
+    from polycommit_probe import _evm_gas
+
+    from zkfl.prover.ezkl.prove import ensure_keys
+
+    step = build_step(model)
+    started = time.perf_counter()
+    ensure_keys(step)
+    step_setup = time.perf_counter() - started
+    updates, points, step_prove = step_updates(step, clients, work)
+    fedavg = build_fedavg(step.spec, step.logrows, work / "fedavg-circuit")
+    started = time.perf_counter()
+    ensure_keys(fedavg)
+    fedavg_setup = time.perf_counter() - started
+    result = fedavg_round(step, fedavg, updates, points, work)
+    # On anvil last: an ezkl call after create_evm_verifier's event loop was seen to hang.
+    (work / "step-evm").mkdir(exist_ok=True)
+    step_gas = _evm_gas(step, json.loads((work / "step0" / "proof.json").read_text()), work / "step-evm")
+    return {
+        "model": model, "mode": "round", "params": step.spec.param_count, "batch": step.spec.batch,
+        "step": {"rows": step.settings_json()["num_rows"], "logrows": step.logrows, "setup_s": round(step_setup, 2),
+                 "prove_s": round(step_prove, 2), "update_point_is_kzg_commit": True} | step_gas,
+        "fedavg": _fedavg_row(fedavg, fedavg_setup, result, clients, work),
+        "sum_on_chain": sum_gas(points, result["constants"], _proof_bytes(result["proof"]), points),
+    }
+
+
+def fedavg_alone(model: str, clients: int, logrows: int, work: Path) -> dict[str, Any]:
+    """The FedAvg circuit alone at ``logrows`` (the step circuit's, where proving the step itself
+    is beyond this machine), over synthetic updates: its size does not depend on ``clients``."""
+    import numpy as np
+
+    from zkfl.prover.ezkl.prove import ensure_keys
+
+    spec = _spec(model)
+    fedavg = build_fedavg(spec, logrows, work / "fedavg-circuit")
+    started = time.perf_counter()
+    ensure_keys(fedavg)
+    setup_s = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    bound = 4 * 2**spec.scale  # updates of magnitude up to 4, as bench/prove.py --aggregation
+    updates = [[int(v) for v in rng.integers(-bound, bound, spec.param_count)] for _ in range(clients)]
+    points = [commit(fedavg, u + [0]) for u in updates]
+    result = fedavg_round(None, fedavg, updates, points, work)
+    return {"model": model, "mode": "fedavg alone", "params": spec.param_count, "batch": spec.batch,
+            "fedavg": _fedavg_row(fedavg, setup_s, result, clients, work)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", choices=sorted(MODELS), default="logreg")
-    parser.add_argument("--clients", type=int, default=3, help="real step proofs to aggregate")
+    parser.add_argument("--clients", type=int, default=3, help="updates to aggregate (real step proofs)")
+    parser.add_argument("--fedavg-only", type=int, metavar="LOGROWS",
+                        help="only the FedAvg circuit, at this logrows (the step's), over synthetic updates")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "zkfl-linked-fedavg-probe")
     args = parser.parse_args()
     work = args.work / args.model
     work.mkdir(parents=True, exist_ok=True)
     os.environ["ZKFL_HOME"] = str(work / "home")  # never the real circuit cache: these circuits differ
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from polycommit_probe import _evm_gas
-
-    from zkfl.prover.ezkl.prove import ensure_keys
-
-    step = build_step(args.model)
-    started = time.perf_counter()
-    ensure_keys(step)
-    step_setup = time.perf_counter() - started
-    updates, points, step_prove = step_updates(step, args.clients, work)
-    step_proof = json.loads((work / "step0" / "proof.json").read_text())
-    fedavg = build_fedavg(step, work / "fedavg-circuit")
-    started = time.perf_counter()
-    ensure_keys(fedavg)
-    fedavg_setup = time.perf_counter() - started
-    result = fedavg_round(step, fedavg, updates, points, work)
-    # On anvil last: an ezkl call after create_evm_verifier's event loop was seen to hang.
-    for folder in ("step-evm", "fedavg-evm"):
-        (work / folder).mkdir(exist_ok=True)
-    step_gas = _evm_gas(step, step_proof, work / "step-evm")
-    fedavg_gas = _evm_gas(fedavg, result["proof"], work / "fedavg-evm")
-    proof_bytes = bytes.fromhex(result["proof"]["hex_proof"].removeprefix("0x"))
-    row = {
-        "model": args.model, "params": step.spec.param_count, "batch": step.spec.batch,
-        "step": {"rows": step.settings_json()["num_rows"], "logrows": step.logrows, "setup_s": round(step_setup, 2),
-                 "prove_s": round(step_prove, 2), "update_point_is_kzg_commit": True} | step_gas,
-        "fedavg": {"rows": fedavg.settings_json()["num_rows"], "logrows": fedavg.logrows,
-                   "setup_s": round(fedavg_setup, 2), "prove_s": result["prove_s"],
-                   "proof_bytes": len(proof_bytes), "clients_proven": args.clients,
-                   "sum_point_matches": result["sum_point_matches"],
-                   "one_quantum_off": result["one_quantum_off"]} | fedavg_gas,
-        "sum_on_chain": sum_gas(points, result["constants"], proof_bytes, points),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }
+    if args.fedavg_only:
+        row = fedavg_alone(args.model, args.clients, args.fedavg_only, work)
+    else:
+        row = full_round(args.model, args.clients, work)
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(row, indent=2), flush=True)
     rows = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
-    rows = [r for r in rows if r["model"] != args.model] + [row]
+    rows = [r for r in rows if (r["model"], r.get("mode", "round")) != (args.model, row["mode"])] + [row]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"ezkl": "23.0.5", "machine": "2-core CPU, 24 GB", "results": rows}, indent=2))
     return 0
