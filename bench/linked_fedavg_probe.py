@@ -354,6 +354,49 @@ def sum_gas(points: list[tuple[int, int]], constants: dict[str, tuple[int, int]]
     return rows
 
 
+def challenge_gas(step: Any, update: list[int], point: tuple[int, int]) -> dict[str, Any]:
+    """The challenge by point: an update's point recomputed from its published values, off chain
+    (py-ecc) and on chain (``LinkedSum.commits``: one ecMul and ecAdd per non-zero value, the basis
+    points in calldata checked against their published hash); a value one off must not match."""
+    from eth_abi import encode
+    from py_ecc.optimized_bn128 import add, curve_order, multiply
+    from web3 import Web3
+
+    from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
+    from zkfl.contracts.federation import deploy
+    from zkfl.contracts.solc import compile_contract
+
+    width = len(update)
+    zero = commit(step, [0] * width)
+    basis = [_difference(commit(step, [int(i == j) for i in range(width)]), zero) for j in range(width)]
+    total = _g1(zero)
+    for value, base in zip(update, basis, strict=True):
+        total = add(total, multiply(_g1(base), value % curve_order))
+    if _affine(total) != point:
+        raise SystemExit("C(0) + sum u_j (C(e_j) - C(0)) is not the step proof's update point")
+    compiled = compile_contract(Path(__file__).resolve().parent / "contracts" / "LinkedSum.sol", "LinkedSum")
+    with start_anvil() as anvil:
+        w3 = connect(anvil.rpc_url)
+        owner = account_from_key(dev_keys()[0])
+        address, _ = deploy(w3, owner, compiled, [0, 0], [0, 0])
+        contract = w3.eth.contract(address=address, abi=compiled.abi)
+        send(w3, owner, contract.functions.setBasisHash(
+            Web3.keccak(encode(["uint256[2][]", "uint256[2]"], [[list(b) for b in basis], list(zero)]))))
+
+        def run(values: list[int]) -> tuple[bool, int]:
+            call = contract.functions.commits(list(point), values, [list(b) for b in basis], list(zero))
+            receipt = send(w3, owner, call, gas=30_000_000)
+            return bool(contract.functions.lastResult().call()), int(receipt["gasUsed"]) - BASE_GAS
+
+        matches, gas = run(update)
+        off = list(update)
+        off[-1] += 1
+        tampered, _ = run(off)
+    assert matches and not tampered, "the challenge by point decided wrongly"
+    return {"values": width, "nonzero_values": sum(v != 0 for v in update), "recompute_gas": gas,
+            "recompute_matches_proof_point": True, "one_value_off_matches": False}
+
+
 def _fedavg_row(fedavg: Any, setup_s: float, result: dict[str, Any], clients: int, work: Path) -> dict[str, Any]:
     from polycommit_probe import _evm_gas
 
@@ -396,6 +439,7 @@ def full_round(model: str, clients: int, work: Path) -> dict[str, Any]:
                  "prove_s": round(step_prove, 2), "update_point_is_kzg_commit": True} | step_gas,
         "fedavg": _fedavg_row(fedavg, fedavg_setup, result, clients, work),
         "sum_on_chain": sum_gas(points, result["constants"], _proof_bytes(result["proof"]), points),
+        "challenge_by_point": challenge_gas(step, updates[0], points[0]),
     }
 
 

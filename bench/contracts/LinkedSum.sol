@@ -13,6 +13,9 @@ contract LinkedSum {
     uint256 private immutable padShiftX;
     uint256 private immutable padShiftY;
     bytes32 public acceptedDigest;
+    bytes32 public basisHash;
+    uint256 private constant GROUP_ORDER =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
     bool public lastResult;
 
     constructor(uint256[2] memory countShift, uint256[2] memory padShift) {
@@ -38,6 +41,28 @@ contract LinkedSum {
         (uint256 x, uint256 y) = abi.decode(proof[0:64], (uint256, uint256));
         lastResult = x == total[0] && y == total[1];
         return lastResult;
+    }
+
+    /// @notice The challenge by point: does `point` commit exactly `values` (signed, as the update
+    /// is published)? Recomputed as C(0) + sum values[j] * basis[j], where basis[j] = C(e_j) - C(0)
+    /// are the step column's points for the unit tensors (checked against their published hash).
+    function commits(uint256[2] calldata point, int256[] calldata values, uint256[2][] calldata basis,
+        uint256[2] calldata zero) external returns (bool)
+    {
+        require(basis.length == values.length, "one basis point per value");
+        require(keccak256(abi.encode(basis, zero)) == basisHash, "not the published basis");
+        uint256[2] memory total = zero;
+        for (uint256 j = 0; j < values.length; ++j) {
+            if (values[j] == 0) continue;
+            uint256 scalar = values[j] >= 0 ? uint256(values[j]) : GROUP_ORDER - uint256(-values[j]);
+            total = _add(total, _mul(basis[j], scalar));
+        }
+        lastResult = total[0] == point[0] && total[1] == point[1];
+        return lastResult;
+    }
+
+    function setBasisHash(bytes32 digest) external {
+        basisHash = digest;
     }
 
     function _add(uint256[2] memory a, uint256[2] memory b) private view returns (uint256[2] memory r) {
