@@ -9,18 +9,20 @@ G1 point C(u) in its proof. KZG commitments are affine in the tensor, so
     C(u_1) + ... + C(u_K) - (K - 1) C(0) = C(u_1 + ... + u_K)
 
 and a chain can form the commitment of the sum S from the accepted updates' points with K ecAdd
-and one ecMul, whatever K. A FedAvg proof of constant size then takes S (and K, one more value
-in the same column) as its `polycommit` input, and outputs G' = round(S / K) Poseidon-hashed,
-the commitment the next round's step proofs start from, with a violation output hashed too
-(H([0]) when G' is the rounded average and every value in bounds).
+and one ecMul, whatever K. A FedAvg proof of constant size then takes S, [K] and G' as its
+`polycommit` inputs (three columns: S's exactly as long as an update's, since the rows a step
+proof leaves free are the prover's to fill and must never be rows the FedAvg circuit reads), and
+outputs G' = round(S / K) Poseidon-hashed, the commitment the next round's step proofs start
+from, with a violation output hashed too (H([0]) when G' is the rounded average and every value
+in bounds). The chain forms C([K]) from its own count of accepted updates.
 
 The probe, for a model family at the step's logrows:
 1. builds the step circuit with `polycommit` outputs and proves ``--clients`` real steps;
 2. checks each proof's leading point against ``kzg_commit`` of its update;
 3. builds the constant-size FedAvg circuit at the step's logrows (the commitments must use the
-   same SRS, logrows and packing), proves the round, and checks that its first point equals the
-   sum formed from the step proofs' points (py-ecc), with the padding constants the package would
-   publish;
+   same SRS, logrows and packing), proves the round, and checks that its first two points equal
+   C(S) formed from the step proofs' points and C([K]) (py-ecc), with the four constants a package
+   would publish;
 4. checks that a G' one quantum off cannot be proven (or is flagged);
 5. measures on anvil the gas of the FedAvg verifier and of forming and comparing the sum for 2 to
    128 clients (`LinkedSum.sol`, ecAdd and ecMul precompiles).
@@ -48,6 +50,7 @@ MODELS = {"logreg": ("logreg", 30, 2, (), 16), "logreg32": ("logreg", 30, 2, (),
           "mlp": ("mlp", 64, 4, (32,), 32)}
 BASE_GAS = 21_000
 GAS_CLIENTS = (2, 8, 32, 128)
+CONSTANTS = ("sum_a", "sum_b", "count_a", "count_b")  # LinkedSum's constructor, in order
 BOUND_BITS = 55  # as zkfl's FedAvg circuit: |S|, |K|, |G'| < 2^55, so no product wraps the field
 
 
@@ -84,10 +87,12 @@ def _fedavg_module(width: int) -> Any:
     import torch
 
     class LinkedFedAvg(torch.nn.Module):
-        """inputs: [S (width values), K], G'; outputs: G', violation (0 iff G' = round(S / K))."""
+        """inputs: S, [K], G' (three columns); outputs: G', violation (0 iff G' = round(S / K)).
+        S's column is exactly as long as the step's update column: a row the step leaves free (its
+        padding) must never be one this circuit reads, or a participant could move what it reads."""
 
-        def forward(self, sum_and_count: torch.Tensor, new_global: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            total, count = sum_and_count[:width], sum_and_count[width:]
+        def forward(self, total: torch.Tensor, count: torch.Tensor,
+                    new_global: torch.Tensor) -> tuple[torch.Tensor, ...]:
             # 4r + sign(S) puts the tie on the side half-away rounding excludes (zkfl's FedAvg rule).
             residual = 4.0 * (total - count * new_global) + torch.sign(total)
             margin = 2.0 * count - 1.0 - torch.max(torch.abs(residual))
@@ -112,8 +117,9 @@ def build_fedavg(spec: Any, logrows: int, root: Path) -> Any:
     artifacts = CircuitArtifacts(spec, root, slots=1)
     shutil.rmtree(root, ignore_errors=True)  # keys from an earlier run may be another circuit's
     root.mkdir(parents=True)
-    torch.onnx.export(_fedavg_module(width), (torch.zeros(width + 1), torch.zeros(width)), str(artifacts.onnx),
-                      input_names=["sum_and_count", "new_global"], output_names=["new_global_out", "violation"],
+    torch.onnx.export(_fedavg_module(width), (torch.zeros(width), torch.zeros(1), torch.zeros(width)),
+                      str(artifacts.onnx), input_names=["total", "count", "new_global"],
+                      output_names=["new_global_out", "violation"],
                       dynamo=False, opset_version=17)
     args = ezkl.PyRunArgs()
     args.input_visibility, args.output_visibility, args.param_visibility = "polycommit", "hashed/public", "fixed"
@@ -202,19 +208,33 @@ def _affine(p: Any) -> tuple[int, int]:
     return int(x.n), int(y.n)
 
 
-def linked_sum(update_points: list[tuple[int, int]], zero: tuple[int, int], count_basis: tuple[int, int],
-               pad_shift: tuple[int, int]) -> tuple[int, int]:
-    """C([S, K]) in the FedAvg column from the step proofs' update points:
-    sum C(u_i) - (K - 1) C_step(0) + K (C_fed([0, 1]) - C_fed([0, 0])) + (C_fed([0, 0]) - C_step(0))."""
-    from py_ecc.optimized_bn128 import add, multiply, neg
+def linked_sum(update_points: list[tuple[int, int]], constants: dict[str, tuple[int, int]]) -> list[tuple[int, int]]:
+    """The FedAvg proof's first two points as the chain forms them from the K update points:
+    C(S) = sum C(u_i) + K sum_a + sum_b (sum_a = -C_step(0), sum_b = C_fed(0): commitments are
+    affine, C(u) = Lin(u) + C(0)) and C([K]) = K count_a + count_b (count_a = C_fed([1]) - C_fed([0]),
+    count_b = C_fed([0])), K being the chain's own count of accepted updates."""
+    from py_ecc.optimized_bn128 import add, multiply
 
     k = len(update_points)
     total = _g1(update_points[0])
     for point in update_points[1:]:
         total = add(total, _g1(point))
-    total = add(total, neg(multiply(_g1(zero), k - 1)))
-    total = add(total, multiply(_g1(count_basis), k))
-    return _affine(add(total, _g1(pad_shift)))
+    total = add(add(total, multiply(_g1(constants["sum_a"]), k)), _g1(constants["sum_b"]))
+    count = add(multiply(_g1(constants["count_a"]), k), _g1(constants["count_b"]))
+    return [_affine(total), _affine(count)]
+
+
+def link_constants(step: Any, fedavg: Any) -> dict[str, tuple[int, int]]:
+    """The four points a package would publish for a (step, FedAvg) pair, from ``kzg_commit``
+    (with ``step`` None, the FedAvg column's own zero stands for the step's)."""
+    from py_ecc.optimized_bn128 import neg
+
+    width = fedavg.spec.param_count
+    fed_zero = commit(fedavg, [0] * width)
+    step_zero = commit(step, [0] * width) if step is not None else fed_zero
+    count_zero = commit(fedavg, [0])
+    return {"sum_a": _affine(neg(_g1(step_zero))), "sum_b": fed_zero,
+            "count_a": _difference(commit(fedavg, [1]), count_zero), "count_b": count_zero}
 
 
 def _difference(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
@@ -256,29 +276,29 @@ def step_updates(step: Any, clients: int, work: Path) -> tuple[list[list[int]], 
 
 def fedavg_round(step: Any, fedavg: Any, updates: list[list[int]], points: list[tuple[int, int]],
                  work: Path) -> dict[str, Any]:
-    """Prove the round's FedAvg and check its input point against the one formed from ``points``:
+    """Prove the round's FedAvg and check its S and K points against those formed from ``points``:
     the step proofs' update points, or with ``step`` None (the FedAvg circuit probed alone) the
-    updates committed in the FedAvg circuit's own column as [u, 0]."""
+    updates committed as the FedAvg circuit's S column would hold them."""
+    from py_ecc.optimized_bn128 import neg
+
     from zkfl.field.quantize import ints_to_felts
     from zkfl.prover.fedavg import fedavg as exact_fedavg
 
-    width, k = fedavg.spec.param_count, len(updates)
+    k = len(updates)
     total = [sum(column) for column in zip(*updates, strict=True)]
     new_global = [int(v) for v in exact_fedavg(updates, [1] * k, fedavg.spec.scale, fedavg.spec.scale)]
-    padded_zero = commit(fedavg, [0] * (width + 1))
-    zero = commit(step, [0] * width) if step is not None else padded_zero
-    count_basis = _difference(commit(fedavg, [0] * width + [1]), padded_zero)
-    pad_shift = _difference(padded_zero, zero)
-    expected = linked_sum(points, zero, count_basis, pad_shift)
-    proof, witness, seconds = prove(fedavg, [ints_to_felts(total + [k]), ints_to_felts(new_global)], work / "fedavg")
-    if proof_point(proof, 0) != expected:
-        raise SystemExit("the FedAvg proof's input point is not the sum formed from the updates' points")
+    constants = link_constants(step, fedavg)
+    expected = linked_sum(points, constants)
+    tensors = [ints_to_felts(total), ints_to_felts([k]), ints_to_felts(new_global)]
+    proof, witness, seconds = prove(fedavg, tensors, work / "fedavg")
+    if [proof_point(proof, 0), proof_point(proof, 1)] != expected:
+        raise SystemExit("the FedAvg proof's S and K points are not those formed from the updates' points")
     off = list(new_global)
     off[0] += 1
-    refused = _refuses(fedavg, [ints_to_felts(total + [k]), ints_to_felts(off)], work / "off")
+    refused = _refuses(fedavg, [ints_to_felts(total), ints_to_felts([k]), ints_to_felts(off)], work / "off")
     return {"proof": proof, "prove_s": round(seconds, 2), "sum_point_matches": True,
-            "one_quantum_off": refused, "constants": {"zero": zero, "count_basis": count_basis,
-                                                      "pad_shift": pad_shift}, "witness": witness}
+            "step_zero_is_fed_zero": step is not None and _g1(constants["sum_a"]) == neg(_g1(constants["sum_b"])),
+            "one_quantum_off": refused, "constants": constants, "witness": witness}
 
 
 def _refuses(artifacts: Any, tensors: list[list[str]], work: Path) -> str:
@@ -300,12 +320,6 @@ def _refuses(artifacts: Any, tensors: list[list[str]], work: Path) -> str:
     return f"violation output {violation} (its hash is not H([0]))"
 
 
-def _sum(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-    from py_ecc.optimized_bn128 import add
-
-    return _affine(add(_g1(a), _g1(b)))
-
-
 # ---------------------------------------------------------------------------------------------
 # gas on anvil
 
@@ -322,14 +336,12 @@ def sum_gas(points: list[tuple[int, int]], constants: dict[str, tuple[int, int]]
     from zkfl.contracts.federation import deploy
     from zkfl.contracts.solc import compile_contract
 
-    count_shift = _difference(constants["count_basis"], constants["zero"])
-    pad_shift = _sum(constants["zero"], constants["pad_shift"])
     compiled = compile_contract(Path(__file__).resolve().parent / "contracts" / "LinkedSum.sol", "LinkedSum")
     rows = []
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
         owner = account_from_key(dev_keys()[0])
-        address, _ = deploy(w3, owner, compiled, list(count_shift), list(pad_shift))
+        address, _ = deploy(w3, owner, compiled, *[list(constants[name]) for name in CONSTANTS])
         contract = w3.eth.contract(address=address, abi=compiled.abi)
 
         def run(chosen: list[tuple[int, int]], proof: bytes) -> tuple[bool, int]:
@@ -346,9 +358,9 @@ def sum_gas(points: list[tuple[int, int]], constants: dict[str, tuple[int, int]]
         assert not ok, "a set without one accepted update matched"
         for clients in GAS_CLIENTS:
             chosen = [points[i % len(points)] for i in range(clients)]
-            expected = linked_sum(chosen, constants["zero"], constants["count_basis"], constants["pad_shift"])
-            # The point alone: the proof's calldata is paid once, by the verifier's call.
-            ok, gas = run(chosen, expected[0].to_bytes(32, "big") + expected[1].to_bytes(32, "big"))
+            # The points alone: the proof's calldata is paid once, by the verifier's call.
+            points_bytes = b"".join(c.to_bytes(32, "big") for point in linked_sum(chosen, constants) for c in point)
+            ok, gas = run(chosen, points_bytes)
             assert ok
             rows.append({"clients": clients, "sum_and_compare_gas": gas})
     return rows
@@ -378,7 +390,7 @@ def challenge_gas(step: Any, update: list[int], point: tuple[int, int]) -> dict[
     with start_anvil() as anvil:
         w3 = connect(anvil.rpc_url)
         owner = account_from_key(dev_keys()[0])
-        address, _ = deploy(w3, owner, compiled, [0, 0], [0, 0])
+        address, _ = deploy(w3, owner, compiled, *[[0, 0]] * len(CONSTANTS))
         contract = w3.eth.contract(address=address, abi=compiled.abi)
         send(w3, owner, contract.functions.setBasisHash(
             Web3.keccak(encode(["uint256[2][]", "uint256[2]"], [[list(b) for b in basis], list(zero)]))))
@@ -407,7 +419,8 @@ def _fedavg_row(fedavg: Any, setup_s: float, result: dict[str, Any], clients: in
         gas = {"verify_gas": None, "evm": str(exc)[:200]}
     return {"rows": fedavg.settings_json()["num_rows"], "logrows": fedavg.logrows, "setup_s": round(setup_s, 2),
             "prove_s": result["prove_s"], "proof_bytes": len(_proof_bytes(result["proof"])), "clients_proven": clients,
-            "sum_point_matches": result["sum_point_matches"], "one_quantum_off": result["one_quantum_off"]} | gas
+            "sum_point_matches": result["sum_point_matches"], "one_quantum_off": result["one_quantum_off"],
+            "step_zero_is_fed_zero": result["step_zero_is_fed_zero"]} | gas
 
 
 def _proof_bytes(proof: dict[str, Any]) -> bytes:
@@ -458,7 +471,7 @@ def fedavg_alone(model: str, clients: int, logrows: int, work: Path) -> dict[str
     rng = np.random.default_rng(0)
     bound = 4 * 2**spec.scale  # updates of magnitude up to 4, as bench/prove.py --aggregation
     updates = [[int(v) for v in rng.integers(-bound, bound, spec.param_count)] for _ in range(clients)]
-    points = [commit(fedavg, u + [0]) for u in updates]
+    points = [commit(fedavg, u) for u in updates]
     result = fedavg_round(None, fedavg, updates, points, work)
     return {"model": model, "mode": "fedavg alone", "params": spec.param_count, "batch": spec.batch,
             "fedavg": _fedavg_row(fedavg, setup_s, result, clients, work)}

@@ -2,32 +2,37 @@
 pragma solidity ^0.8.24;
 
 /// @notice Probe (bench/linked_fedavg_probe.py), not part of zkfl: what a chain pays to form the
-/// commitment of a round's update sum from the accepted updates' KZG points and compare it with a
-/// FedAvg proof's input point. The points are checked against the round's accepted set (a hash
-/// chain, as the Federation keeps it), then C([S, K]) = sum C(u_i) + K * countShift + padShift,
-/// where the two constants come from the circuits (the package would publish them and the audit
-/// recompute them with kzg_commit).
+/// commitments of a round's update sum S and count K from the accepted updates' KZG points and
+/// compare them with a FedAvg proof's first two points. The points are checked against the round's
+/// accepted set (a hash chain over both coordinates, as the Federation keeps its set), then
+/// C(S) = sum C(u_i) + K * sumA + sumB and C([K]) = K * countA + countB, K being the set's size; the
+/// four constants come from the circuits (a package would publish them and the audit recompute them
+/// with kzg_commit).
 contract LinkedSum {
-    uint256 private immutable countShiftX;
-    uint256 private immutable countShiftY;
-    uint256 private immutable padShiftX;
-    uint256 private immutable padShiftY;
+    uint256 private immutable sumAX;
+    uint256 private immutable sumAY;
+    uint256 private immutable sumBX;
+    uint256 private immutable sumBY;
+    uint256 private immutable countAX;
+    uint256 private immutable countAY;
+    uint256 private immutable countBX;
+    uint256 private immutable countBY;
     bytes32 public acceptedDigest;
     bytes32 public basisHash;
+    bool public lastResult;
     uint256 private constant GROUP_ORDER =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    bool public lastResult;
 
-    constructor(uint256[2] memory countShift, uint256[2] memory padShift) {
-        (countShiftX, countShiftY) = (countShift[0], countShift[1]);
-        (padShiftX, padShiftY) = (padShift[0], padShift[1]);
+    constructor(uint256[2] memory sumA, uint256[2] memory sumB, uint256[2] memory countA, uint256[2] memory countB) {
+        (sumAX, sumAY, sumBX, sumBY) = (sumA[0], sumA[1], sumB[0], sumB[1]);
+        (countAX, countAY, countBX, countBY) = (countA[0], countA[1], countB[0], countB[1]);
     }
 
     function setAccepted(bytes32 digest) external {
         acceptedDigest = digest;
     }
 
-    /// @return the proof's first point equals the sum formed from `points`
+    /// @return the proof's first two points are C(S) and C([K]) formed from `points` (K of them)
     function check(bytes calldata proof, uint256[2][] calldata points) external returns (bool) {
         bytes32 chain;
         uint256[2] memory total = [uint256(0), uint256(0)];
@@ -36,10 +41,10 @@ contract LinkedSum {
             total = _add(total, points[i]);
         }
         require(chain == acceptedDigest, "not the round's accepted set");
-        total = _add(total, _mul([countShiftX, countShiftY], points.length));
-        total = _add(total, [padShiftX, padShiftY]);
-        (uint256 x, uint256 y) = abi.decode(proof[0:64], (uint256, uint256));
-        lastResult = x == total[0] && y == total[1];
+        total = _add(_add(total, _mul([sumAX, sumAY], points.length)), [sumBX, sumBY]);
+        uint256[2] memory count = _add(_mul([countAX, countAY], points.length), [countBX, countBY]);
+        (uint256 sx, uint256 sy, uint256 kx, uint256 ky) = abi.decode(proof[0:128], (uint256, uint256, uint256, uint256));
+        lastResult = sx == total[0] && sy == total[1] && kx == count[0] && ky == count[1];
         return lastResult;
     }
 
