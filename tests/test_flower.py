@@ -34,6 +34,8 @@ from zkfl.flower.client import signed, submit_on_chain
 from zkfl.flower.records import MODEL_KEY, PROOF_RECORD, UPDATE_KEY, int_arrays, read_reply, reply_content
 from zkfl.flower.strategy import signed_metrics
 from zkfl.flower.task import PACKAGE
+from zkfl.ipfs.config import API_ENV
+from zkfl.ipfs.node import start_ipfs_node
 from zkfl.middleware.client import Client
 from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
 from zkfl.middleware.transport.inprocess import InProcessTransport
@@ -257,6 +259,10 @@ def test_flower_example_on_chain_slashes_the_tampering_node_and_publishes_the_ho
     assert report["chain"]["current_round"] == 1  # published on chain
     assert first["model"] == report["final_model"] == fedavg(first["updates"], first["samples"],
                                                              report["update_scale"], report["model_scale"])
+    # Each participant fetched the package by CID into its own home and rebuilt its proving key there.
+    for i in range(3):
+        keys = list((tmp_path / f"participant-{i}" / "cache" / "packages").glob("ezkl-*/pk.key"))
+        assert len(keys) == 1, f"participant {i} has no proving key of its own"
 
 
 @pytest.mark.slow
@@ -304,22 +310,31 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], timeout_s: float = 
 @pytest.mark.slow
 def test_the_same_app_on_flowers_deployment_engine_rejects_the_tampering_node(tmp_path: Path) -> None:
     """Flower's other engine: a SuperLink, three SuperNodes (each ClientApp in its own process)
-    and `flwr run` of the example's app project. Nothing is installed at run time."""
+    and `flwr run` of the example's app project. Nothing is installed at run time. Each SuperNode
+    is a participant's machine: its own ZKFL_HOME, empty at the start, so its ClientApps can only
+    have the task's package (circuit, keys' inputs, SRS) by CID, from the IPFS node the organisation's
+    ServerApp published it to."""
+    with start_ipfs_node(tmp_path / "ipfs") as node:
+        _run_the_deployment_engine(tmp_path, {API_ENV: node.api_url})
+
+
+def _run_the_deployment_engine(tmp_path: Path, ipfs_env: dict[str, str]) -> None:
     flwr_home, report_path = tmp_path / "flwr", tmp_path / "report.json"
     flwr_home.mkdir()
     (flwr_home / "config.toml").write_text('[superlink]\ndefault = "local"\n\n[superlink.local]\n'
                                            'address = "127.0.0.1:9093"\ninsecure = true\n')
     tools = Path(sys.executable).parent
     # The SuperLink and SuperNodes start flower-superexec, flwr-serverapp and flwr-clientapp by name.
-    env = {**os.environ, "FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
+    env = {**os.environ, **ipfs_env, "FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
            "FLWR_DISABLE_UPDATE_CHECK": "1", "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
     commands = [[str(tools / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation"]]
     commands += [[str(tools / "flower-supernode"), "--insecure", "--superlink", "127.0.0.1:9092", "--node-config",
                   f"partition-id={i} num-partitions=3", "--clientappio-api-address", f"127.0.0.1:{free_port()}"]
                  for i in range(3)]
+    homes = [env] + [{**env, "ZKFL_HOME": str(tmp_path / f"participant-{i}")} for i in range(3)]
     log = (tmp_path / "engine.log").open("w")
-    engine = [subprocess.Popen(c, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-              for c in commands]
+    engine = [subprocess.Popen(c, env=e, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+              for c, e in zip(commands, homes, strict=True)]
     try:
         wait_for_port(9093, engine[0])  # the SuperLink's Control API: `flwr run` does not wait for it
         run = subprocess.run([str(tools / "flwr"), "run", str(REPO / "examples" / "flower"), "local", "--stream",
@@ -340,3 +355,7 @@ def test_the_same_app_on_flowers_deployment_engine_rejects_the_tampering_node(tm
     assert rejection["client"] == wallets[2] and "not the proof's output" in rejection["reason"]
     assert first["model"] == report["final_model"] == fedavg(first["updates"], first["samples"],
                                                              report["update_scale"], report["model_scale"])
+    # Each participant fetched the package by CID into its own home and rebuilt its proving key there.
+    for i in range(3):
+        keys = list((tmp_path / f"participant-{i}" / "cache" / "packages").glob("ezkl-*/pk.key"))
+        assert len(keys) == 1, f"participant {i} has no proving key of its own"
