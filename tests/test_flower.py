@@ -259,10 +259,6 @@ def test_flower_example_on_chain_slashes_the_tampering_node_and_publishes_the_ho
     assert report["chain"]["current_round"] == 1  # published on chain
     assert first["model"] == report["final_model"] == fedavg(first["updates"], first["samples"],
                                                              report["update_scale"], report["model_scale"])
-    # Each participant fetched the package by CID into its own home and rebuilt its proving key there.
-    for i in range(3):
-        keys = list((tmp_path / f"participant-{i}" / "cache" / "packages").glob("ezkl-*/pk.key"))
-        assert len(keys) == 1, f"participant {i} has no proving key of its own"
 
 
 @pytest.mark.slow
