@@ -70,66 +70,167 @@ def _single_adapter(inputs: int) -> str:
 """
 
 
-def _batch_adapter(inputs: int) -> str:
-    return f"""
-    /// zkfl: several proofs at once, with one random linear combination: for r_i drawn from a
-    /// hash of the whole batch, prod e(r_i a_i, b_i) = e(alpha, beta)^(sum r_i)
-    /// e(sum r_i vk_x_i, gamma) e(sum r_i c_i, delta). N + 3 pairings instead of 4N. The r_i
-    /// depend on every proof and value in the batch, so no submitter can choose proofs whose
-    /// errors cancel. False (or a revert) says only that some proof may be bad: the Federation
-    /// then verifies each on its own.
+# zkfl's batch verification, appended to the generated contract (``str.format`` fields: inputs,
+# sums = inputs + 1, and the two moduli).
+_BATCH_ADAPTER = """
+    /// zkfl: several proofs at once, with one random linear combination: for coefficients r_i,
+    /// prod e(r_i a_i, b_i) = e(alpha, beta)^(sum r_i) e(sum r_i vk_x_i, gamma) e(sum r_i c_i, delta).
+    /// N + 3 pairings instead of 4N. r_0 = 1 (one bad proof alone still fails the equation) and the
+    /// other r_i are drawn from a hash of this call's exact calldata, so they depend on every proof
+    /// and value the call reads, and no submitter can choose proofs whose errors cancel. False (or a
+    /// revert) says only that some proof may be bad: the Federation then verifies each on its own.
     function verifyProofs(bytes[] calldata proofs, uint256[][] calldata publicValues) external view returns (bool) {{
         uint256 n = proofs.length;
         if (n == 0 || publicValues.length != n) return false;
-        Pairing.G1Point[] memory p1 = new Pairing.G1Point[](n + 3);
-        Pairing.G2Point[] memory p2 = new Pairing.G2Point[](n + 3);
-        uint256[{inputs + 1}] memory sums; // [sum r_i, sum r_i x_i1, ..., sum r_i x_iN]
-        Pairing.G1Point memory cSum = Pairing.G1Point(0, 0);
-        bytes32 seed = keccak256(abi.encode(proofs, publicValues));
+        bytes32 seed = keccak256(msg.data);
+        uint256[] memory pairs = new uint256[](6 * (n + 3));
+        uint256[{sums}] memory sums; // [sum r_i, sum r_i x_i1, ..., sum r_i x_iN]
+        uint256[2] memory cSum; // sum r_i c_i, from the point at infinity
         for (uint256 i = 0; i < n; i++) {{
-            uint256 r = uint256(keccak256(abi.encode(seed, i))) % {SCALAR_FIELD};
-            if (!_weigh(proofs[i], publicValues[i], r, sums)) return false;
-            uint256[8] memory w = abi.decode(proofs[i], (uint256[8]));
-            p1[i] = Pairing.scalar_mul(Pairing.G1Point(w[0], w[1]), r);
-            p2[i] = Pairing.G2Point([w[2], w[3]], [w[4], w[5]]);
-            cSum = Pairing.addition(cSum, Pairing.scalar_mul(Pairing.G1Point(w[6], w[7]), r));
+            uint256 r = i == 0 ? 1 : uint256(keccak256(abi.encode(seed, i))) % {SCALAR_FIELD};
+            if (!_weigh(proofs[i], publicValues[i], r, sums) || !_combine(proofs[i], r, i, pairs, cSum)) return false;
         }}
-        return _batchPairing(p1, p2, sums, cSum, n);
+        return _batchPairing(pairs, sums, cSum, n);
     }}
 
-    /// Refuses what verifyProof refuses before any precompile; adds r times the proof's inputs to the sums.
-    function _weigh(bytes calldata proof, uint256[] calldata values, uint256 r, uint256[{inputs + 1}] memory sums)
-        private pure returns (bool)
+    /// Refuses what verifyProof refuses before any precompile (a proof not 8 words, a coordinate at
+    /// or above the base field modulus, a value at or above the scalar field order); adds r times
+    /// the proof's inputs to the sums. Read straight from calldata: this runs once per proof.
+    function _weigh(bytes calldata proof, uint256[] calldata values, uint256 r, uint256[{sums}] memory sums)
+        private pure returns (bool ok)
     {{
         if (proof.length != 256 || values.length != {inputs}) return false;
-        uint256[8] memory w = abi.decode(proof, (uint256[8]));
-        for (uint256 j = 0; j < 8; j++) {{
-            if (w[j] >= {BASE_FIELD}) return false;
+        assembly ("memory-safe") {{
+            ok := 1
+            for {{ let j := 0 }} lt(j, 8) {{ j := add(j, 1) }} {{
+                if iszero(lt(calldataload(add(proof.offset, shl(5, j))), {BASE_FIELD})) {{ ok := 0 }}
+            }}
+            mstore(sums, addmod(mload(sums), r, {SCALAR_FIELD}))
+            for {{ let j := 0 }} lt(j, {inputs}) {{ j := add(j, 1) }} {{
+                let v := calldataload(add(values.offset, shl(5, j)))
+                if iszero(lt(v, {SCALAR_FIELD})) {{ ok := 0 }}
+                let at := add(sums, shl(5, add(j, 1)))
+                mstore(at, addmod(mload(at), mulmod(r, v, {SCALAR_FIELD}), {SCALAR_FIELD}))
+            }}
         }}
-        sums[0] = addmod(sums[0], r, {SCALAR_FIELD});
-        for (uint256 j = 0; j < {inputs}; j++) {{
-            if (values[j] >= {SCALAR_FIELD}) return false;
-            sums[j + 1] = addmod(sums[j + 1], mulmod(r, values[j], {SCALAR_FIELD}), {SCALAR_FIELD});
-        }}
-        return true;
     }}
 
-    function _batchPairing(
-        Pairing.G1Point[] memory p1, Pairing.G2Point[] memory p2, uint256[{inputs + 1}] memory sums,
-        Pairing.G1Point memory cSum, uint256 n
-    ) private view returns (bool) {{
-        VerifyingKey memory vk = verifyingKey();
-        Pairing.G1Point memory x = Pairing.G1Point(0, 0);
-        for (uint256 j = 0; j <= {inputs}; j++) {{
-            x = Pairing.addition(x, Pairing.scalar_mul(vk.gamma_abc[j], sums[j]));
+    /// Puts (r a_i, b_i) in the i-th pair and adds r c_i to cSum. r_0 = 1 takes a_0 and c_0 as they
+    /// are (two ecMul fewer a batch): the pairing precompile still refuses an a_0 off the curve,
+    /// and the ecAdd a c_0. A point the precompiles refuse makes the batch false.
+    function _combine(bytes calldata proof, uint256 r, uint256 i, uint256[] memory pairs, uint256[2] memory cSum)
+        private view returns (bool ok)
+    {{
+        assembly ("memory-safe") {{
+            let m := mload(0x40) // scratch past the free pointer: nothing is allocated per proof
+            let at := add(add(pairs, 0x20), mul(i, 0xc0))
+            ok := 1
+            switch i
+            case 0 {{ calldatacopy(at, proof.offset, 0x40) }}
+            default {{
+                calldatacopy(m, proof.offset, 0x40)
+                mstore(add(m, 0x40), r)
+                ok := staticcall(6000, 7, m, 0x60, at, 0x40)
+            }}
+            // b_i, each coordinate imaginary first, as the precompile reads G2
+            mstore(add(at, 0x40), calldataload(add(proof.offset, 0x60)))
+            mstore(add(at, 0x60), calldataload(add(proof.offset, 0x40)))
+            mstore(add(at, 0x80), calldataload(add(proof.offset, 0xa0)))
+            mstore(add(at, 0xa0), calldataload(add(proof.offset, 0x80)))
+            calldatacopy(m, add(proof.offset, 0xc0), 0x40)
+            if i {{
+                mstore(add(m, 0x40), r)
+                ok := and(ok, staticcall(6000, 7, m, 0x60, m, 0x40))
+            }}
+            mstore(add(m, 0x40), mload(cSum))
+            mstore(add(m, 0x60), mload(add(cSum, 0x20)))
+            ok := and(ok, staticcall(150, 6, m, 0x80, cSum, 0x40))
         }}
-        (p1[n], p2[n]) = (Pairing.negate(Pairing.scalar_mul(vk.alpha, sums[0])), vk.beta);
-        (p1[n + 1], p2[n + 1]) = (Pairing.negate(x), vk.gamma);
-        (p1[n + 2], p2[n + 2]) = (Pairing.negate(cSum), vk.delta);
-        return Pairing.pairing(p1, p2);
+    }}
+
+    function _batchPairing(uint256[] memory pairs, uint256[{sums}] memory sums, uint256[2] memory cSum,
+        uint256 n) private view returns (bool)
+    {{
+        VerifyingKey memory vk = verifyingKey();
+        (uint256 xx, uint256 xy) = _inputsPoint(vk, sums);
+        (uint256 ax, uint256 ay) = _ecMul(vk.alpha.X, vk.alpha.Y, sums[0]);
+        _put(pairs, n, ax, _negY(ay), _g2(vk.beta));
+        _put(pairs, n + 1, xx, _negY(xy), _g2(vk.gamma));
+        _put(pairs, n + 2, cSum[0], _negY(cSum[1]), _g2(vk.delta));
+        return _pairing(pairs, n + 3);
+    }}
+
+    /// sum r_i vk_x_i = gamma_abc[0] (sum r_i) + sum_j gamma_abc[j] (sum_i r_i x_ij): inputs + 1 ecMul per batch.
+    function _inputsPoint(VerifyingKey memory vk, uint256[{sums}] memory sums)
+        private view returns (uint256 xx, uint256 xy)
+    {{
+        (xx, xy) = _ecMul(vk.gamma_abc[0].X, vk.gamma_abc[0].Y, sums[0]);
+        for (uint256 j = 1; j <= {inputs}; j++) {{
+            (uint256 px, uint256 py) = _ecMul(vk.gamma_abc[j].X, vk.gamma_abc[j].Y, sums[j]);
+            (xx, xy) = _ecAdd(xx, xy, px, py);
+        }}
+    }}
+
+    function _pairing(uint256[] memory pairs, uint256 count) private view returns (bool) {{
+        uint256 pairingGas = 45000 + 34000 * count;
+        uint256[1] memory out;
+        bool ok;
+        assembly ("memory-safe") {{
+            ok := staticcall(pairingGas, 8, add(pairs, 0x20), mul(mload(pairs), 0x20), out, 0x20)
+        }}
+        return ok && out[0] == 1;
+    }}
+
+    function _g2(Pairing.G2Point memory p) private pure returns (uint256[4] memory) {{
+        return [p.X[1], p.X[0], p.Y[1], p.Y[0]];
+    }}
+
+    function _put(uint256[] memory pairs, uint256 at, uint256 x, uint256 y, uint256[4] memory g2) private pure {{
+        (pairs[6 * at], pairs[6 * at + 1]) = (x, y);
+        for (uint256 k = 0; k < 4; k++) pairs[6 * at + 2 + k] = g2[k];
+    }}
+
+    /// -P for a point the precompiles returned (reduced; y = 0 only at infinity, BN254's G1 having no 2-torsion).
+    function _negY(uint256 y) private pure returns (uint256) {{
+        return y == 0 ? 0 : {BASE_FIELD} - y;
+    }}
+
+    // The precompiles on scratch memory past the free pointer: no allocation per call. A failure
+    // (a point off the curve) reverts the batch, which sends each proof to verifyProof on its own.
+    function _ecMul(uint256 x, uint256 y, uint256 s) private view returns (uint256 rx, uint256 ry) {{
+        bool ok;
+        assembly ("memory-safe") {{
+            let m := mload(0x40)
+            mstore(m, x)
+            mstore(add(m, 0x20), y)
+            mstore(add(m, 0x40), s)
+            ok := staticcall(6000, 7, m, 0x60, m, 0x40)
+            rx := mload(m)
+            ry := mload(add(m, 0x20))
+        }}
+        require(ok);
+    }}
+
+    function _ecAdd(uint256 ax, uint256 ay, uint256 bx, uint256 by) private view returns (uint256 rx, uint256 ry) {{
+        bool ok;
+        assembly ("memory-safe") {{
+            let m := mload(0x40)
+            mstore(m, ax)
+            mstore(add(m, 0x20), ay)
+            mstore(add(m, 0x40), bx)
+            mstore(add(m, 0x60), by)
+            ok := staticcall(150, 6, m, 0x80, m, 0x40)
+            rx := mload(m)
+            ry := mload(add(m, 0x20))
+        }}
+        require(ok);
     }}
 }}
 """
+
+
+def _batch_adapter(inputs: int) -> str:
+    return _BATCH_ADAPTER.format(inputs=inputs, sums=inputs + 1, SCALAR_FIELD=SCALAR_FIELD, BASE_FIELD=BASE_FIELD)
 
 
 def _adapter(inputs: int) -> str:
