@@ -281,11 +281,13 @@ contract Federation is FederationBase {
         // passes at most 63/64 on), and a failure that used (nearly) all of it is no verdict
         // either, whatever ran out (a verifier that forwards the call, the reusable adapter, says
         // so with the same VerifierOutOfGas error): both revert, and nobody is slashed.
+        // Encoded before the gas is measured: copying an oversized proof costs memory gas, which must not
+        // count as the verifier's, or a cheat could pad its proof until its rejection read as starvation.
+        bytes memory call = abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues);
         uint256 g = t.verifyGas;
         if (gasleft() < g + g / 63 + 40_000) revert VerifierOutOfGas();
         uint256 before = gasleft();
-        (bool ok, bytes memory ret) =
-            t.verifier.staticcall{gas: g}(abi.encodeWithSignature("verifyProof(bytes,uint256[])", proof, publicValues));
+        (bool ok, bytes memory ret) = t.verifier.staticcall{gas: g}(call);
         if (!ok && (before - gasleft() >= g - g / 64 || _isOutOfGas(ret))) revert VerifierOutOfGas();
         // Exactly `true`: a revert, empty return data or anything else is a rejection.
         if (!ok || ret.length != 32 || abi.decode(ret, (uint256)) != 1) {

@@ -34,10 +34,11 @@ from tests.conftest import (
 )
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.contracts.chain import connect, decode_revert, send, start_anvil
-from zkfl.contracts.federation import Federation, Reason, Status, decode_update, deploy, encode_update
+from zkfl.contracts.federation import Federation, Reason, SignedUpdate, Status, decode_update, deploy, encode_update
 from zkfl.contracts.solc import compile_contract
 from zkfl.contracts.verifiers import deploy_verifier
 from zkfl.errors import ChainError, ProofError, ZkflError
+from zkfl.field import BASE_FIELD_MODULUS
 from zkfl.field.binding import binding_commitment, binding_value
 from zkfl.field.commit import commit
 from zkfl.field.poseidon import poseidon_commit
@@ -111,6 +112,12 @@ def signed(federation: Federation, signer: LocalAccount, task_id: int, round_: i
     signature = federation.sign_submission(signer, task_id, round_, commitment, values, step.proof.instances,
                                            proof_bytes)
     return (task_id, round_, signer.address, commitment, values, proof_bytes, step.proof.instances, signature)
+
+
+def off_curve_proof(proof: bytes) -> bytes:
+    """The proof with its first point's y one higher: off the curve (ezkl writes x then y, big-endian)."""
+    y = (int.from_bytes(proof[32:64], "big") + 1) % BASE_FIELD_MODULUS
+    return proof[:32] + y.to_bytes(32, "big") + proof[64:]
 
 
 def step_verifier(w3: Web3, artifacts, address: str):  # type: ignore[no-untyped-def]
@@ -434,6 +441,113 @@ def test_every_public_value_is_bound_by_the_proof(federation, artifacts, p_accep
         ok, _ = verify_proof(artifacts, proof_json(p_accepted.step.proof.proof_bytes, changed))
         assert not ok, f"public value {index} ({name}) is not bound"
         assert not verifies_on_chain(verifier, proof_bytes, changed), f"{name} is not bound on chain"
+
+
+def test_ezkl_proofs_verify_together_and_one_bad_proof_fails_the_batch(federation, artifacts, step_a, step_b,  # type: ignore[no-untyped-def]
+                                                                      verifier_address) -> None:
+    """verifyProofs pairs once for the whole batch. A proof that passes every check of ezkl's but
+    the final pairing (a public value changed: the transcript, so the accumulated points, change)
+    must fail the batch wherever it stands, first (weight 1) or later (a drawn weight)."""
+    verifier = step_verifier(federation.w3, artifacts, verifier_address)
+    a = (step_a.proof.proof_bytes, step_a.proof.instances)
+    b = (step_b.proof.proof_bytes, step_b.proof.instances)
+    bad = (b[0], [b[1][0], (b[1][1] + 1) % FIELD_MODULUS, *b[1][2:]])
+    short = (b[0][:-32], b[1])
+
+    def together(*items: tuple[bytes, list[int]]) -> bool:
+        try:
+            return verifier.functions.verifyProofs([p for p, _ in items], [v for _, v in items]).call() is True
+        except Exception:  # a revert is not a verdict of "valid"
+            return False
+
+    assert together(a, b) and together(b, a) and together(a, a, b)
+    assert verifies_on_chain(verifier, *a) and not verifies_on_chain(verifier, *bad)
+    for items in ((a, bad), (bad, a), (a, b, bad), (bad, bad), (a, short), (short, a)):
+        assert not together(*items), [len(v) for _, v in items]
+    assert not together()
+    # Gas decides no verdict: with too little, verifyProof reverts (the Federation reads that as
+    # starvation and judges nobody), it never says false of a valid proof. The pairing has a fixed
+    # price: a guard before it refuses to go on with less (the outside review's finding).
+    outcomes = {}
+    for gas in range(400_000, 720_000, 8_000):  # what ezkl's checks, then the pairing, need lies in between
+        try:
+            outcomes[gas] = verifier.functions.verifyProof(*a).call({"gas": gas})
+        except Exception as exc:  # out of gas, or VerifierOutOfGas: no verdict
+            outcomes[gas] = type(exc).__name__
+    assert False not in outcomes.values(), outcomes
+    assert outcomes[400_000] != True and outcomes[712_000] is True, outcomes  # noqa: E712 (a revert's name, or True)
+    # A point off the curve is refused by ezkl's own checks before any precompile: a verdict (false),
+    # with gas to spare, never a call that burnt all its gas and so would read as starved.
+    off_curve = (off_curve_proof(b[0]), b[1])
+    assert verifier.functions.verifyProof(*off_curve).call({"gas": 3_000_000}) is False
+    padded = (b[0] + bytes(300_000), b[1])  # refused by length before it is copied
+    assert verifier.functions.verifyProof(*padded).call({"gas": 6_000_000}) is False
+    assert not together(a, off_curve) and not together(off_curve, a)
+    # ezkl's other checks pass for the bad proof: its deferred call returns the two points, and
+    # only the pairing, the part a batch shares, refuses it.
+    call = verifier.functions.verifyProofDeferred(*bad)._encode_transaction_data()
+    assert len(federation.w3.eth.call({"to": verifier.address, "data": call})) == 128
+
+
+@pytest.mark.slow
+def test_ezkl_updates_relayed_in_one_transaction_are_verified_together_and_a_bad_proof_costs_only_its_own(  # type: ignore[no-untyped-def]
+        federation, accounts, verifier_address, initial_model, prover) -> None:
+    """Two honest updates in one submitUpdates pass as one batch (one pairing). A proof that fails
+    only the pairing (its features' commitment changed, which every check but the proof's lets
+    through) sinks the batch equation, as does one with a point off the curve: each proof is then
+    verified alone, the honest one in their batch is accepted, and only the cheats are rejected
+    and slashed (the off-curve one too: refused before any precompile, not reverted as starved)."""
+    wallets = accounts[2:7]
+    task_id = new_task(federation, accounts, verifier_address, initial_model, tuple(wallets), slots=8)
+    steps = [prover.step(federation, task_id, wallet, seed, initial_model) for seed, wallet in enumerate(wallets, 1)]
+
+    def entry(wallet: LocalAccount, step: ProvenStep, values: list[int] | None = None,
+              proof: bytes | None = None) -> SignedUpdate:
+        values = list(step.proof.instances) if values is None else values
+        proof = step.proof.proof_bytes if proof is None else proof
+        signature = federation.sign_submission(wallet, task_id, 0, step.proof.update_commitment, step.proof.update,
+                                               values, proof)
+        return SignedUpdate(wallet.address, step.proof.update_commitment, step.proof.update, proof, values, signature)
+
+    def in_address_order(*items: SignedUpdate) -> list[SignedUpdate]:
+        return sorted(items, key=lambda u: int(u.participant, 16))
+
+    first = federation.submit_updates(accounts[1], task_id, 0, in_address_order(entry(wallets[0], steps[0]),
+                                                                               entry(wallets[1], steps[1])))
+    assert first.together and all(r.accepted for r in first.results.values()), first
+    features_changed = list(steps[3].proof.instances)
+    features_changed[1] = (features_changed[1] + 1) % FIELD_MODULUS
+    mixed = federation.submit_updates(accounts[1], task_id, 0, in_address_order(
+        entry(wallets[2], steps[2]), entry(wallets[3], steps[3], features_changed),
+        entry(wallets[4], steps[4], proof=off_curve_proof(steps[4].proof.proof_bytes))))
+    assert not mixed.together
+    assert mixed.results[wallets[2].address.lower()].accepted
+    for cheat in wallets[3:]:  # failing the pairing only, and a point off the curve: rejected, not reverted
+        assert mixed.results[cheat.address.lower()].reason == Reason.INVALID_PROOF
+        assert federation.participant(task_id, cheat.address).slashed
+    assert not any(federation.participant(task_id, w.address).slashed for w in wallets[:3])
+    print(f"two ezkl updates verified together: {first.gas_per_update} gas each")
+
+
+def test_an_oversized_proof_is_rejected_and_slashed_not_reverted_as_starved(federation, accounts,  # type: ignore[no-untyped-def]
+                                                                            verifier_address, initial_model) -> None:
+    """A cheat pads an invalid proof to 550 KB. Copying it costs memory gas: had the verifier copied
+    it before checking its length (to re-encode it for ezkl's checks), the copy alone would exhaust
+    the task's verifyGas, the call would read as starved and revert, and the cheat would go
+    unrecorded and unslashed, free to try again (the outside review's finding). The Federation,
+    too, encodes the call before it measures the verifier's gas."""
+    cheat = accounts[7]
+    task_id = new_task(federation, accounts, verifier_address, initial_model, (cheat,), verify_gas=600_000)
+    update = [0] * 31
+    commitment = commit(np.array(update, dtype=np.int64))
+    values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, cheat.address),
+              commitment, INPUTS_VALID]
+    proof = bytes(550_000)
+    signature = federation.sign_submission(cheat, task_id, 0, commitment, update, values, proof)
+    result = federation.submit_update(accounts[1], task_id, 0, cheat.address, commitment, update, proof, values,
+                                      signature, gas=15_000_000)
+    assert not result.accepted and result.reason == Reason.INVALID_PROOF
+    assert federation.participant(task_id, cheat.address).slashed
 
 
 @pytest.mark.slow

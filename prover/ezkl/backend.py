@@ -41,6 +41,9 @@ def prepare(artifacts: CircuitArtifacts) -> CircuitArtifacts:
 
 class EzklBackend(ProvingBackend):
     name = "ezkl"
+    # Its own verifier pairs a batch once (zkfl.prover.ezkl.deferred); the reusable adapter (models
+    # too large for their own verifier) has no verifyProofs, so the Federation verifies those alone.
+    batch_verifies = True
 
     def build_step(self, spec: ModelSpec) -> StepCircuit:
         return prepare(build_circuit(spec))

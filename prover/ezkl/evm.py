@@ -13,8 +13,9 @@ from pathlib import Path
 
 from zkfl.errors import ProofError
 from zkfl.field.ezkl_api import ezkl
-from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache, own_temp_path
+from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache, own_temp_path, write_atomically
 from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.ezkl.deferred import adapt_verifier
 from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.prover.records import ReusableVerifier, VerifierSource
 
@@ -27,23 +28,31 @@ async def _create(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:
 
 
 def verifier_source(artifacts: CircuitArtifacts) -> Path:
-    """Path to ``Verifier.sol`` for this circuit (generated once, then cached)."""
+    """Path to ``Verifier.sol`` for this circuit: ezkl's verifier (generated once, then cached as
+    ``Verifier.gen.sol``) with its final pairing deferred (:mod:`zkfl.prover.ezkl.deferred`).
+    Re-adapted on every call, so a cache from an older zkfl never serves a stale contract."""
     ensure_keys(artifacts)
-    if artifacts.verifier_sol.exists():
-        return artifacts.verifier_sol
-    configure_ezkl_cache()
-    with build_lock(artifacts.root):
-        if artifacts.verifier_sol.exists():
-            return artifacts.verifier_sol
-        tmp = artifacts.root / "Verifier.sol.tmp"
-        try:
-            asyncio.run(_create(artifacts, tmp, artifacts.root / "verifier.abi"))
-        except RuntimeError as exc:
-            # Expected offline: the source is written before the solc download fails.
-            if not tmp.exists() or "contract Halo2Verifier" not in tmp.read_text():
-                raise ProofError(f"ezkl could not generate the verifier contract: {exc}") from exc
-        tmp.replace(artifacts.verifier_sol)
+    generated = artifacts.root / "Verifier.gen.sol"
+    if not generated.exists():
+        configure_ezkl_cache()
+        with build_lock(artifacts.root):
+            if not generated.exists():
+                _generate(artifacts, generated)
+    adapted = adapt_verifier(generated.read_text())
+    if not artifacts.verifier_sol.exists() or artifacts.verifier_sol.read_text() != adapted:
+        write_atomically(artifacts.verifier_sol, adapted.encode())
     return artifacts.verifier_sol
+
+
+def _generate(artifacts: CircuitArtifacts, target: Path) -> None:
+    tmp = artifacts.root / "Verifier.gen.sol.tmp"
+    try:
+        asyncio.run(_create(artifacts, tmp, artifacts.root / "verifier.abi"))
+    except RuntimeError as exc:
+        # Expected offline: the source is written before the solc download fails.
+        if not tmp.exists() or "contract Halo2Verifier" not in tmp.read_text():
+            raise ProofError(f"ezkl could not generate the verifier contract: {exc}") from exc
+    tmp.replace(target)
 
 
 def proof_length(artifacts: CircuitArtifacts) -> int:

@@ -33,7 +33,8 @@ def _fetch(store: ContentStore, cid: str, target: Path) -> None:
 #: so two packages sharing a compiled circuit but not its SRS or key never share derived files.
 _KEYED_ROLES = ("compiled", "settings", "srs", "vk")
 #: Files made here from the verifying key: stale the moment the key is rebuilt.
-_DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.sol.tmp", "verifier.abi", "vka.bytes", "vka.bytes.tmp")
+_DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.gen.sol", "Verifier.gen.sol.tmp", "verifier.abi", "vka.bytes",
+                     "vka.bytes.tmp")
 
 
 def package_root(package: TaskPackage, circuit: str = "step") -> Path:
