@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,6 +162,20 @@ def deploy_aggregation_verifier(w3: Web3, account: LocalAccount, aggregation: Ag
     address, _ = deploy_circuit_verifier(w3, account, ezkl_verifier(aggregation.artifacts))
     AGGREGATION_VERIFIERS[chain_key(w3)] = address
     return address
+
+
+def assert_gas_decides_no_verdict(call: Any, gases: range) -> None:
+    """A verifier's ``call`` on a valid proof, at each gas: true, or a revert (out of gas,
+    ``VerifierOutOfGas``: no verdict, the Federation judges nobody), never false; a revert at the
+    lowest gas and true at the highest, so the range spans the edge."""
+    outcomes: dict[int, object] = {}
+    for gas in gases:
+        try:
+            outcomes[gas] = call.call({"gas": gas})
+        except Exception as exc:
+            outcomes[gas] = type(exc).__name__
+    assert False not in outcomes.values(), outcomes
+    assert outcomes[gases[0]] is not True and outcomes[gases[-1]] is True, outcomes
 
 
 def advance_chain_time(w3: Web3, seconds: int) -> None:

@@ -27,6 +27,7 @@ from tests.conftest import (
     ProvenStep,
     advance_chain_time,
     aggregation_verifier_for,
+    assert_gas_decides_no_verdict,
     deploy_aggregation_verifier,
     publish_aggregate,
     submit_step,
@@ -468,14 +469,8 @@ def test_ezkl_proofs_verify_together_and_one_bad_proof_fails_the_batch(federatio
     # Gas decides no verdict: with too little, verifyProof reverts (the Federation reads that as
     # starvation and judges nobody), it never says false of a valid proof. The pairing has a fixed
     # price: a guard before it refuses to go on with less (the outside review's finding).
-    outcomes = {}
-    for gas in range(400_000, 720_000, 8_000):  # what ezkl's checks, then the pairing, need lies in between
-        try:
-            outcomes[gas] = verifier.functions.verifyProof(*a).call({"gas": gas})
-        except Exception as exc:  # out of gas, or VerifierOutOfGas: no verdict
-            outcomes[gas] = type(exc).__name__
-    assert False not in outcomes.values(), outcomes
-    assert outcomes[400_000] != True and outcomes[712_000] is True, outcomes  # noqa: E712 (a revert's name, or True)
+    # What ezkl's checks, then the pairing, need lies in this range.
+    assert_gas_decides_no_verdict(verifier.functions.verifyProof(*a), range(400_000, 720_000, 8_000))
     # A point off the curve is refused by ezkl's own checks before any precompile: a verdict (false),
     # with gas to spare, never a call that burnt all its gas and so would read as starved.
     off_curve = (off_curve_proof(b[0]), b[1])

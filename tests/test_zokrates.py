@@ -16,7 +16,7 @@ from py_ecc.optimized_bn128 import add as ec_add
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
-from tests.conftest import aggregation_verifier_for, task_params, test_binding
+from tests.conftest import aggregation_verifier_for, assert_gas_decides_no_verdict, task_params, test_binding
 from zkfl.audit import calldata_of
 from zkfl.circuits.registry import default_spec, family
 from zkfl.circuits.zokrates_step import FixedPoint
@@ -168,14 +168,8 @@ def test_node_py_ecc_and_the_contract_agree_on_good_and_bad_proofs(circuit, zk_a
     wrong = {name: verdict for name, verdict in batched.items() if verdict != (verdicts[name][-1],) * 2}
     assert not wrong, f"verifyProofs disagrees with the expected verdict: {wrong}"
     # Gas decides no verdict: with too little, verifyProof reverts, it never says false of a valid proof.
-    outcomes = {}
-    for gas in range(200_000, 330_000, 2_000):  # its 250k starting guard, and what it uses, lie in between
-        try:
-            outcomes[gas] = zk_verifier.functions.verifyProof(*good).call({"gas": gas})
-        except Exception as exc:  # out of gas, or VerifierOutOfGas: no verdict
-            outcomes[gas] = type(exc).__name__
-    assert False not in outcomes.values(), outcomes
-    assert outcomes[200_000] != True and outcomes[328_000] is True, outcomes  # noqa: E712 (a revert's name, or True)
+    # Its 250k starting guard, and what it uses, lie in this range.
+    assert_gas_decides_no_verdict(zk_verifier.functions.verifyProof(*good), range(200_000, 330_000, 2_000))
 
 
 def _batch_verifies(contract: Any, items: list[tuple[bytes, list[int]]]) -> bool:
