@@ -362,6 +362,12 @@ class Aggregator:
         if submission is not None:
             self._relay_one(delivery, submission)
 
+    def handle_together(self, deliveries: list[Delivery]) -> None:
+        """Check several messages and relay those admitted in one transaction (``relay_batch``)."""
+        admitted = [(delivery, s) for delivery in deliveries if (s := self._admit_safely(delivery)) is not None]
+        if admitted:
+            self.relay_batch(admitted)
+
     def admit(self, delivery: Delivery) -> UpdateSubmission | None:
         """Every check before the chain. Returns the submission to relay, or None when the
         message was answered here (refused, adopted from the chain, or sent back to the queue)."""

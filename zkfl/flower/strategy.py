@@ -242,8 +242,14 @@ class ZkFedAvg(FedAvg):
         aggregator, key = self.aggregator, self.aggregator.queue_key
         for _, submission in decoded:
             aggregator.transport.publish_submission(key, submission.encode())
-        for _ in decoded:  # each handled once: one the aggregator puts back is not retried in a loop
-            if (delivery := aggregator.transport.receive_submission(key, timeout=1.0)) is not None:
+        # Each handled once (one the aggregator puts back is not retried in a loop), all in one
+        # submitUpdates where the task's verifier checks a batch at once.
+        received = (aggregator.transport.receive_submission(key, timeout=1.0) for _ in decoded)
+        deliveries = [delivery for delivery in received if delivery is not None]
+        if get_backend(self.package.backend).batch_verifies:
+            aggregator.handle_together(deliveries)
+        else:
+            for delivery in deliveries:
                 aggregator.handle(delivery)
         while (left := aggregator.transport.receive_submission(key, timeout=0.0)) is not None:
             left.reject("not relayed within its Flower round")
