@@ -576,7 +576,8 @@ def _aggregator_commands(sub: _Commands) -> None:
     p.add_argument("--broker", default=os.environ.get("ZKFL_BROKER", DEFAULT_BROKER))
     p.add_argument("--batch", type=_positive_int, default=1,
                    help="relay up to this many submissions in one transaction (submitUpdates); proofs are "
-                        "verified together where the task's verifier can (ZoKrates), else one by one (default 1)")
+                        "verified together where the task's verifier can (ZoKrates; ezkl's per-circuit verifier, one "
+                        "pairing for the batch), else one by one (default 1)")
     p.add_argument("--no-evaluate", action="store_true",
                    help="do not score each published model on the task's data set's held-out part (the dashboard's "
                         "accuracy and loss)")
