@@ -72,7 +72,7 @@ def adapt_verifier(generated: str) -> str:
     if headers != 1 or tails != 1 or "contract Halo2Verifier" not in source or end < 0:
         raise ConfigError(f"ezkl's verifier template changed: found {headers} verifyProof headers and {tails} "
                           "final pairings (expected one each)")
-    return source[:end].rstrip() + "\n" + _interface(g2, *_lengths(generated)) + "}\n"
+    return source[:end].rstrip() + "\n" + _interface(g2, *accepted_lengths(generated)) + "}\n"
 
 
 _INTERFACE = """
@@ -165,8 +165,9 @@ def _interface(g2: list[str], proof_bytes: int, instances: int) -> str:
                              **{f"g2_{i}": word for i, word in enumerate(g2)})
 
 
-def _lengths(source: str) -> tuple[int, int]:
-    """The proof length and instance count ezkl's verifier accepts (``eq(LEN, proof.length)``, ``// num_instances``)."""
+def accepted_lengths(source: str) -> tuple[int, int]:
+    """The proof length and instance count ezkl's verifier accepts (``eq(LEN, proof.length)``, ``// num_instances``),
+    read from its source, generated or adapted."""
     lengths = set(re.findall(r"eq\((0x[0-9a-fA-F]+), proof\.length\)", source))
     counts = set(re.findall(r"mstore\(0x[0-9a-f]+, (0x[0-9a-f]{64})\) // num_instances\n", source))
     if len(lengths) != 1 or len(counts) != 1:

@@ -8,14 +8,13 @@ with the pinned solc-js (see :mod:`zkfl.contracts.solc`).
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 from zkfl.errors import ProofError
 from zkfl.field.ezkl_api import ezkl
 from zkfl.paths import build_lock, cache_dir, configure_ezkl_cache, own_temp_path, write_atomically
 from zkfl.prover.ezkl.circuit import CircuitArtifacts
-from zkfl.prover.ezkl.deferred import adapt_verifier
+from zkfl.prover.ezkl.deferred import accepted_lengths, adapt_verifier
 from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.prover.records import ReusableVerifier, VerifierSource
 
@@ -57,10 +56,7 @@ def _generate(artifacts: CircuitArtifacts, target: Path) -> None:
 
 def proof_length(artifacts: CircuitArtifacts) -> int:
     """The exact proof length the circuit's verifier checks (``eq(LEN, proof.length)``)."""
-    match = re.search(r"eq\((0x[0-9a-fA-F]+), proof\.length\)", verifier_source(artifacts).read_text())
-    if match is None:
-        raise ProofError("could not find the proof length in the generated verifier")
-    return int(match.group(1), 16)
+    return accepted_lengths(verifier_source(artifacts).read_text())[0]
 
 
 async def _create_reusable(artifacts: CircuitArtifacts, sol: Path, abi: Path) -> None:
