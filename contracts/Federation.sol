@@ -28,6 +28,8 @@ import {FederationBase, IPoseidon} from "./FederationBase.sol";
 /// Aggregation public values for K slots:
 /// [H(u_0)..H(u_{K-1}), H(counts), H(new model), count_0..count_{K-1}, margin, headroom].
 contract Federation is FederationBase {
+    /// @dev What `join` puts in a participant's seal slot: no keccak256 output anyone can name.
+    bytes32 private constant JOINED = bytes32(uint256(1));
     bytes32 public constant SUBMISSION_TYPEHASH = keccak256(
         "Submission(uint256 taskId,uint256 round,uint256 updateCommitment,bytes32 updateHash,bytes32 publicValuesHash,bytes32 proofHash)"
     );
@@ -63,6 +65,7 @@ contract Federation is FederationBase {
         p.joined = true;
         p.stake = staked;
         p.binding = binding;
+        if (p.seal == bytes32(0)) p.seal = JOINED; // paid once here, rewritten by each decision
         t.activeParticipants += 1;
         emit Joined(taskId, msg.sender, staked, binding);
     }
@@ -169,9 +172,7 @@ contract Federation is FederationBase {
         p = _participants[taskId][u.participant];
         if (!p.joined) revert NotAllowed("participant has not joined");
         if (p.slashed) revert NotAllowed("participant was slashed");
-        if (_submissions[taskId][round][u.participant].status != Status.None) {
-            revert NotAllowed("already submitted this round");
-        }
+        if (p.decidedRound == round + 1) revert NotAllowed("already submitted this round");
         // Never more accepted updates than the aggregation circuit has slots. (A round stays open
         // until it is published: an update accepted while the aggregator proves the round's FedAvg
         // makes it aggregate again, at most once per free slot.)
@@ -200,16 +201,15 @@ contract Federation is FederationBase {
         string memory detail
     ) private returns (bool) {
         Participant storage p = _participants[taskId][u.participant];
-        Submission storage s = _submissions[taskId][round][u.participant];
-        // One slot with the status and reason set below.
-        s.seal = bytes30(keccak256(abi.encode(u.updateCommitment, keccak256(u.update))));
+        p.seal = keccak256(abi.encode(u.updateCommitment, keccak256(u.update)));
+        p.decidedRound = uint32(round + 1); // round < t.rounds, a uint32
         if (reason == Reason.None) {
-            _accept(t, taskId, round, u.participant, p, s, u.updateCommitment, u.publicValues);
+            _accept(t, taskId, round, u.participant, p, u.updateCommitment, u.publicValues);
             emit UpdateData(taskId, round, u.participant, u.update);
             return true;
         }
-        s.status = Status.Rejected;
-        s.reason = reason;
+        p.status = Status.Rejected;
+        p.reason = reason;
         _rounds[taskId][round].rejected += 1;
         emit UpdateRejected(taskId, round, u.participant, reason, detail);
         _slash(t, taskId, u.participant, p);
@@ -222,14 +222,14 @@ contract Federation is FederationBase {
         uint256 round,
         address participant,
         Participant storage p,
-        Submission storage s,
         uint256 updateCommitment,
         uint256[] memory publicValues
     ) private {
         bytes32 dataCommitment = keccak256(abi.encode(publicValues[FEATURES_AT], publicValues[LABELS_AT]));
         // Kept only where the task pins data (the one place it is read); the event carries it always.
         if (t.pinData && p.dataCommitment == bytes32(0)) p.dataCommitment = dataCommitment;
-        s.status = Status.Accepted;
+        p.status = Status.Accepted;
+        p.reason = Reason.None;
         _rounds[taskId][round].accepted += 1;
         _acceptedDigest[taskId][round] = _link(_acceptedDigest[taskId][round], updateCommitment);
         if (p.acceptedUpdates == 0) t.contributors += 1;
@@ -488,10 +488,6 @@ contract Federation is FederationBase {
 
     function getParticipant(uint256 taskId, address account) external view returns (Participant memory) {
         return _participants[taskId][account];
-    }
-
-    function getSubmission(uint256 taskId, uint256 round, address account) external view returns (Submission memory) {
-        return _submissions[taskId][round][account];
     }
 
 }

@@ -138,9 +138,11 @@ contract FederationExtension is FederationBase {
     ) external nonReentrant {
         Task storage t = _task(taskId);
         if (t.settled || round != t.currentRound) revert NotAllowed("round is not open");
-        Submission storage s = _submissions[taskId][round][participant];
-        if (s.status != Status.Accepted) revert NotAllowed("no accepted update to challenge");
-        if (bytes30(keccak256(abi.encode(updateCommitment, keccak256(update)))) != s.seal) {
+        Participant storage p = _participants[taskId][participant];
+        if (p.decidedRound != round + 1 || p.status != Status.Accepted) {
+            revert NotAllowed("no accepted update to challenge");
+        }
+        if (keccak256(abi.encode(updateCommitment, keccak256(update))) != p.seal) {
             revert NotAllowed("these are not the published values and commitment");
         }
         Challenge storage c = _challenges[taskId][round][participant];
@@ -156,16 +158,15 @@ contract FederationExtension is FederationBase {
         delete _challenges[taskId][round][participant];
         if (state[0] == updateCommitment) revert NotAllowed("the published values are the proof's output");
         _removeAccepted(taskId, round, updateCommitment, accepted);
-        _withdrawAccepted(t, taskId, round, participant, s);
+        _withdrawAccepted(t, taskId, round, participant, p);
     }
 
-    function _withdrawAccepted(Task storage t, uint256 taskId, uint256 round, address participant, Submission storage s)
+    function _withdrawAccepted(Task storage t, uint256 taskId, uint256 round, address participant, Participant storage p)
         private
     {
-        Participant storage p = _participants[taskId][participant];
         Round storage r = _rounds[taskId][round];
-        s.status = Status.Rejected;
-        s.reason = Reason.UpdateUnavailable;
+        p.status = Status.Rejected;
+        p.reason = Reason.UpdateUnavailable;
         r.accepted -= 1;
         r.rejected += 1;
         p.acceptedUpdates -= 1;

@@ -187,7 +187,9 @@ class SubmissionState:
     status: Status
     reason: Reason
     update_commitment: int  # what it was accepted with (its UpdateAccepted event); 0 if it never was
-    seal: bytes  # the first 30 bytes of keccak256(abi.encode(commitment, keccak256(update))), as submitted
+    # keccak256(abi.encode(commitment, keccak256(update))) as submitted; the chain keeps it for each
+    # wallet's latest decision only, so an earlier round's reads empty
+    seal: bytes
 
     def seals(self, commitment: int, update: list[int]) -> bool:
         """Whether this is the submission of ``update`` with ``commitment``."""
@@ -196,7 +198,7 @@ class SubmissionState:
 
 def submission_seal(commitment: int, update: list[int]) -> bytes:
     """What the contract keeps of a decided submission: which values, with which commitment."""
-    return bytes(Web3.keccak(commitment.to_bytes(32, "big") + bytes(Web3.keccak(encode_update(update)))))[:30]
+    return bytes(Web3.keccak(commitment.to_bytes(32, "big") + bytes(Web3.keccak(encode_update(update)))))
 
 
 def replay_accepted(events: list[Any]) -> dict[int, list[int]]:
@@ -236,6 +238,15 @@ class ParticipantState:
     submitted: bool
     slashed: bool
     withdrawn: bool
+    decided_round: int  # 1 + the round of its latest decision; 0 before any
+    status: Status  # that decision
+    reason: Reason
+    seal: bytes  # that decision's seal (``submission_seal``)
+
+    def __post_init__(self) -> None:  # the ABI decodes enums and bytes32 as int and bytes
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "reason", Reason(self.reason))
+        object.__setattr__(self, "seal", bytes(self.seal))
 
 
 @dataclass(frozen=True)
@@ -583,23 +594,52 @@ class Federation:
 
     def submission(self, task_id: int, round_: int, account: str) -> SubmissionState:
         """The decision with the commitment it was accepted with, which only the UpdateAccepted event
-        holds (a log query over the chain: ``submission_status`` is the one-call read)."""
-        wallet = Web3.to_checksum_address(account)
-        status, reason, seal = self._decision(task_id, round_, wallet)
+        holds, and its seal: the chain keeps the latest decision's, and an earlier accepted round's is
+        rebuilt from its events (log queries over the chain: ``submission_status`` is the cheap read)."""
+        wallet, block = Web3.to_checksum_address(account), self.w3.eth.block_number
+        status, reason, seal = self._decision(task_id, round_, wallet, block)
         commitment = 0
         if status == Status.ACCEPTED or reason == Reason.UPDATE_UNAVAILABLE:
-            logs = self.contract.events.UpdateAccepted().get_logs(
-                from_block=0, argument_filters={"taskId": task_id, "round": round_, "participant": wallet})
+            where = {"taskId": task_id, "round": round_, "participant": wallet}
+            logs = self.contract.events.UpdateAccepted().get_logs(from_block=0, to_block=block, argument_filters=where)
             commitment = int(logs[-1]["args"]["updateCommitment"]) if logs else 0
+            if logs and not seal:
+                data = self.contract.events.UpdateData().get_logs(from_block=0, to_block=block, argument_filters=where)
+                seal = submission_seal(commitment, decode_update(bytes(data[-1]["args"]["update"]))) if data else b""
         return SubmissionState(status, reason, commitment, seal)
 
     def submission_status(self, task_id: int, round_: int, account: str) -> tuple[Status, Reason]:
         status, reason, _ = self._decision(task_id, round_, Web3.to_checksum_address(account))
         return status, reason
 
-    def _decision(self, task_id: int, round_: int, wallet: str) -> tuple[Status, Reason, bytes]:
-        status, reason, seal = self.contract.functions.getSubmission(task_id, round_, wallet).call()
-        return Status(status), Reason(reason), bytes(seal)
+    def _decision(self, task_id: int, round_: int, wallet: str, block: int | None = None
+                  ) -> tuple[Status, Reason, bytes]:
+        """The chain keeps each wallet's latest decision, with its seal; an earlier round's is read
+        from the events (and has no seal here)."""
+        block = self.w3.eth.block_number if block is None else block
+        me = ParticipantState(*self.contract.functions.getParticipant(task_id, wallet).call(block_identifier=block))
+        if me.decided_round == round_ + 1:
+            return me.status, me.reason, me.seal
+        if me.decided_round <= round_:
+            return Status.NONE, Reason.NONE, b""
+        return self._earlier_decision(task_id, round_, wallet, me, block)
+
+    def _earlier_decision(self, task_id: int, round_: int, wallet: str, me: ParticipantState, block: int
+                          ) -> tuple[Status, Reason, bytes]:
+        """A round before the wallet's latest decision. Any rejection (at submission, or by a
+        challenge) slashes, and a slashed wallet never submits again: so every earlier decision
+        was an acceptance that stood, and the round's answer is accepted or none. The wallet's
+        UpdateAccepted logs must number its accepted updates (one more if a challenge took its
+        latest out), or the node is missing some, and silence would read as none."""
+        logs = self.contract.events.UpdateAccepted().get_logs(
+            from_block=0, to_block=block, argument_filters={"taskId": task_id, "participant": wallet})
+        challenged = me.status == Status.REJECTED and me.reason == Reason.UPDATE_UNAVAILABLE
+        if len(logs) != me.accepted_updates + int(challenged):
+            raise ChainError(f"task {task_id}: the node's UpdateAccepted logs for {wallet} ({len(logs)}) are not the "
+                             f"{me.accepted_updates + int(challenged)} the chain counts (a node missing logs?)")
+        if any(int(log["args"]["round"]) == round_ for log in logs):
+            return Status.ACCEPTED, Reason.NONE, b""
+        return Status.NONE, Reason.NONE, b""
 
     def payout_of(self, task_id: int, account: str) -> tuple[int, int]:
         reward, stake = self.contract.functions.payoutOf(task_id, Web3.to_checksum_address(account)).call()

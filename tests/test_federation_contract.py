@@ -23,6 +23,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from tests.conftest import (
+    KNOWN_UPDATES,
     STAND_IN_CID,
     ProvenStep,
     advance_chain_time,
@@ -222,7 +223,7 @@ def test_honest_update_is_accepted(federation, accounts, p_accepted) -> None:  #
     submission = federation.submission(task_id, 0, wallet.address)
     assert submission.update_commitment == step.proof.update_commitment
     assert submission.seal == Web3.keccak(step.proof.update_commitment.to_bytes(32, "big")
-                                          + Web3.keccak(encode_update(step.proof.update)))[:30]
+                                          + Web3.keccak(encode_update(step.proof.update)))
     assert submission.seals(step.proof.update_commitment, step.proof.update)
     assert not submission.seals(step.proof.update_commitment + 1, step.proof.update)
     assert step.proof.instances[3] == participant.binding
@@ -679,6 +680,9 @@ def test_proofs_from_an_earlier_round_are_stale(federation, accounts, verifier_a
         result = submit_step(federation, accounts[1], wallet, task_id, 1, step)
         assert not result.accepted and result.reason == Reason.STALE_GLOBAL_MODEL
         assert federation.participant(task_id, wallet.address).slashed
+    # Each wallet's slot holds its round-1 decision now; round 0's is read from the events.
+    assert federation.submission_status(task_id, 0, p.address) == (Status.ACCEPTED, Reason.NONE)
+    assert federation.submission_status(task_id, 0, q.address) == (Status.NONE, Reason.NONE)
 
 
 # ---------------------------------------------------------------- bounded inputs
@@ -904,14 +908,14 @@ def test_an_update_of_another_length_is_refused_and_every_update_can_be_challeng
 
 
 def permissive_submission(federation: Federation, task_id: int, wallet: LocalAccount, published: list[int],
-                          claimed: int) -> tuple:  # type: ignore[type-arg]
+                          claimed: int, round_: int = 0) -> tuple:  # type: ignore[type-arg]
     """A signed submission for a task whose verifier accepts any proof: what the contract's own
     bookkeeping does is all that is tested."""
-    values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, wallet.address),
-              claimed, INPUTS_VALID]
+    values = [federation.round(task_id, round_).global_commitment, 1, 2,
+              federation.binding_of(task_id, wallet.address), claimed, INPUTS_VALID]
     proof = b"\x01" * 32
-    signature = federation.sign_submission(wallet, task_id, 0, claimed, published, values, proof)
-    return task_id, 0, wallet.address, claimed, published, proof, values, signature
+    signature = federation.sign_submission(wallet, task_id, round_, claimed, published, values, proof)
+    return task_id, round_, wallet.address, claimed, published, proof, values, signature
 
 
 def test_a_challenge_is_spread_over_several_calls(federation, accounts, initial_model) -> None:  # type: ignore[no-untyped-def]
@@ -981,6 +985,52 @@ def test_a_challenge_mined_after_another_acceptance_is_sent_again(federation, ac
     assert federation.submission_status(task_id, 0, cheat.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
     assert federation.submission_status(task_id, 0, late.address)[0] == Status.ACCEPTED
     assert federation.accepted_updates(task_id, 0) == [commit(np.array(honest, dtype=np.int64))]
+
+
+@pytest.mark.slow
+def test_a_wallet_s_latest_decision_is_what_a_challenge_reads_and_earlier_ones_stay_readable(  # type: ignore[no-untyped-def]
+        federation, accounts, initial_model, aggregation) -> None:
+    """The chain keeps one decision a wallet (its latest, with its seal) instead of a slot a round.
+    A challenge in round 1 reads round 1's decision only: a wallet whose latest decision is round 0's
+    has nothing to challenge there, and round 0's values and commitment are not round 1's seal. Round
+    0's decisions are still read, from their events, after round 1 overwrote the slot, as is a
+    round a wallet skipped before deciding a later one."""
+    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
+    p, q, late, challenger = accounts[7], accounts[8], accounts[6], accounts[9]
+    task_id = new_task(federation, accounts, verifier, initial_model, (p, q, late))
+    first = [3] * len(initial_model)
+    honest = commit(np.array(first, dtype=np.int64))
+    KNOWN_UPDATES[honest] = first
+    for wallet in (p, q):
+        submission = permissive_submission(federation, task_id, wallet, first, honest)
+        assert federation.submit_update(wallet, *submission).accepted
+    publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
+    bogus = [7] * len(initial_model)
+    assert federation.submit_update(p, *permissive_submission(
+        federation, task_id, p, bogus, commit(np.ones(len(initial_model), dtype=np.int64)), round_=1)).accepted
+    with pytest.raises(ChainError, match="already submitted this round"):
+        federation.submit_update(p, *permissive_submission(federation, task_id, p, first, honest, round_=1))
+    assert federation.submit_update(late, *permissive_submission(federation, task_id, late, first, honest,
+                                                                 round_=1)).accepted  # its first, in round 1
+    accepted = federation.accepted_updates(task_id, 1)
+    for wallet, values, commitment, why in (
+            (q, first, honest, "no accepted update to challenge"),  # q's latest decision is round 0's
+            (p, first, honest, "these are not the published values and commitment")):  # round 0's seal is gone
+        call = federation.contract.functions.challengeUpdate(task_id, 1, wallet.address, encode_update(values),
+                                                             commitment, len(values), accepted)
+        assert why in refusal(call, challenger.address)
+    with pytest.raises(ChainError, match="round is not open"):
+        federation.challenge_update(challenger, task_id, 0, q.address, bogus)
+    federation.challenge_update(challenger, task_id, 1, p.address, bogus)
+    assert federation.submission_status(task_id, 1, p.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
+    assert federation.participant(task_id, p.address).slashed and not federation.participant(task_id, q.address).slashed
+    for wallet in (p, q):  # round 0 as decided, read from the events now that the slot holds round 1 (or nothing)
+        assert federation.submission_status(task_id, 0, wallet.address) == (Status.ACCEPTED, Reason.NONE)
+    assert federation.submission_status(task_id, 1, q.address) == (Status.NONE, Reason.NONE)
+    assert federation.submission_status(task_id, 0, late.address) == (Status.NONE, Reason.NONE)
+    earlier = federation.submission(task_id, 0, p.address)  # its seal rebuilt from the events
+    assert earlier.update_commitment == honest and earlier.seals(honest, first) and not earlier.seals(honest, bogus)
 
 
 def refusal(call, sender: str) -> str:  # type: ignore[no-untyped-def]
