@@ -863,14 +863,8 @@ def accepted_with_published(federation: Federation, accounts: list[LocalAccount]
     """A participant accepted with a claimed commitment and these published values, on a task
     whose verifier accepts any proof (the bug is in the contract's own bookkeeping, not in
     what the proof shows; a real proof behaves the same, see the withholding test)."""
-    from pathlib import Path
-
-    from zkfl.contracts.federation import deploy
-
-    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
-    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
     wallet = accounts[8]
-    task_id = new_task(federation, accounts, verifier, initial_model, (wallet,))
+    task_id = permissive_task(federation, accounts, initial_model, (wallet,))
     claimed = commit(np.ones(len(initial_model), dtype=np.int64)) if claimed is None else claimed
     values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, wallet.address),
               claimed, INPUTS_VALID]
@@ -905,6 +899,15 @@ def test_an_update_of_another_length_is_refused_and_every_update_can_be_challeng
     tx = federation.challenge_update(accounts[9], task_id, 0, wallet.address, published)
     assert federation.submission_status(task_id, 0, wallet.address) == (Status.REJECTED, Reason.UPDATE_UNAVAILABLE)
     assert int(federation.w3.eth.get_transaction_receipt(tx)["gasUsed"]) < 31 * 9_000 + 200_000
+
+
+def permissive_task(federation: Federation, accounts: list[LocalAccount], initial: np.ndarray,
+                    joiners: tuple[LocalAccount, ...], **kw: object) -> int:
+    """A task whose verifier accepts any proof (``GasHungryVerifier`` burning nothing): what the
+    contract's own bookkeeping does is all that is tested."""
+    compiled = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
+    verifier, _ = deploy(federation.w3, accounts[0], compiled, 0)
+    return new_task(federation, accounts, verifier, initial, joiners, **kw)
 
 
 def permissive_submission(federation: Federation, task_id: int, wallet: LocalAccount, published: list[int],
@@ -946,10 +949,8 @@ def test_a_challenge_mined_after_another_acceptance_is_sent_again(federation, ac
     nothing; the SDK builds it again on a fresh read instead of failing (an aggregator used to die here)."""
     from threading import Thread
 
-    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
-    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
     cheat, late, challenger = accounts[7], accounts[8], accounts[9]
-    task_id = new_task(federation, accounts, verifier, initial_model, (cheat, late))
+    task_id = permissive_task(federation, accounts, initial_model, (cheat, late))
     bogus = [7] * len(initial_model)
     assert federation.submit_update(cheat, *permissive_submission(
         federation, task_id, cheat, bogus, commit(np.ones(len(initial_model), dtype=np.int64)))).accepted
@@ -995,10 +996,8 @@ def test_a_wallet_s_latest_decision_is_what_a_challenge_reads_and_earlier_ones_s
     has nothing to challenge there, and round 0's values and commitment are not round 1's seal. Round
     0's decisions are still read, from their events, after round 1 overwrote the slot, as is a
     round a wallet skipped before deciding a later one."""
-    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
-    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
     p, q, late, challenger = accounts[7], accounts[8], accounts[6], accounts[9]
-    task_id = new_task(federation, accounts, verifier, initial_model, (p, q, late))
+    task_id = permissive_task(federation, accounts, initial_model, (p, q, late))
     first = [3] * len(initial_model)
     honest = commit(np.array(first, dtype=np.int64))
     KNOWN_UPDATES[honest] = first
@@ -1048,10 +1047,8 @@ def test_a_challenge_takes_out_exactly_its_update_from_the_accepted_set_as_it_st
     a set with one left out, one added, two swapped or from before the last acceptance is refused,
     as is the challenged update under another commitment; the one that is right takes out only
     the challenged update, and the others keep their slots in order."""
-    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
-    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
     first, cheat, last, challenger = accounts[5], accounts[6], accounts[7], accounts[9]
-    task_id = new_task(federation, accounts, verifier, initial_model, (first, cheat, last))
+    task_id = permissive_task(federation, accounts, initial_model, (first, cheat, last))
     honest = [3] * len(initial_model)
     good = commit(np.array(honest, dtype=np.int64))
     bogus, claimed = [0] * len(initial_model), commit(np.ones(len(initial_model), dtype=np.int64))
@@ -1087,10 +1084,8 @@ def test_a_challenge_between_two_equal_commitments_leaves_the_set_readable(  # t
     contract takes out the first entry equal to the challenged commitment, whoever's it is; the
     set read back from the events must be the contract's (else every reader of the round, the
     aggregator's publication first, fails on the digest and the round is frozen)."""
-    permissive = compile_contract(Path(__file__).parent / "contracts" / "TestContracts.sol", "GasHungryVerifier")
-    verifier, _ = deploy(federation.w3, accounts[0], permissive, 0)
     twin, other, cheat = accounts[5], accounts[6], accounts[7]
-    task_id = new_task(federation, accounts, verifier, initial_model, (twin, other, cheat))
+    task_id = permissive_task(federation, accounts, initial_model, (twin, other, cheat))
     values, others = [3] * len(initial_model), [4] * len(initial_model)
     same, different = commit(np.array(values, dtype=np.int64)), commit(np.array(others, dtype=np.int64))
     for wallet, published, claimed in ((twin, values, same), (other, others, different),
