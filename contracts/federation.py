@@ -188,7 +188,8 @@ class SubmissionState:
     reason: Reason
     update_commitment: int  # what it was accepted with (its UpdateAccepted event); 0 if it never was
     # keccak256(abi.encode(commitment, keccak256(update))) as submitted; the chain keeps it for each
-    # wallet's latest decision only, so an earlier round's reads empty
+    # wallet's latest decision only: an earlier acceptance's is rebuilt from its events, and an earlier
+    # rejection's reads empty
     seal: bytes
 
     def seals(self, commitment: int, update: list[int]) -> bool:
