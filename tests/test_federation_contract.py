@@ -866,12 +866,8 @@ def accepted_with_published(federation: Federation, accounts: list[LocalAccount]
     wallet = accounts[8]
     task_id = permissive_task(federation, accounts, initial_model, (wallet,))
     claimed = commit(np.ones(len(initial_model), dtype=np.int64)) if claimed is None else claimed
-    values = [federation.round(task_id, 0).global_commitment, 1, 2, federation.binding_of(task_id, wallet.address),
-              claimed, INPUTS_VALID]
-    proof = b"\x01" * 32
-    signature = federation.sign_submission(wallet, task_id, 0, claimed, published, values, proof)
-    assert federation.submit_update(wallet, task_id, 0, wallet.address, claimed, published, proof, values,
-                                    signature).accepted
+    assert federation.submit_update(wallet, *permissive_submission(federation, task_id, wallet, published,
+                                                                   claimed)).accepted
     return task_id, wallet
 
 
