@@ -149,7 +149,7 @@ def aggregation_main(repeats: int, max_logrows: int, names: list[str]) -> int:
 
 def run_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.circuits.registry import family, initial_parameters
-    from zkfl.circuits.spec import ModelSpec
+    from zkfl.circuits.spec import CIRCUIT_VERSION, ModelSpec
     from zkfl.contracts.verifiers import compiled
     from zkfl.field.binding import binding_chunks
     from zkfl.field.quantize import Quantizer
@@ -189,8 +189,9 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
     verifier_bytes = compiled(circuit_verifier(artifacts)).deployed_size
     return {
         "case": name, "model": fam_name, "features": features, "classes": classes, "hidden": list(hidden),
-        "batch": batch, "params": spec.param_count, "rows": settings["num_rows"],
-        "logrows": settings["run_args"]["logrows"], "build_s": round(build_s, 2), "setup_s": round(setup_s, 2),
+        "batch": batch, "params": spec.param_count, "circuit_version": CIRCUIT_VERSION, "rows": settings["num_rows"],
+        "poseidon_rows": settings["module_sizes"]["poseidon"][0], "logrows": settings["run_args"]["logrows"],
+        "build_s": round(build_s, 2), "setup_s": round(setup_s, 2),
         "prove_s": round(statistics.median(prove_times), 2), "verify_ms": round(statistics.median(verify_times), 1),
         "proof_bytes": proof_bytes, "verifier_bytes": verifier_bytes,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -282,6 +283,8 @@ def main() -> int:
             print(f"{name}: failed: {proc.stderr.strip()[-400:]}", file=sys.stderr)
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    order = [*CASES, *ZOKRATES_CASES]
+    rows.sort(key=lambda row: order.index(row["case"]) if row["case"] in order else len(order))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": "2-core CPU, 24 GB", "ezkl": "23.0.5", "scale": 12,
                                    "note": "setup_s includes generating the local SRS when not cached",
