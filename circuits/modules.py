@@ -53,6 +53,28 @@ class MlpStep(StepModule):
         return keep_binding(theta, binding), check
 
 
+class DataPrivateStep(torch.nn.Module):
+    """A step whose inputs are all private, its commitments made as outputs instead.
+
+    ezkl gives every input one visibility, so hashing G and b as inputs would hash X and y too.
+    Here the inputs are private and the six hashed outputs keep the step's public layout:
+    ``[H(G), H(check), H(check), H(b), H(W), H(check)]``. G and b come out unchanged (plus zero
+    times another input: ezkl refuses an output that is an input itself, or a constant), and
+    H(check) stands where H(X) and H(y) were: H([0]) for every batch the contract accepts, so
+    nothing on chain depends on the data.
+    """
+
+    def __init__(self, step: StepModule) -> None:
+        super().__init__()
+        self.step = step
+
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                binding: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        theta_next, check = self.step(theta, x, y, binding)
+        return (theta + 0.0 * binding[:, :1], check + 0.0 * binding[:, 1:2], check + 0.0 * binding[:, 2:3],
+                binding + 0.0 * theta[:, :1], theta_next, check)
+
+
 class FedAvgCheck(torch.nn.Module):
     """The FedAvg statement over ``slots`` updates (``zkfl.circuits.aggregation``)."""
 

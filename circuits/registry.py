@@ -32,9 +32,10 @@ def _step_module(name: str) -> Callable[[ModelSpec], torch.nn.Module]:
     def build(spec: ModelSpec) -> torch.nn.Module:
         # torch only where a circuit is built: a participant, aggregator or auditor that fetches
         # compiled circuits by CID never pays its import (about 2 s of CPU a process).
-        from zkfl.circuits.modules import STEP_MODULES
+        from zkfl.circuits.modules import STEP_MODULES, DataPrivateStep
 
-        return STEP_MODULES[name](spec)
+        step = STEP_MODULES[name](spec)
+        return step if spec.commits_data else DataPrivateStep(step)
 
     return build
 

@@ -15,8 +15,8 @@ from typing import Any
 #: The model families zkfl proves (``zkfl.circuits.registry`` maps each to its step).
 MODEL_FAMILIES = ("logreg", "softmax", "mlp")
 
-CIRCUIT_VERSION = 5  # 2: binding input; 3: model families, local steps; 4: input check output;
-# 5: one inner column (prover/ezkl/circuit.py)
+CIRCUIT_VERSION = 6  # 2: binding input; 3: model families, local steps; 4: input check output;
+# 5: one inner column (prover/ezkl/circuit.py); 6: the data private unless the task pins it (commits_data)
 #: The declared bound on |feature| unless the organisation says otherwise: zkfl's datasets
 #: standardize features and clip them to +-4 (zkfl.datasets.FEATURE_CLIP).
 DEFAULT_FEATURE_BOUND = 4.0
@@ -37,6 +37,10 @@ class ModelSpec:
     # Every proven step checks |x| <= feature_bound for each feature, and labels 0/1 (one-hot rows):
     # the task's declared input bounds, part of the spec, so part of the circuit and the package.
     feature_bound: float = DEFAULT_FEATURE_BOUND
+    # Whether the step's public values commit to the batch (H(X), H(y)): only for a task that pins
+    # its participants' data. Otherwise those two public values are the constant H([0]) and the
+    # data leaves no trace on chain (a hash of a known dataset's rows would say whose rows they are).
+    commits_data: bool = False
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -53,6 +57,18 @@ class ModelSpec:
     def label_width(self) -> int:
         return 1 if self.family == "logreg" else self.classes
 
+    @property
+    def step_outputs(self) -> tuple[str, ...]:
+        """The step circuit's outputs, in order: its hashed public values where its inputs are private."""
+        if self.commits_data:
+            return ("theta_next", "input_check")  # the inputs are hashed: H(G), H(X), H(y), H(b) come first
+        return ("global_model", "no_features", "no_labels", "binding", "theta_next", "input_check")
+
+    @property
+    def update_output(self) -> int:
+        """Which of the step's outputs is the update."""
+        return self.step_outputs.index("theta_next")
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hidden"] = list(self.hidden)
@@ -60,6 +76,9 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        commits_data = data.get("commits_data", False)
+        if not isinstance(commits_data, bool):
+            raise ValueError(f"commits_data must be true or false, got {commits_data!r}")
         return cls(
             family=str(data["family"]),
             features=int(data["features"]),
@@ -70,6 +89,7 @@ class ModelSpec:
             hidden=tuple(int(h) for h in data.get("hidden", ())),
             local_steps=int(data.get("local_steps", 1)),
             feature_bound=float(data.get("feature_bound", DEFAULT_FEATURE_BOUND)),
+            commits_data=commits_data,
         )
 
     def check_bounds(self) -> None:

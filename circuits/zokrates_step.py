@@ -8,6 +8,8 @@ those hashes such that W is one SGD step of the task's model from G on the batch
 are the very commitments the ezkl backend, the FedAvg circuit and the contract use.
 H(X) is over X packed 15 features to a field element (each feature is range-checked
 to 16 bits anyway, which makes the packing one-to-one): 15 times fewer hash rounds.
+H(X) and H(Y) are computed only where the task pins data (``spec.commits_data``);
+otherwise both public values are the constant H([0]) and the data is never hashed.
 
 Fixed point at the spec's scale s (S = 2^s), all values integers, rounding half up.
 With O outputs (1 for logreg, C for softmax), ``theta = [W (F x O, row-major), b (O)]``:
@@ -41,7 +43,8 @@ from zkfl.field.poseidon import MDS, ROUND_CONSTANTS, poseidon_commit
 
 LIBRARY = Path(__file__).resolve().parent / "zokrates" / "lib.zok"
 #: Increment when the program's arithmetic changes: it is part of the circuit's cache key.
-ZOKRATES_STEP_VERSION = 4  # 2: softmax, outputs generalised; 3: exp at scale 2^(s+12); 4: declared bound, 6 outputs
+ZOKRATES_STEP_VERSION = 5  # 2: softmax, outputs generalised; 3: exp at scale 2^(s+12); 4: declared bound, 6 outputs;
+# 5: X and Y hashed only where the task pins data
 FAMILIES = ("logreg", "softmax")
 TAYLOR_ORDER = 5
 SQUARINGS = 4  # exp(t) = exp(t / 16)^16
@@ -95,7 +98,7 @@ def estimated_constraints(spec: ModelSpec) -> int:
     division, 200 per hard sigmoid, 17 per range-checked feature (measured: logreg 30
     features batch 16, 43k; softmax 13 x 3, 89k)."""
     pairs = spec.batch * outputs(spec)
-    hashed = 2 * spec.param_count + packed_words(spec) + pairs + BINDING_CHUNKS
+    hashed = 2 * spec.param_count + BINDING_CHUNKS + (packed_words(spec) + pairs if spec.commits_data else 0)
     return 240 * hashed + pairs * (950 if spec.family == "softmax" else 200) + 17 * spec.batch * spec.features
 
 
@@ -287,11 +290,22 @@ def _main_update(spec: ModelSpec, fp: FixedPoint) -> str:
         w[{features * out} + o] = g[{features * out} + o]
             - rescale::<{2 * s}, {q}>(bias_grad * {step}, uq[{features * out} + o], ur[{features * out} + o]);
     }}
-    field[{packed_words(spec)}] words = {_packing(spec, fp)};
-    return [commit::<{params}>(g), commit::<{packed_words(spec)}>(words), commit::<{batch * out}>(y),
+{_data_commitments(spec, fp)}
+    return [commit::<{params}>(g), data_commitment, labels_commitment,
             commit::<{BINDING_CHUNKS}>(bind), commit::<{params}>(w), {poseidon_commit([0])}];
 }}
 """
+
+
+def _data_commitments(spec: ModelSpec, fp: FixedPoint) -> str:
+    """H(X) over the packed features and H(Y) where the task pins data; else H([0]) for both, the
+    constant the ezkl backend's data-private step outputs there too, and X and Y stay unhashed."""
+    if not spec.commits_data:
+        nothing = poseidon_commit([0])
+        return f"    field data_commitment = {nothing};\n    field labels_commitment = {nothing};"
+    return f"""    field[{packed_words(spec)}] words = {_packing(spec, fp)};
+    field data_commitment = commit::<{packed_words(spec)}>(words);
+    field labels_commitment = commit::<{spec.batch * outputs(spec)}>(y);"""
 
 
 def step_source(spec: ModelSpec) -> str:

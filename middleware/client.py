@@ -36,7 +36,7 @@ from zkfl.middleware.transport.base import Transport, task_key
 from zkfl.middleware.transport.rabbitmq import open_transport
 from zkfl.prover.fedavg import fedavg
 from zkfl.prover.local_step import prove_local_step
-from zkfl.prover.records import StepCircuit
+from zkfl.prover.records import StepCircuit, commits_to_data
 from zkfl.prover.registry import get_backend
 from zkfl.store import ContentStore, open_store
 
@@ -132,6 +132,11 @@ class Client:
             raise ZkflError(f"task {self.task_id} has {task.aggregation_slots} update slots a round, but its "
                             f"package's FedAvg circuit averages {self.package.aggregation_slots}: no round could "
                             "ever be published")
+        if task.pin_data != self.spec.commits_data:
+            raise ZkflError(f"task {self.task_id} pins data, but its package's circuit commits to no data: the pin "
+                            "would hold nobody to anything" if task.pin_data else
+                            f"task {self.task_id} does not pin data, but its package's circuit would publish a "
+                            "commitment to your data in every proof")
         if task.collection_window < MIN_COLLECTION_WINDOW:
             raise ZkflError(f"task {self.task_id} collects submissions for {task.collection_window} s a round, too "
                             f"short to prove in (the SDK asks for at least {MIN_COLLECTION_WINDOW} s)")
@@ -249,6 +254,10 @@ class Client:
         proof = step.proof
         if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
             raise ProofError("the proof does not start from the round's global model")
+        if not task.pin_data and commits_to_data(proof.instances):
+            # Whatever the package claims, the data's hash never leaves this machine.
+            raise ProofError(f"task {self.task_id} does not pin data, but its circuit's proof commits to this "
+                             "batch (a hash of your data): it was not sent")
         return UpdateBundle(
             task_id=self.task_id, round=round_, num_samples=self.spec.batch, update_scale=proof.update_scale,
             update=proof.update, public_values=proof.instances, proof_bytes=proof.proof_bytes, proof=proof.proof,

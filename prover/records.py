@@ -9,7 +9,7 @@ dashboard read public values by these names and never ask which backend made a p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -19,12 +19,21 @@ from zkfl.circuits.spec import ModelSpec
 #: The order of a step proof's public values (the contract's STEP_PUBLIC_VALUES).
 STEP_PUBLIC_LAYOUT = ("global_model", "features", "labels", "binding", "update", "input_check")
 GLOBAL_INDEX = 0
+FEATURES_INDEX = 1
+LABELS_INDEX = 2
 BINDING_INDEX = 3
 UPDATE_INDEX = 4
 CHECK_INDEX = 5
 #: H([0]): the input check's commitment when the batch is within the task's bounds (the
 #: contract's INPUTS_VALID; tests check the two agree).
 INPUTS_VALID = 8065231320233546845889504658050882987663732304574489295982393739117377810121
+
+
+def commits_to_data(values: Sequence[int]) -> bool:
+    """Whether a step proof's public values commit to its batch. A step that keeps the data private
+    (every task that does not pin data) puts its input check's commitment where H(X) and H(y) would
+    be, in both backends; anything else there is a hash of the data."""
+    return values[FEATURES_INDEX] != values[CHECK_INDEX] or values[LABELS_INDEX] != values[CHECK_INDEX]
 
 
 class StepCircuit(Protocol):

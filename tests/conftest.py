@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,13 @@ class Prover:
 @pytest.fixture(scope="session")
 def prover(artifacts: CircuitArtifacts, quantizer: Quantizer) -> Prover:
     return Prover(artifacts, quantizer)
+
+
+@pytest.fixture(scope="session")
+def pinned_prover(quantizer: Quantizer) -> Prover:
+    """The step of a task that pins data: its proofs commit to the batch (H(X), H(y)); the same
+    circuit `post_logreg_task(pin_data=True)` builds."""
+    return Prover(prepare_circuit(replace(default_spec("logreg", 30), commits_data=True)), quantizer)
 
 
 def submit_step(federation: Federation, relayer: LocalAccount, signer: LocalAccount, task_id: int, round_: int,

@@ -47,7 +47,16 @@ from zkfl.field.poseidon import poseidon_commit
 from zkfl.field.quantize import FIELD_MODULUS
 from zkfl.prover.ezkl.evm import verifier as ezkl_verifier
 from zkfl.prover.ezkl.prove import proof_json, prove_step, verify_proof
-from zkfl.prover.records import INPUTS_VALID, STEP_PUBLIC_LAYOUT
+from zkfl.prover.records import (
+    BINDING_INDEX,
+    CHECK_INDEX,
+    FEATURES_INDEX,
+    GLOBAL_INDEX,
+    INPUTS_VALID,
+    LABELS_INDEX,
+    STEP_PUBLIC_LAYOUT,
+    commits_to_data,
+)
 from zkfl.store import cid_of
 
 STAKE = 10**17
@@ -411,11 +420,16 @@ def test_deadline_closes_the_task(federation, accounts, verifier_address, initia
 
 
 @pytest.mark.slow
-def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, verifier_address,  # type: ignore[no-untyped-def]
-                                                                     initial_model, prover, aggregation) -> None:
-    wallet = accounts[2]
-    task_id = new_task(federation, accounts, verifier_address, initial_model, (wallet,), pin_data=True)
+def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation, accounts, initial_model,  # type: ignore[no-untyped-def]
+                                                                     pinned_prover, aggregation,
+                                                                     verifier_address) -> None:
+    """A task that pins data has a step that commits to the batch (``commits_data``). (The
+    ``verifier_address`` fixture also deploys the FedAvg verifier the task names.)"""
+    prover, wallet = pinned_prover, accounts[2]
+    verifier, _ = deploy_verifier(federation.w3, accounts[0], ezkl_verifier(prover.artifacts))
+    task_id = new_task(federation, accounts, verifier, initial_model, (wallet,), pin_data=True)
     first = prover.step(federation, task_id, wallet, 1, initial_model)
+    assert first.proof.data_commitments == [commit(first.x), commit(first.y.reshape(-1))]
     assert submit_step(federation, accounts[1], wallet, task_id, 0, first).accepted
     assert federation.participant(task_id, wallet.address).data_commitment == data_commitment(first.proof.instances)
     next_model = publish_aggregate(federation, aggregation, accounts[1], task_id, 0)
@@ -428,6 +442,22 @@ def test_changed_data_commitment_is_rejected_when_the_task_pins_data(federation,
     result = submit_step(federation, accounts[1], wallet, task_id, 1, other_data)
     assert not result.accepted and result.reason == Reason.DATA_COMMITMENT_CHANGED
     assert federation.participant(task_id, wallet.address).slashed
+
+
+def test_a_task_that_does_not_pin_data_gets_no_commitment_to_it(artifacts, step_a, step_b) -> None:  # type: ignore[no-untyped-def]
+    """zkfl's default step keeps the batch private: its inputs are private (only G and b are hashed,
+    as outputs), and where H(X) and H(y) would be its proofs carry H(check), H([0]) for any batch
+    within bounds. So the chain holds no hash of anyone's data (which, for rows of a known dataset,
+    would say whose rows they are); a task that pins data is the one exception."""
+    assert not artifacts.spec.commits_data
+    assert artifacts.settings_json()["run_args"]["input_visibility"] == "Private"
+    assert not np.array_equal(step_a.x, step_b.x)
+    for step in (step_a, step_b):
+        values = step.proof.instances
+        assert values[FEATURES_INDEX] == values[LABELS_INDEX] == values[CHECK_INDEX] == INPUTS_VALID
+        assert not commits_to_data(values)
+        assert values[GLOBAL_INDEX] == commit(step.global_model)  # G and b hashed as outputs: the same H
+        assert values[BINDING_INDEX] == commit(step.binding)
 
 
 def test_every_public_value_is_bound_by_the_proof(federation, artifacts, p_accepted, verifier_address) -> None:  # type: ignore[no-untyped-def]

@@ -13,10 +13,11 @@ from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
 from zkfl.artifacts import ModelArtifact
+from zkfl.audit import Check, audit_task
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation, Status, TaskParams
 from zkfl.datasets import load, shard
-from zkfl.errors import ZkflError
+from zkfl.errors import ProofError, ZkflError
 from zkfl.field.commit import commit
 from zkfl.middleware.client import Client
 from zkfl.middleware.participation import Collected, SubmitPlan, collect, play
@@ -52,6 +53,34 @@ def test_pinned_data_task_accepts_honest_clients_with_many_batches(anvil: AnvilP
     for client in clients:
         state = fed.participant(posted.task_id, client.address)
         assert not state.slashed and state.accepted_updates == 2
+    assert audit_task(fed, posted.task_id).ok
+
+
+@pytest.mark.slow
+def test_a_data_committing_step_on_a_task_that_does_not_pin_data_never_sends_the_hash(  # type: ignore[no-untyped-def]
+        anvil: AnvilProcess, w3) -> None:
+    """An organisation reuses a pinned task's package (its step commits to each batch) for a task
+    that does not pin data. The SDK refuses to join it; a wallet that joined by hand gets a proof
+    it is refused to send, before the hash of its data leaves the machine; the audit flags the task."""
+    pinned = post_logreg_task(w3, rounds=1, pin_data=True)
+    fed = Federation(w3, pinned.federation)
+    terms = fed.task(pinned.task_id)
+    params = TaskParams(aggregator=terms.aggregator, verifier=terms.verifier,
+                        aggregation_verifier=terms.aggregation_verifier, aggregation_slots=terms.aggregation_slots,
+                        deadline=terms.deadline, rounds=1, samples_per_update=terms.samples_per_update,
+                        min_stake=terms.min_stake, global_commitment=fed.round(pinned.task_id, 0).global_commitment,
+                        update_values=terms.update_values, model_cid=pinned.initial_model_cid,
+                        package_cid=pinned.package_cid, pin_data=False)
+    task_id = fed.create_task(account_from_key(KEYS[0]), params, 10**18)
+    client = Client(anvil.rpc_url, task_id, KEYS[6], federation=pinned.federation, show_progress=False)
+    with pytest.raises(ZkflError, match="does not pin data"):
+        client.join()
+    assert not fed.participant(task_id, client.address).joined
+    fed.join(account_from_key(KEYS[6]), task_id, terms.min_stake)  # past the SDK's check, by hand
+    with pytest.raises(ProofError, match="commits to this batch"):
+        client.train(*shard(load("breast_cancer"), 1, 3))
+    failed = {finding.check for finding in audit_task(fed, task_id).failures}
+    assert Check.DATA_COMMITMENT in failed
 
 
 def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]
@@ -70,6 +99,7 @@ def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProce
     cases = {
         "samples per update": replace(base, samples_per_update=good.samples_per_update + 1),
         "verifier": replace(base, verifier=good.aggregation_verifier),  # code, but not the package's verifier
+        "pins data": replace(base, pin_data=True),  # a pin the package's data-private step cannot keep
     }
     for what, params in cases.items():
         task_id = fed.create_task(account_from_key(KEYS[0]), params, 10**18)
@@ -77,9 +107,12 @@ def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProce
         balance = w3.eth.get_balance(client.address)
         with pytest.raises(ZkflError) as refused:
             client.join()
-        assert ("samples per update" if what == "samples per update" else "verifier") in str(refused.value)
+        assert what in str(refused.value)
         assert not fed.participant(task_id, client.address).joined
         assert w3.eth.get_balance(client.address) == balance  # no stake, not even gas spent
+        if what == "pins data":
+            failed = {finding.check for finding in audit_task(fed, task_id).failures}
+            assert Check.DATA_COMMITMENT in failed
 
 
 @pytest.mark.slow

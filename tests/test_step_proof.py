@@ -28,7 +28,9 @@ def test_proven_step_matches_float_step(artifacts: CircuitArtifacts, quantizer: 
 def test_public_values_are_the_commitments(step_a: ProvenStep) -> None:
     proof = step_a.proof
     assert proof.global_commitment == commit(step_a.global_model)
-    assert proof.data_commitments == [commit(step_a.x), commit(step_a.y.reshape(-1))]
+    # The task does not pin data: the step commits to none (H(check) in their places; a pinned
+    # task's step commits to X and y: test_changed_data_commitment_is_rejected_when_the_task_pins_data).
+    assert proof.data_commitments == [INPUTS_VALID, INPUTS_VALID]
     assert proof.binding_commitment == commit(step_a.binding)
     assert proof.update_commitment == commit(np.array(proof.update, dtype=np.int64))
     # Six values, the contract's fixed layout; the last is the input check's commitment, H([0])

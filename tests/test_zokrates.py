@@ -88,10 +88,12 @@ def zk_verifier(w3: Web3, accounts: list[LocalAccount], circuit: ZokratesCircuit
 @pytest.mark.slow
 def test_public_values_are_ezkls_commitments_and_the_update_is_one_sgd_step(circuit, zk_a) -> None:  # type: ignore[no-untyped-def]
     g, update = zk_a.g, np.array(zk_a.proof.update)
-    features = poseidon_commit(packed_features(circuit.spec, zk_a.x))  # X packed 15 features a word
     # The sixth value is the input check's commitment: the program only proves batches within
-    # the task's bounds, so it is always H([0]), the contract's INPUTS_VALID.
-    assert zk_a.proof.instances == [commit(g), features, commit(zk_a.y), commit(zk_a.binding), commit(update),
+    # the task's bounds, so it is always H([0]), the contract's INPUTS_VALID. The task does not
+    # pin data, so the program hashes neither X nor Y: H([0]) stands in their places too (the
+    # softmax test below proves a step that commits to its data).
+    assert not circuit.spec.commits_data
+    assert zk_a.proof.instances == [commit(g), INPUTS_VALID, INPUTS_VALID, commit(zk_a.binding), commit(update),
                                     INPUTS_VALID]
     assert poseidon_commit([0]) == INPUTS_VALID and zk_a.proof.inputs_valid
     spec, q = circuit.spec, Quantizer(circuit.spec.scale)
@@ -533,11 +535,12 @@ def test_the_zokrates_demo_rejects_the_cheater_pays_the_honest_and_audits_clean(
 
 @pytest.mark.slow
 def test_softmax_step_on_wine_is_proven_with_the_same_commitments(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Softmax regression (13 features, 3 classes, exp as Taylor-then-squaring) on real data."""
+    """Softmax regression (13 features, 3 classes, exp as Taylor-then-squaring) on real data, for a
+    task that pins data: the program commits to X (packed 15 features a word) and Y."""
     from zkfl.datasets import load
 
     data = load("wine")
-    spec = default_spec("softmax", data.features, data.classes)
+    spec = replace(default_spec("softmax", data.features, data.classes), commits_data=True)
     circuit = build_circuit(spec)
     fam, q = family("softmax"), Quantizer(spec.scale)
     theta = np.random.default_rng(3).normal(0, 0.5, spec.param_count)

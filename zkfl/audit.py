@@ -59,6 +59,7 @@ from zkfl.prover.records import (
     STEP_PUBLIC_LAYOUT,
     UPDATE_INDEX,
     StepCircuit,
+    commits_to_data,
 )
 from zkfl.prover.registry import backend_of, get_backend
 from zkfl.store import ContentStore, cid_from_bytes, open_store
@@ -72,6 +73,7 @@ class Check(StrEnum):
     TASK_PACKAGE = "task package"
     STEP_CIRCUIT = "step circuit in the package"
     # the verifier contracts
+    DATA_COMMITMENT = "step commits to data exactly where the task pins it"
     STEP_VERIFIER = "step verifier on chain is the package's"
     AGGREGATION_VERIFIER = "aggregation verifier on chain is the package's"
     # every accepted update
@@ -81,6 +83,7 @@ class Check(StrEnum):
     BOUND_TO_PARTICIPANT = "bound to the participant"
     OUTPUTS_ACCEPTED_UPDATE = "outputs the accepted update"
     INPUTS_WITHIN_BOUNDS = "inputs within the task's bounds"
+    DATA_PRIVATE = "proof commits to no data (the task does not pin it)"
     PUBLISHED_UPDATE_IS_OUTPUT = "published update is the proof's output"
     STEP_PROOF_VERIFIES = "proof verifies off chain"
     # every published round: its FedAvg proof
@@ -233,6 +236,9 @@ def _load_context(fed: Federation, task_id: int, store: ContentStore,
 # ---- the contracts that judged this task verify with the package's keys, not others
 
 def check_verifiers(ctx: AuditContext) -> None:
+    ctx.record(None, None, Check.DATA_COMMITMENT, ctx.step.spec.commits_data == ctx.task.pin_data,
+               "the task pins data, but its step commits to none" if ctx.task.pin_data else
+               "the task does not pin data, but its step publishes a commitment to each batch")
     for check, address, circuit in ((Check.STEP_VERIFIER, ctx.task.verifier, ctx.step),
                                     (Check.AGGREGATION_VERIFIER, ctx.task.aggregation_verifier, ctx.aggregation)):
         if circuit is None:
@@ -273,6 +279,9 @@ def _check_accepted_update(ctx: AuditContext, event: Any) -> None:
                "the proof's output is not the accepted update")
     ctx.record(round_, wallet, Check.INPUTS_WITHIN_BOUNDS, values[CHECK_INDEX] == INPUTS_VALID,
                f"the proof's batch is outside |x| <= {ctx.package.spec.feature_bound} or its labels are not 0/1")
+    if not ctx.task.pin_data:
+        ctx.record(round_, wallet, Check.DATA_PRIVATE, not commits_to_data(values),
+                   "the proof's public values carry a hash of the participant's batch")
     # The values as the chain published them (UpdateData), whatever the call carried.
     published_values = ctx.update_data.get((round_, wallet.lower()), [])
     ctx.record(round_, wallet, Check.PUBLISHED_UPDATE_IS_OUTPUT,

@@ -498,7 +498,9 @@ def _task_create_command(task: _Commands) -> None:
     p = task.add_parser("create", help="post a task (deploys the contracts on first use)")
     _chain_args(p)
     _model_args(p)
-    p.add_argument("--pin-data", action="store_true", help="a participant's data commitment may not change")
+    p.add_argument("--pin-data", action="store_true",
+                   help="the step commits to each batch (public Poseidon hashes of X and y), and a participant's "
+                        "data commitment may not change between rounds; without it no hash of the data is published")
     p.add_argument("--max-participants", type=_positive_int, default=DEFAULT_SLOTS,
                    help="update slots per round: at most this many accepted updates a round (the FedAvg proof's "
                         "slots); joining takes no slot")

@@ -104,13 +104,15 @@ class PreparedTask:
 
 def prepare_task(model: str, dataset: str, *, store: ContentStore | None = None, local_steps: int = 1,
                  slots: int = DEFAULT_SLOTS, backend: str = DEFAULT_BACKEND,
-                 feature_bound: float = DEFAULT_FEATURE_BOUND) -> PreparedTask:
+                 feature_bound: float = DEFAULT_FEATURE_BOUND, pin_data: bool = False) -> PreparedTask:
+    """The circuits, initial model and package of a task. Only a task that pins data gets a step
+    that commits to the data (``ModelSpec.commits_data``): everywhere else the data leaves no hash."""
     store = store or open_store()
     data = load(dataset)
     if model == "logreg" and data.classes != 2:
         raise ZkflError(f"logreg is binary; {dataset} has {data.classes} classes (use softmax or mlp)")
     spec = replace(default_spec(model, data.features, data.classes, local_steps=local_steps),
-                   feature_bound=feature_bound)
+                   feature_bound=feature_bound, commits_data=pin_data)
     spec.check_bounds()
     step = prepare_circuit(spec, backend)
     aggregation = prepare_aggregation_circuit(step, slots)
@@ -141,7 +143,7 @@ def post_task(
     feature_bound: float = DEFAULT_FEATURE_BOUND,
 ) -> PostedTask:
     prepared = prepare_task(model, dataset, store=store, local_steps=local_steps, slots=slots, backend=backend,
-                            feature_bound=feature_bound)
+                            feature_bound=feature_bound, pin_data=pin_data)
     spec, artifacts, aggregation = prepared.spec, prepared.step, prepared.aggregation
     fed, verifier = ensure_deployment(w3, account, artifacts, federation)
     fed, aggregation_verifier = ensure_deployment(w3, account, aggregation, fed.address)
@@ -158,7 +160,7 @@ def post_task(
         global_commitment=commit(np.array(initial.values, dtype=np.int64)),
         model_cid=initial_cid,
         package_cid=package_cid,
-        pin_data=pin_data,
+        pin_data=spec.commits_data,
         collection_window=collection_window,
         update_values=spec.param_count,
     )

@@ -91,7 +91,7 @@ class CircuitArtifacts:
     @property
     def update_scale(self) -> int:
         """The fixed-point scale of the step's output (the update)."""
-        return int(self.settings_json()["model_output_scales"][0])
+        return int(self.settings_json()["model_output_scales"][self.spec.update_output if self.slots == 0 else 0])
 
 
 def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -113,9 +113,11 @@ def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 def run_args(spec: ModelSpec) -> Any:
     args = ezkl.PyRunArgs()
-    # Inputs (global model, features, labels, binding) and the outputs (update, input check)
-    # are public only as Poseidon hashes: the public values are H(G), H(X), H(y), H(b), H(W), H(check).
-    args.input_visibility = "hashed/public"
+    # The public values are Poseidon hashes, H(G), H(X), H(y), H(b), H(W), H(check), of the inputs
+    # (global model, features, labels, binding) and the outputs (update, input check). Unless the
+    # task pins data, the inputs are private and the step outputs G and b to be hashed, with
+    # H(check) for H(X) and H(y) (zkfl.circuits.modules.DataPrivateStep).
+    args.input_visibility = "hashed/public" if spec.commits_data else "private"
     args.output_visibility = "hashed/public"
     args.param_visibility = "fixed"
     # One inner column, not ezkl's default two: every inner column repeats each range-check
@@ -178,7 +180,7 @@ def _fill_step(stage: CircuitArtifacts) -> None:
         inputs,
         str(stage.onnx),
         input_names=["theta", "x", "y", "binding"],
-        output_names=["theta_next", "input_check"],
+        output_names=list(spec.step_outputs),
         dynamo=False,
         opset_version=17,
     )

@@ -129,7 +129,7 @@ def prove_step(
     instances = [felt_to_uint(f) for f in proof["instances"][0]]
     if len(instances) != len(STEP_PUBLIC_LAYOUT):
         raise ProofError(f"proof has {len(instances)} public values, expected {len(STEP_PUBLIC_LAYOUT)}")
-    update = [int(v) for v in felts_to_ints(witness["outputs"][0])]
+    update = [int(v) for v in felts_to_ints(witness["outputs"][spec.update_output])]
     return StepProof(
         proof_bytes=bytes.fromhex(proof["hex_proof"].removeprefix("0x")),
         proof=proof,
@@ -150,7 +150,7 @@ def witness_step(artifacts: CircuitArtifacts, global_model: IntArray, x: IntArra
         data_path = Path(tmp) / "input.json"
         data_path.write_text(json.dumps(_input_json((global_model, x, y, binding), artifacts.spec.scale)))
         witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(Path(tmp) / "witness.json"))
-    return [int(v) for v in felts_to_ints(witness["outputs"][0])]
+    return [int(v) for v in felts_to_ints(witness["outputs"][artifacts.spec.update_output])]
 
 
 def verify_proof(artifacts: CircuitArtifacts, proof: dict[str, Any]) -> tuple[bool, str]:
