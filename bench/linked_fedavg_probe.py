@@ -58,7 +58,8 @@ def _spec(model: str) -> Any:
     from zkfl.circuits.spec import ModelSpec
 
     fam, features, classes, hidden, batch = MODELS[model]
-    return ModelSpec(fam, features, batch, 12, 0.5, classes=classes, hidden=hidden)
+    # The step as probed (circuit version 5): inputs hashed, outputs (update, input check) only.
+    return ModelSpec(fam, features, batch, 12, 0.5, classes=classes, hidden=hidden, commits_data=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def step_updates(step: Any, clients: int, work: Path) -> tuple[list[list[int]], 
         tensors = [theta, x_ints, [int(v) for v in np.round(y.numpy().ravel() * unit)],
                    [int(v) for v in np.round(binding.numpy().ravel() * unit)]]
         proof, witness, took = prove(step, [ints_to_felts(t) for t in tensors], work / f"step{client}")
-        update = [int(v) for v in felts_to_ints(witness["outputs"][0])]
+        update = [int(v) for v in felts_to_ints(witness["outputs"][spec.update_output])]
         point = proof_point(proof, 0)
         if point != commit(step, update):
             raise SystemExit("the step proof's first point is not kzg_commit(update)")

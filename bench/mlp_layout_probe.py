@@ -75,7 +75,7 @@ def size_variant(name: str) -> dict[str, Any]:
     from zkfl.field.ezkl_api import ezkl
 
     module_name, overrides, margin = VARIANTS[name]
-    spec = ModelSpec("mlp", 64, 32, 12, 0.5, classes=4, hidden=(32,))
+    spec = ModelSpec("mlp", 64, 32, 12, 0.5, classes=4, hidden=(32,), commits_data=True)  # as probed: inputs hashed
     work = Path(tempfile.mkdtemp(prefix="mlp-layout-"))
     inputs = circuit.example_inputs(spec)
     torch.onnx.export(_modules()[module_name](spec), inputs, str(work / "network.onnx"),

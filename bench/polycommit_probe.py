@@ -36,7 +36,8 @@ def _spec(model: str) -> Any:
     from zkfl.circuits.spec import ModelSpec
 
     fam, features, classes, hidden, batch = MODELS[model]
-    return ModelSpec(fam, features, batch, 12, 0.5, classes=classes, hidden=hidden)
+    # The step as probed (circuit version 5): every input given the probe's visibility, two outputs.
+    return ModelSpec(fam, features, batch, 12, 0.5, classes=classes, hidden=hidden, commits_data=True)
 
 
 def _build(model: str, visibility: str) -> Any:

@@ -34,10 +34,15 @@ CASES: dict[str, tuple[str, int, int, tuple[int, ...], int]] = {
     "softmax-64x10-b16": ("softmax", 64, 10, (), 16),
     "mlp-64-16-10-b16": ("mlp", 64, 10, (16,), 16),
     "mlp-64-32-4-b32": ("mlp", 64, 4, (32,), 32),  # the reference case of issue 16's targets
+    "logreg-30-b32-pinned": ("logreg", 30, 2, (), 32),
 }
 QUICK_SKIPS = ("mlp-64-32-4-b32",)
+# The step of a task that pins data (ModelSpec.commits_data: inputs hashed, H(X) and H(y) public),
+# beside the default data-private step of the same shape.
+PINNED = ("logreg-30-b32-pinned", "zokrates-logreg-30-b16-pinned")
 # The ZoKrates backend (Groth16): the linear models, at sizes zokrates-js can hold.
 ZOKRATES_CASES = {"zokrates-logreg-30-b16": ("logreg", 30, 2, (), 16),
+                  "zokrates-logreg-30-b16-pinned": ("logreg", 30, 2, (), 16),
                   "zokrates-softmax-13x3-b16": ("softmax", 13, 3, (), 16)}
 AGGREGATION_RESULTS = Path(__file__).resolve().parent / "results" / "aggregation.json"
 # name: (family, features, classes, hidden, clients)
@@ -158,7 +163,7 @@ def run_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.prover.ezkl.prove import ensure_keys, prove_step, verify_proof
 
     fam_name, features, classes, hidden, batch = CASES[name]
-    spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes, hidden=hidden)
+    spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes, hidden=hidden, commits_data=name in PINNED)
     fam, q = family(fam_name), Quantizer(spec.scale)
     start = time.perf_counter()
     artifacts = build_circuit(spec)
@@ -211,7 +216,7 @@ def run_zokrates_case(name: str, repeats: int) -> dict[str, object]:
     from zkfl.prover.zokrates.driver import run
 
     fam_name, features, classes, _, batch = ZOKRATES_CASES[name]
-    spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes)
+    spec = ModelSpec(fam_name, features, batch, 12, 0.5, classes=classes, commits_data=name in PINNED)
     start = time.perf_counter()
     circuit = build_circuit(spec)
     build_s = time.perf_counter() - start

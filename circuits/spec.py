@@ -76,7 +76,8 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        commits_data = data.get("commits_data", False)
+        # A spec written before circuit version 6 has no commits_data: its step hashed every input.
+        commits_data = data.get("commits_data", True)
         if not isinstance(commits_data, bool):
             raise ValueError(f"commits_data must be true or false, got {commits_data!r}")
         return cls(

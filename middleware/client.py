@@ -255,7 +255,7 @@ class Client:
         if proof.global_commitment != self.federation.round(self.task_id, round_).global_commitment:
             raise ProofError("the proof does not start from the round's global model")
         if not task.pin_data and commits_to_data(proof.instances):
-            # Whatever the package claims, the data's hash never leaves this machine.
+            # Whatever the package's spec says, no public value that depends on the data leaves this machine.
             raise ProofError(f"task {self.task_id} does not pin data, but its circuit's proof commits to this "
                              "batch (a hash of your data): it was not sent")
         return UpdateBundle(

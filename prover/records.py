@@ -30,10 +30,11 @@ INPUTS_VALID = 80652313202335468458895046580508829876637323045744892959823937391
 
 
 def commits_to_data(values: Sequence[int]) -> bool:
-    """Whether a step proof's public values commit to its batch. A step that keeps the data private
-    (every task that does not pin data) puts its input check's commitment where H(X) and H(y) would
-    be, in both backends; anything else there is a hash of the data."""
-    return values[FEATURES_INDEX] != values[CHECK_INDEX] or values[LABELS_INDEX] != values[CHECK_INDEX]
+    """Whether a step proof's public values may say anything about its batch. A step that keeps the
+    data private (every task that does not pin data) carries H([0]) where H(X) and H(y) would be, in
+    both backends, for every batch within the task's bounds (the only batches the SDK proves);
+    anything else there depends on the data."""
+    return values[FEATURES_INDEX] != INPUTS_VALID or values[LABELS_INDEX] != INPUTS_VALID
 
 
 class StepCircuit(Protocol):

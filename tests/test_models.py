@@ -35,8 +35,8 @@ def witness(artifacts: CircuitArtifacts, theta: IntArray, x: IntArray, labels: I
         data = Path(tmp) / "input.json"
         data.write_text(json.dumps(_input_json((theta, x, labels, BINDING), artifacts.spec.scale)))
         outputs = ezkl.gen_witness(str(data), str(artifacts.compiled), str(Path(tmp) / "witness.json"))["outputs"]
-    [check] = felts_to_ints(outputs[1])
-    return np.array(felts_to_ints(outputs[0]), dtype=np.int64), int(check)
+    [check] = felts_to_ints(outputs[artifacts.spec.step_outputs.index("input_check")])
+    return np.array(felts_to_ints(outputs[artifacts.spec.update_output]), dtype=np.int64), int(check)
 
 
 @pytest.mark.parametrize(

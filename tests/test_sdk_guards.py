@@ -12,18 +12,21 @@ import pytest
 from tests.conftest import post_logreg_task
 from zkfl.aggregator.fedavg import fedavg
 from zkfl.aggregator.service import Aggregator
-from zkfl.artifacts import ModelArtifact
+from zkfl.artifacts import ModelArtifact, TaskPackage
 from zkfl.audit import Check, audit_task
 from zkfl.contracts.chain import AnvilProcess, account_from_key, dev_keys
 from zkfl.contracts.federation import Federation, Status, TaskParams
 from zkfl.datasets import load, shard
 from zkfl.errors import ProofError, ZkflError
 from zkfl.field.commit import commit
+from zkfl.flower.client import prove_off_chain
+from zkfl.flower.task import FlowerTask
 from zkfl.middleware.client import Client
 from zkfl.middleware.participation import Collected, SubmitPlan, collect, play
 from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.prover.ezkl.aggregation import prove_aggregation
 from zkfl.prover.ezkl.keys import artifacts_from_package
+from zkfl.store import open_store
 
 KEYS = dev_keys()
 
@@ -81,6 +84,21 @@ def test_a_data_committing_step_on_a_task_that_does_not_pin_data_never_sends_the
         client.train(*shard(load("breast_cancer"), 1, 3))
     failed = {finding.check for finding in audit_task(fed, task_id).failures}
     assert Check.DATA_COMMITMENT in failed
+    # A package that misstates its step (the same circuit, its spec saying the data stays private) is
+    # refused when the circuit is loaded, before any stake or proof.
+    store = open_store()
+    package = TaskPackage.get(store, pinned.package_cid)
+    lying = replace(package, spec=replace(package.spec, commits_data=False)).put(store)
+    lying_task = fed.create_task(account_from_key(KEYS[0]), replace(params, package_cid=lying), 10**18)
+    client = Client(anvil.rpc_url, lying_task, KEYS[7], federation=pinned.federation, show_progress=False)
+    with pytest.raises(ZkflError, match="spec says it keeps the data private"):
+        client.join()
+    assert not fed.participant(lying_task, client.address).joined
+    # Off chain (a Flower run) there is no pin to keep: the node refuses to hand out such a proof.
+    model = ModelArtifact.get(store, pinned.initial_model_cid).values
+    with pytest.raises(ProofError, match="commits to the batch"):
+        prove_off_chain(FlowerTask.off_chain(pinned.package_cid), 0, model, *shard(load("breast_cancer"), 1, 3),
+                        KEYS[7])
 
 
 def test_sdk_refuses_a_task_whose_terms_contradict_its_package(anvil: AnvilProcess, w3) -> None:  # type: ignore[no-untyped-def]

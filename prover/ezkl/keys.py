@@ -56,6 +56,8 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
         _fetch(store, cids["settings"], artifacts.settings)
         _fetch(store, cids["compiled"], artifacts.compiled)
         _fetch(store, cids["srs"], srs)
+    if circuit == "step":
+        check_step_layout(artifacts)
     ensure_keys(artifacts)
     if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
         # A stale or corrupt local key: rebuild once before declaring a mismatch.
@@ -66,6 +68,21 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
         if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
             raise ZkflError("the verifying key rebuilt from the package differs from the published one")
     return artifacts
+
+
+def check_step_layout(artifacts: CircuitArtifacts) -> None:
+    """The step's settings must have the layout its spec names: hashed inputs and two outputs where
+    it commits to data, private inputs and six outputs where it does not. A package whose spec
+    misstates this (or one from before circuit version 6 read as another) is refused here, with the
+    reason, instead of failing at its first proof. It checks the settings, not what the compiled
+    circuit computes: see docs/security.md, known limits."""
+    settings, spec = artifacts.settings_json(), artifacts.spec
+    private = settings["run_args"]["input_visibility"] == "Private"
+    outputs = len(settings["model_output_scales"])
+    if private == spec.commits_data or outputs != len(spec.step_outputs):
+        states = "commits to the data" if spec.commits_data else "keeps the data private"
+        raise ZkflError(f"the package's step circuit has {'private' if private else 'hashed'} inputs and {outputs} "
+                        f"outputs, but its spec says it {states} ({len(spec.step_outputs)} outputs)")
 
 
 def drop_cached_keys(package: TaskPackage) -> None:

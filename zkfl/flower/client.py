@@ -34,7 +34,7 @@ from zkfl.middleware.client import Client
 from zkfl.middleware.messages import ClientMetrics, UpdateSubmission
 from zkfl.middleware.transport.inprocess import InProcessTransport
 from zkfl.prover.local_step import prove_local_step
-from zkfl.prover.records import StepCircuit
+from zkfl.prover.records import StepCircuit, commits_to_data
 from zkfl.prover.registry import backend_of, get_backend
 from zkfl.store import open_store
 
@@ -100,6 +100,8 @@ def prove_off_chain(task: FlowerTask, round_: int, model: list[int], x: FloatArr
     account = Account.from_key(key)
     step = prove_local_step(circuit, np.array(model, dtype=np.int64), x, y, round_, task.binding(account.address))
     proof = step.proof
+    if commits_to_data(proof.instances):  # off chain there is no pin to keep: the data's hash stays here
+        raise ProofError("the package's step commits to the batch (a hash of this node's data): it was not sent")
     unsigned = UpdateSubmission(
         task_id=task.task_id, round=round_, wallet=account.address, chain_id=task.chain_id,
         federation=task.federation, backend=backend_of(circuit).name, num_samples=circuit.spec.batch,
