@@ -86,7 +86,8 @@ class TaskListing(BaseModel):
                               "later of the latest block's and this server's clock); 0 once passed")
     slots: int = Field(description="accepted updates a round can take (the FedAvg circuit's slots)")
     samples_per_update: int
-    pin_data: bool = Field(description="a participant must prove on the same data every round")
+    pin_data: bool = Field(description="a participant must prove on the same data every round, and its proofs carry "
+                                       "hashes of its batch; without a pin no hash of the data is published")
     cancelled: bool
     aggregator: str
     verifier: str
