@@ -60,8 +60,8 @@ class DataPrivateStep(torch.nn.Module):
     Here the inputs are private and the six hashed outputs keep the step's public layout:
     ``[H(G), H(check), H(check), H(b), H(W), H(check)]``. G and b come out unchanged (plus zero
     times another input: ezkl refuses an output that is an input itself, or a constant), and
-    H(check) stands where H(X) and H(y) were: H([0]) for every batch the contract accepts, so
-    nothing on chain depends on the data.
+    H(check) stands where H(X) and H(y) were: H([0]) for every batch the contract accepts, so no
+    hash of the data is public (the update W, public anyway, still depends on it).
     """
 
     def __init__(self, step: StepModule) -> None:

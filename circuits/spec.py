@@ -38,8 +38,8 @@ class ModelSpec:
     # the task's declared input bounds, part of the spec, so part of the circuit and the package.
     feature_bound: float = DEFAULT_FEATURE_BOUND
     # Whether the step's public values commit to the batch (H(X), H(y)): only for a task that pins
-    # its participants' data. Otherwise those two public values are the constant H([0]) and the
-    # data leaves no trace on chain (a hash of a known dataset's rows would say whose rows they are).
+    # its participants' data. Otherwise those two public values are the constant H([0]) and no hash
+    # of the data is published (a hash of a known dataset's rows would say whose rows they are).
     commits_data: bool = False
 
     @property
