@@ -225,8 +225,8 @@ def test_one_malicious_client_within_the_bounds_moves_logreg_at_most_lr_times_th
 
 
 def test_parties_that_build_no_circuit_never_import_torch() -> None:
-    """Participants, the aggregator, the auditor and the command line fetch compiled circuits;
-    torch (about 2 s of CPU to import) is loaded only where a circuit is exported to ONNX."""
+    """torch (about 2 s of CPU to import) is loaded only where a circuit is exported to ONNX (building
+    one, or loading a package, whose graph each party exports itself), never on importing a role."""
     import subprocess
     import sys
 

@@ -72,6 +72,7 @@ class Check(StrEnum):
     # loading the task
     TASK_PACKAGE = "task package"
     STEP_CIRCUIT = "step circuit in the package"
+    AGGREGATION_CIRCUIT = "aggregation circuit in the package"
     # the verifier contracts
     DATA_COMMITMENT = "step commits to data exactly where the task pins it"
     STEP_VERIFIER = "step verifier on chain is the package's"
@@ -209,12 +210,15 @@ def _load_context(fed: Federation, task_id: int, store: ContentStore,
     except ZkflError as exc:
         findings.append(Finding(None, None, Check.TASK_PACKAGE, False, str(exc)))
         return None
+    # Loading a circuit rebuilds it from the package's spec and its keys from the published SRS: a
+    # package whose circuit or keys are not its spec's fails here (zkfl.prover.ezkl.keys).
     try:
         step = get_backend(package.backend).step_from_package(package, store)
     except ZkflError as exc:
         findings.append(Finding(None, None, Check.STEP_CIRCUIT, False, str(exc)))
         return None
-    aggregation = artifacts_from_package(package, store, "aggregation") if package.aggregation_slots else None
+    findings.append(Finding(None, None, Check.STEP_CIRCUIT, True))
+    aggregation = _aggregation_circuit(package, store, findings)
     # An update accepted and later shown (challengeUpdate) not to match its published values left the round.
     accepted, rejected = fed.events("UpdateAccepted", task_id), fed.events("UpdateRejected", task_id)
     withdrawn = {(int(e["args"]["round"]), str(e["args"]["participant"])) for e in rejected
@@ -233,6 +237,18 @@ def _load_context(fed: Federation, task_id: int, store: ContentStore,
     )
 
 
+def _aggregation_circuit(package: TaskPackage, store: ContentStore, findings: list[Finding]) -> CircuitArtifacts | None:
+    if not package.aggregation_slots:
+        return None
+    try:
+        circuit = artifacts_from_package(package, store, "aggregation")
+    except ZkflError as exc:
+        findings.append(Finding(None, None, Check.AGGREGATION_CIRCUIT, False, str(exc)))
+        return None
+    findings.append(Finding(None, None, Check.AGGREGATION_CIRCUIT, True))
+    return circuit
+
+
 # ---- the contracts that judged this task verify with the package's keys, not others
 
 def check_verifiers(ctx: AuditContext) -> None:
@@ -242,7 +258,7 @@ def check_verifiers(ctx: AuditContext) -> None:
     for check, address, circuit in ((Check.STEP_VERIFIER, ctx.task.verifier, ctx.step),
                                     (Check.AGGREGATION_VERIFIER, ctx.task.aggregation_verifier, ctx.aggregation)):
         if circuit is None:
-            ctx.record(None, None, check, False, "the task package has no such circuit")
+            ctx.record(None, None, check, False, "no such circuit could be loaded from the task package")
             continue
         try:
             check_verifier_on_chain(ctx.fed.w3, address, backend_of(circuit).verifier(circuit))

@@ -1,12 +1,17 @@
 """Rebuild a task's circuit and keys from its published package, and check them.
 
 Proving keys are large (hundreds of MB for logistic regression, GB for MLPs), so they
-are never published. A participant fetches the compiled circuit, the settings, the
-SRS and the verifying key by CID, and runs setup itself. Setup is deterministic given
-the circuit and the SRS, so the rebuilt verifying key must equal the published one.
-The verifier contract regenerated from it must also equal, byte for byte, the code
-deployed at the task's verifier address (:mod:`zkfl.contracts.verifiers`). Only then does
-the participant prove: otherwise its proofs would be checked against keys it never saw.
+are never published. Nor is the package's compiled circuit used: it could compute
+anything (an update that carries a row of the data, say) under public values that look
+right. A participant (an aggregator, an auditor) builds the circuit from the package's
+spec itself, checks that the package's settings are the ones that build derives, and
+compiles its own graph with them. It fetches the settings, the SRS and the verifying key
+by CID and runs setup itself. Setup is deterministic given the circuit, its settings
+and the SRS, so the rebuilt verifying key must equal the published one: then the keys
+the chain verifies with are those of the spec's circuit. The verifier contract
+regenerated from them must also equal, byte for byte, the code deployed at the task's
+verifier address (:mod:`zkfl.contracts.verifiers`). Only then does the participant
+prove: otherwise its proofs would be checked against keys it never saw.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from zkfl.artifacts import TaskPackage
 from zkfl.errors import ZkflError
+from zkfl.field.ezkl_api import ezkl
 from zkfl.paths import build_lock, cache_dir, write_atomically
-from zkfl.prover.ezkl.circuit import CircuitArtifacts
+from zkfl.prover.ezkl.aggregation import build_aggregation_circuit
+from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_circuit, quiet_stdout
 from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.store import ContentStore, cid_of
 
@@ -32,6 +40,13 @@ def _fetch(store: ContentStore, cid: str, target: Path) -> None:
 #: The package files a rebuilt circuit folder depends on: its name is derived from all of them,
 #: so two packages sharing a compiled circuit but not its SRS or key never share derived files.
 _KEYED_ROLES = ("compiled", "settings", "srs", "vk")
+#: Names the way the circuit in a package folder was made: folders made before circuits were
+#: compiled from the spec hold the package's own compiled circuit and must not be reused.
+_FOLDER_LAYOUT = "compiled-from-spec"
+#: Settings entries that differ between two builds of the same circuit: a timestamp, and lists
+#: whose order follows a hash map's (the order still fixes the layout, hence the published
+#: settings are the ones compiled with).
+_UNORDERED_SETTINGS = ("required_range_checks", "required_lookups")
 #: Files made here from the verifying key: stale the moment the key is rebuilt.
 _DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.gen.sol", "Verifier.gen.sol.tmp", "verifier.abi", "vka.bytes",
                      "vka.bytes.tmp")
@@ -39,7 +54,7 @@ _DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.gen.sol", "Verifier.gen.sol.tmp",
 
 def package_root(package: TaskPackage, circuit: str = "step") -> Path:
     cids = package.circuit_cids(circuit)
-    key = hashlib.sha256(json.dumps([cids[role] for role in _KEYED_ROLES]).encode()).hexdigest()[:32]
+    key = hashlib.sha256(json.dumps([_FOLDER_LAYOUT, *(cids[role] for role in _KEYED_ROLES)]).encode()).hexdigest()[:32]
     return cache_dir("packages") / f"ezkl-{key}"
 
 
@@ -54,20 +69,58 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
     root.mkdir(parents=True, exist_ok=True)
     with build_lock(root):
         _fetch(store, cids["settings"], artifacts.settings)
-        _fetch(store, cids["compiled"], artifacts.compiled)
         _fetch(store, cids["srs"], srs)
-    if circuit == "step":
-        check_step_layout(artifacts)
+        if circuit == "step":
+            check_step_layout(artifacts)
+        cached_keys = artifacts.compiled.exists() and artifacts.vk.exists()
+        if not artifacts.compiled.exists():
+            compile_from_spec(artifacts, circuit)
     ensure_keys(artifacts)
-    if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
-        # A stale or corrupt local key: rebuild once before declaring a mismatch.
+    if cached_keys and cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
+        # A stale or corrupt cached key: rebuild once before declaring a mismatch (a key set up
+        # just now would only come out the same).
         with build_lock(root):
             for stale in ("vk.key", "pk.key", *_DERIVED_FROM_KEY):
                 (root / stale).unlink(missing_ok=True)
         ensure_keys(artifacts)
-        if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
-            raise ZkflError("the verifying key rebuilt from the package differs from the published one")
+    if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
+        raise ZkflError(f"the verifying key of the {circuit} circuit built from the package's spec differs from the "
+                        "published one: the package's keys are not its spec's circuit (or were built by another "
+                        "zkfl circuit version)")
     return artifacts
+
+
+def compile_from_spec(artifacts: CircuitArtifacts, circuit: str) -> None:
+    """Compile the spec's own graph into the package folder with the package's settings, after
+    checking that those settings are the ones zkfl derives from the spec (up to the order of
+    entries that follows a hash map's)."""
+    spec = artifacts.spec
+    local = (build_circuit(spec) if circuit == "step" else
+             build_aggregation_circuit(spec, artifacts.slots, build_circuit(spec).update_scale))
+    differences = settings_differences(local.settings_json(), artifacts.settings_json())
+    if differences:
+        raise ZkflError(f"the package's {circuit} circuit settings are not the ones zkfl derives from its spec: "
+                        f"{'; '.join(differences[:4])}")
+    staged = artifacts.compiled.with_name(artifacts.compiled.name + ".tmp")
+    with quiet_stdout():
+        ezkl.compile_circuit(str(local.onnx), str(staged), str(artifacts.settings))
+    staged.replace(artifacts.compiled)
+
+
+def settings_differences(derived: dict[str, Any], published: dict[str, Any]) -> list[str]:
+    """Where ``published`` settings differ from ``derived`` ones, by entry (``run_args.logrows``),
+    ignoring the build's timestamp and the order of hash-map-ordered lists."""
+    def canonical(settings: dict[str, Any]) -> dict[str, Any]:
+        flat = {k: v for k, v in settings.items() if k not in ("timestamp", "run_args")}
+        for key in _UNORDERED_SETTINGS:
+            if isinstance(flat.get(key), list):
+                flat[key] = sorted(flat[key], key=lambda entry: json.dumps(entry, sort_keys=True))
+        flat.update({f"run_args.{k}": v for k, v in settings.get("run_args", {}).items()})
+        return flat
+
+    ours, theirs = canonical(derived), canonical(published)
+    return [f"{key} is {json.dumps(theirs.get(key))[:80]}, not {json.dumps(ours.get(key))[:80]}"
+            for key in sorted(ours.keys() | theirs.keys()) if ours.get(key) != theirs.get(key)]
 
 
 def check_step_layout(artifacts: CircuitArtifacts) -> None:
