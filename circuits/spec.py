@@ -15,8 +15,9 @@ from typing import Any
 #: The model families zkfl proves (``zkfl.circuits.registry`` maps each to its step).
 MODEL_FAMILIES = ("logreg", "softmax", "mlp")
 
-CIRCUIT_VERSION = 6  # 2: binding input; 3: model families, local steps; 4: input check output;
-# 5: one inner column (prover/ezkl/circuit.py); 6: the data private unless the task pins it (commits_data)
+CIRCUIT_VERSION = 7  # 2: binding input; 3: model families, local steps; 4: input check output;
+# 5: one inner column (prover/ezkl/circuit.py); 6: the data private unless the task pins it (commits_data);
+# 7: two inner columns where one would need more than logrows 17 (the MLPs; logreg is unchanged)
 #: The declared bound on |feature| unless the organisation says otherwise: zkfl's datasets
 #: standardize features and clip them to +-4 (zkfl.datasets.FEATURE_CLIP).
 DEFAULT_FEATURE_BOUND = 4.0

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 # tables), and the client still mocks every witness before proving.
 _CALIBRATION_FEATURE_RANGE = 4.0
 _CALIBRATION_WEIGHT_RANGE = 4.0
+# One inner column costs the least verifier gas for about twice the rows of the matmuls. Past this
+# logrows a proof takes minutes and gigabytes, and the rows matter more: the MLP 64-32-4 at batch 32
+# needs 495k rows in one column (logrows 19: 313 s, 15 GB) and 248k in two (logrows 18).
+SINGLE_COLUMN_MAX_LOGROWS = 17
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
     return on_grid(theta), on_grid(x), on_grid(y), on_grid(binding)
 
 
-def run_args(spec: ModelSpec) -> Any:
+def run_args(spec: ModelSpec, inner_cols: int = 1) -> Any:
     args = ezkl.PyRunArgs()
     # The public values are Poseidon hashes, H(G), H(X), H(y), H(b), H(W), H(check), of the inputs
     # (global model, features, labels, binding) and the outputs (update, input check). Unless the
@@ -123,8 +127,9 @@ def run_args(spec: ModelSpec) -> Any:
     # One inner column, not ezkl's default two: every inner column repeats each range-check
     # lookup in the verifier, so one column saves 139k of the logreg verifier's 696k gas (and
     # proves faster, with a 27% smaller proof) for 13% more rows at the same logrows
-    # (bench/verifier_gas.py, bench/results/verifier_gas.json).
-    args.num_inner_cols = 1
+    # (bench/verifier_gas.py, bench/results/verifier_gas.json). Larger steps take two where
+    # that needs a smaller logrows (SINGLE_COLUMN_MAX_LOGROWS).
+    args.num_inner_cols = inner_cols
     args.input_scale = spec.scale
     args.param_scale = spec.scale
     return args
@@ -187,8 +192,16 @@ def _fill_step(stage: CircuitArtifacts) -> None:
     data = stage.root / "calibration.json"
     data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
     with quiet_stdout():
-        ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(spec))
-        ezkl.calibrate_settings(
-            str(data), str(stage.onnx), str(stage.settings), target="resources", scales=[spec.scale]
-        )
+        _calibrate(stage, data, 1)
+        if stage.logrows > SINGLE_COLUMN_MAX_LOGROWS:
+            one_column = stage.settings.read_bytes()
+            _calibrate(stage, data, 2)
+            if stage.logrows >= json.loads(one_column)["run_args"]["logrows"]:
+                stage.settings.write_bytes(one_column)
         ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
+
+
+def _calibrate(stage: CircuitArtifacts, data: Path, inner_cols: int) -> None:
+    ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(stage.spec, inner_cols))
+    ezkl.calibrate_settings(str(data), str(stage.onnx), str(stage.settings), target="resources",
+                            scales=[stage.spec.scale])
