@@ -20,7 +20,7 @@ from zkfl.circuits.registry import family
 from zkfl.errors import ZkflError
 from zkfl.field.ezkl_api import ezkl
 from zkfl.prover.ezkl.circuit import CircuitArtifacts, example_inputs, quiet_stdout, run_args
-from zkfl.prover.ezkl.keys import artifacts_from_package
+from zkfl.prover.ezkl.keys import artifacts_from_package, package_root
 from zkfl.prover.ezkl.prove import ensure_keys
 from zkfl.store import LocalStore
 
@@ -103,8 +103,9 @@ def test_a_package_whose_fedavg_circuit_is_another_is_refused(  # type: ignore[n
     store = LocalStore(tmp_path / "store")
     step = _package(store, artifacts, artifacts)
     fedavg = aggregation.artifacts
-    shipped = {"settings": artifacts.settings, "compiled": artifacts.compiled, "vk": artifacts.vk, "srs": fedavg.srs}
-    wrong = {**step.artifacts, **{f"aggregation.{role}": store.put_file(path) for role, path in shipped.items()}}
+    artifacts_from_package(step, store)  # the step's own folder, checked and cached first
+    # The step's four files again, under the FedAvg circuit's role.
+    wrong = {**step.artifacts, **{f"aggregation.{role}": cid for role, cid in step.artifacts.items()}}
     package = TaskPackage(artifacts.spec, "breast_cancer", "ezkl", artifacts.update_scale, wrong,
                           aggregation_slots=fedavg.slots)
     with pytest.raises(ZkflError, match="aggregation circuit settings are not the ones zkfl derives from its spec"):
@@ -122,3 +123,19 @@ def test_a_package_whose_fedavg_circuit_is_another_is_refused(  # type: ignore[n
     loaded = artifacts_from_package(TaskPackage(artifacts.spec, "breast_cancer", "ezkl", artifacts.update_scale,
                                                 right, aggregation_slots=fedavg.slots), store, "aggregation")
     assert loaded.vk.read_bytes() == fedavg.vk.read_bytes()
+
+
+def test_a_folder_checked_for_one_package_is_never_reused_for_another(artifacts, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Another spec naming the same files (a learning rate of 0.25 under the 0.5 step's settings, keys
+    and SRS) is refused though the first package's folder was checked and cached; the refusal is
+    remembered, so a second load refuses at once instead of setting up again."""
+    store = LocalStore(tmp_path / "store")
+    honest = _package(store, artifacts, artifacts)
+    artifacts_from_package(honest, store)
+    other = replace(honest, spec=replace(artifacts.spec, learning_rate=artifacts.spec.learning_rate / 2))
+    assert package_root(other) != package_root(honest)
+    for _ in range(2):
+        with pytest.raises(ZkflError, match="verifying key of the step circuit built from the package's spec differs"):
+            artifacts_from_package(other, store)
+    assert (package_root(other) / "refused.txt").exists()
+    assert artifacts_from_package(honest, store).vk.read_bytes() == artifacts.vk.read_bytes()

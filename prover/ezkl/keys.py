@@ -37,12 +37,17 @@ def _fetch(store: ContentStore, cid: str, target: Path) -> None:
         write_atomically(target, store.get(cid))  # store.get checks the bytes against the CID
 
 
-#: The package files a rebuilt circuit folder depends on: its name is derived from all of them,
-#: so two packages sharing a compiled circuit but not its SRS or key never share derived files.
-_KEYED_ROLES = ("compiled", "settings", "srs", "vk")
+#: The package files the keys in a rebuilt circuit folder depend on; the folder's name also holds
+#: the circuit's role, its slots and its spec's hash, so that no folder checked for one package
+#: is reused for another that names the same files (the step's files as the FedAvg circuit, or
+#: another spec's: a spec's hash includes zkfl's circuit version).
+_KEYED_ROLES = ("settings", "srs", "vk")
 #: Names the way the circuit in a package folder was made: folders made before circuits were
 #: compiled from the spec hold the package's own compiled circuit and must not be reused.
-_FOLDER_LAYOUT = "compiled-from-spec"
+_FOLDER_LAYOUT = "compiled-from-spec-2"
+#: Written in a folder whose published key is not the one its spec's circuit sets up: setup is
+#: deterministic, so loading the package again refuses it at once instead of setting up again.
+_REFUSED = "refused.txt"
 #: Settings entries that differ between two builds of the same circuit: a timestamp, and lists
 #: whose order follows a hash map's (the order still fixes the layout, hence the published
 #: settings are the ones compiled with).
@@ -54,13 +59,14 @@ _DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.gen.sol", "Verifier.gen.sol.tmp",
 
 def package_root(package: TaskPackage, circuit: str = "step") -> Path:
     cids = package.circuit_cids(circuit)
-    key = hashlib.sha256(json.dumps([_FOLDER_LAYOUT, *(cids[role] for role in _KEYED_ROLES)]).encode()).hexdigest()[:32]
-    return cache_dir("packages") / f"ezkl-{key}"
+    slots = package.aggregation_slots if circuit == "aggregation" else 0
+    named = [_FOLDER_LAYOUT, circuit, slots, package.spec.spec_hash(), *(cids[role] for role in _KEYED_ROLES)]
+    return cache_dir("packages") / f"ezkl-{hashlib.sha256(json.dumps(named).encode()).hexdigest()[:32]}"
 
 
 def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: str = "step") -> CircuitArtifacts:
-    """One of the package's circuits (``step`` or ``aggregation``) with locally rebuilt
-    keys, cached by the CIDs of everything the keys depend on."""
+    """One of the package's circuits (``step`` or ``aggregation``), compiled here from its spec,
+    with locally rebuilt keys, cached by everything the keys depend on."""
     cids = package.circuit_cids(circuit)
     root = package_root(package, circuit)
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
@@ -68,13 +74,19 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
     artifacts = CircuitArtifacts(package.spec, root, srs_file=srs, slots=slots)
     root.mkdir(parents=True, exist_ok=True)
     with build_lock(root):
+        if (root / _REFUSED).exists():
+            raise ZkflError((root / _REFUSED).read_text())
         _fetch(store, cids["settings"], artifacts.settings)
         _fetch(store, cids["srs"], srs)
         if circuit == "step":
             check_step_layout(artifacts)
+        local = check_settings(artifacts, circuit)  # on every load: the cache is not trusted either
         cached_keys = artifacts.compiled.exists() and artifacts.vk.exists()
         if not artifacts.compiled.exists():
-            compile_from_spec(artifacts, circuit)
+            staged = artifacts.compiled.with_name(artifacts.compiled.name + ".tmp")
+            with quiet_stdout():
+                ezkl.compile_circuit(str(local.onnx), str(staged), str(artifacts.settings))
+            staged.replace(artifacts.compiled)
     ensure_keys(artifacts)
     if cached_keys and cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
         # A stale or corrupt cached key: rebuild once before declaring a mismatch (a key set up
@@ -84,16 +96,19 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
                 (root / stale).unlink(missing_ok=True)
         ensure_keys(artifacts)
     if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
-        raise ZkflError(f"the verifying key of the {circuit} circuit built from the package's spec differs from the "
-                        "published one: the package's keys are not its spec's circuit (or were built by another "
-                        "zkfl circuit version)")
+        reason = (f"the verifying key of the {circuit} circuit built from the package's spec differs from the "
+                  "published one: the package's keys are not its spec's circuit (or were built by another zkfl "
+                  "circuit version)")
+        with build_lock(root):
+            write_atomically(root / _REFUSED, reason.encode())
+        raise ZkflError(reason)
     return artifacts
 
 
-def compile_from_spec(artifacts: CircuitArtifacts, circuit: str) -> None:
-    """Compile the spec's own graph into the package folder with the package's settings, after
-    checking that those settings are the ones zkfl derives from the spec (up to the order of
-    entries that follows a hash map's)."""
+def check_settings(artifacts: CircuitArtifacts, circuit: str) -> CircuitArtifacts:
+    """The spec's own circuit, built here (and cached by the spec's hash), once the package's
+    settings are found to be the ones zkfl derives from the spec (up to the order of entries
+    that follows a hash map's); the package's own compiled circuit is never used."""
     spec = artifacts.spec
     local = (build_circuit(spec) if circuit == "step" else
              build_aggregation_circuit(spec, artifacts.slots, build_circuit(spec).update_scale))
@@ -101,10 +116,7 @@ def compile_from_spec(artifacts: CircuitArtifacts, circuit: str) -> None:
     if differences:
         raise ZkflError(f"the package's {circuit} circuit settings are not the ones zkfl derives from its spec: "
                         f"{'; '.join(differences[:4])}")
-    staged = artifacts.compiled.with_name(artifacts.compiled.name + ".tmp")
-    with quiet_stdout():
-        ezkl.compile_circuit(str(local.onnx), str(staged), str(artifacts.settings))
-    staged.replace(artifacts.compiled)
+    return local
 
 
 def settings_differences(derived: dict[str, Any], published: dict[str, Any]) -> list[str]:

@@ -102,6 +102,11 @@ def prove_off_chain(task: FlowerTask, round_: int, model: list[int], x: FloatArr
     proof = step.proof
     if commits_to_data(proof.instances):  # off chain there is no pin to keep: the data's hash stays here
         raise ProofError("the package's step commits to the batch (a hash of this node's data): it was not sent")
+    # No contract dry-runs this proof (the on-chain path's simulate_submit does): a proof that does not
+    # verify with the task's own keys (a malformed SRS could make one) stays on this node too.
+    ok, reason = backend_of(circuit).verify_step(circuit, proof.proof_bytes, list(proof.instances))
+    if not ok:
+        raise ProofError(f"the step proof does not verify with the task's keys ({reason}): it was not sent")
     unsigned = UpdateSubmission(
         task_id=task.task_id, round=round_, wallet=account.address, chain_id=task.chain_id,
         federation=task.federation, backend=backend_of(circuit).name, num_samples=circuit.spec.batch,
