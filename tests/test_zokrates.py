@@ -536,11 +536,12 @@ def test_the_zokrates_demo_rejects_the_cheater_pays_the_honest_and_audits_clean(
 @pytest.mark.slow
 def test_softmax_step_on_wine_is_proven_with_the_same_commitments(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Softmax regression (13 features, 3 classes, exp as Taylor-then-squaring) on real data, for a
-    task that pins data: the program commits to X (packed 15 features a word) and Y."""
+    task that pins data: the program commits to X (packed 15 features a word) and Y. Batch 8, half
+    the default, keeps the suite's time: nothing here depends on the batch."""
     from zkfl.datasets import load
 
     data = load("wine")
-    spec = replace(default_spec("softmax", data.features, data.classes), commits_data=True)
+    spec = replace(default_spec("softmax", data.features, data.classes, batch=8), commits_data=True)
     circuit = build_circuit(spec)
     fam, q = family("softmax"), Quantizer(spec.scale)
     theta = np.random.default_rng(3).normal(0, 0.5, spec.param_count)
