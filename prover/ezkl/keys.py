@@ -57,10 +57,14 @@ _DERIVED_FROM_KEY = ("Verifier.sol", "Verifier.gen.sol", "Verifier.gen.sol.tmp",
                      "vka.bytes.tmp")
 
 
+def _slots(package: TaskPackage, circuit: str) -> int:
+    return package.aggregation_slots if circuit == "aggregation" else 0
+
+
 def package_root(package: TaskPackage, circuit: str = "step") -> Path:
     cids = package.circuit_cids(circuit)
-    slots = package.aggregation_slots if circuit == "aggregation" else 0
-    named = [_FOLDER_LAYOUT, circuit, slots, package.spec.spec_hash(), *(cids[role] for role in _KEYED_ROLES)]
+    named = [_FOLDER_LAYOUT, circuit, _slots(package, circuit), package.spec.spec_hash(),
+             *(cids[role] for role in _KEYED_ROLES)]
     return cache_dir("packages") / f"ezkl-{hashlib.sha256(json.dumps(named).encode()).hexdigest()[:32]}"
 
 
@@ -70,8 +74,7 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
     cids = package.circuit_cids(circuit)
     root = package_root(package, circuit)
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
-    slots = package.aggregation_slots if circuit == "aggregation" else 0
-    artifacts = CircuitArtifacts(package.spec, root, srs_file=srs, slots=slots)
+    artifacts = CircuitArtifacts(package.spec, root, srs_file=srs, slots=_slots(package, circuit))
     root.mkdir(parents=True, exist_ok=True)
     with build_lock(root):
         if (root / _REFUSED).exists():
