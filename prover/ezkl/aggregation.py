@@ -23,7 +23,7 @@ from zkfl.errors import ProofError
 from zkfl.field.ezkl_api import ezkl
 from zkfl.field.quantize import felt_to_uint, ints_to_felts, signed
 from zkfl.paths import cache_dir
-from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_once, quiet_stdout
+from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_once, fewest_logrows, quiet_stdout
 from zkfl.prover.ezkl.prove import EzklProof, prove_input, verify_proof
 
 AGGREGATION_CIRCUIT_VERSION = 6  # 2: exact half-away rounding; 3: no Freivalds; 4: logrows >= 14;
@@ -88,11 +88,7 @@ def build_aggregation_circuit(spec: ModelSpec, slots: int, update_scale: int) ->
             output_names=["counts_out", "margin", "headroom"], dynamo=False, opset_version=17,
         )
         with quiet_stdout():
-            settings = _settings(stage, 1)
-            if settings["run_args"]["logrows"] > SINGLE_COLUMN_MAX_LOGROWS:
-                two_columns = _settings(stage, 2)
-                if two_columns["run_args"]["logrows"] < settings["run_args"]["logrows"]:
-                    settings = two_columns
+            settings = fewest_logrows(lambda cols: _settings(stage, cols), SINGLE_COLUMN_MAX_LOGROWS)
             stage.settings.write_text(json.dumps(settings))
             ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
 

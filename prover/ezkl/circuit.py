@@ -39,7 +39,7 @@ _CALIBRATION_WEIGHT_RANGE = 4.0
 # One inner column costs the least verifier gas for about twice the rows of the matmuls. Past this
 # logrows a proof takes minutes and gigabytes, and the rows matter more: the MLP 64-32-4 at batch 32
 # needs 495k rows in one column (logrows 19: 313 s, 15 GB) and 248k in two (logrows 18).
-SINGLE_COLUMN_MAX_LOGROWS = 17
+STEP_SINGLE_COLUMN_MAX_LOGROWS = 17
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def run_args(spec: ModelSpec, inner_cols: int = 1) -> Any:
     # lookup in the verifier, so one column saves 139k of the logreg verifier's 696k gas (and
     # proves faster, with a 27% smaller proof) for 13% more rows at the same logrows
     # (bench/verifier_gas.py, bench/results/verifier_gas.json). Larger steps take two where
-    # that needs a smaller logrows (SINGLE_COLUMN_MAX_LOGROWS).
+    # that needs a smaller logrows (STEP_SINGLE_COLUMN_MAX_LOGROWS, fewest_logrows).
     args.num_inner_cols = inner_cols
     args.input_scale = spec.scale
     args.param_scale = spec.scale
@@ -192,16 +192,23 @@ def _fill_step(stage: CircuitArtifacts) -> None:
     data = stage.root / "calibration.json"
     data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
     with quiet_stdout():
-        _calibrate(stage, data, 1)
-        if stage.logrows > SINGLE_COLUMN_MAX_LOGROWS:
-            one_column = stage.settings.read_bytes()
-            _calibrate(stage, data, 2)
-            if stage.logrows >= json.loads(one_column)["run_args"]["logrows"]:
-                stage.settings.write_bytes(one_column)
+        settings = fewest_logrows(lambda cols: _calibrate(stage, data, cols), STEP_SINGLE_COLUMN_MAX_LOGROWS)
+        stage.settings.write_text(json.dumps(settings))
         ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
 
 
-def _calibrate(stage: CircuitArtifacts, data: Path, inner_cols: int) -> None:
+def fewest_logrows(settings_in: Callable[[int], dict[str, Any]], single_column_max: int) -> dict[str, Any]:
+    """A circuit's settings in one inner column (the least verifier gas), or in two where one needs
+    more than ``single_column_max`` logrows and two need fewer (the step's and FedAvg's rule)."""
+    one = settings_in(1)
+    if one["run_args"]["logrows"] <= single_column_max:
+        return one
+    two = settings_in(2)
+    return two if two["run_args"]["logrows"] < one["run_args"]["logrows"] else one
+
+
+def _calibrate(stage: CircuitArtifacts, data: Path, inner_cols: int) -> dict[str, Any]:
     ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(stage.spec, inner_cols))
     ezkl.calibrate_settings(str(data), str(stage.onnx), str(stage.settings), target="resources",
                             scales=[stage.spec.scale])
+    return stage.settings_json()
