@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -139,3 +140,25 @@ def test_a_folder_checked_for_one_package_is_never_reused_for_another(artifacts,
             artifacts_from_package(other, store)
     assert (package_root(other) / "refused.txt").exists()
     assert artifacts_from_package(honest, store).vk.read_bytes() == artifacts.vk.read_bytes()
+
+
+def test_loaders_racing_over_a_corrupt_cached_key_set_up_once(artifacts, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Three loaders of one package at once, over a cached key gone bad: one sets up again, the others
+    wait for it, and none reads the key while another deletes or rewrites it."""
+    store = LocalStore(tmp_path / "store")
+    honest = _package(store, artifacts, artifacts)
+    artifacts_from_package(honest, store)
+    (package_root(honest) / "vk.key").write_bytes(b"corrupt")
+    setups: list[str] = []
+    real_setup = ezkl.setup
+
+    def counted_setup(*args, **kwargs):  # type: ignore[no-untyped-def]
+        setups.append(args[0])
+        return real_setup(*args, **kwargs)
+
+    monkeypatch.setattr(ezkl, "setup", counted_setup)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        keys = list(pool.map(lambda _: artifacts_from_package(honest, store).vk.read_bytes(), range(3)))
+    assert keys == [artifacts.vk.read_bytes()] * 3
+    assert len(setups) == 1
+    assert not (package_root(honest) / "refused.txt").exists()

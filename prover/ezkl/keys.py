@@ -25,10 +25,10 @@ from typing import Any
 from zkfl.artifacts import TaskPackage
 from zkfl.errors import ZkflError
 from zkfl.field.ezkl_api import ezkl
-from zkfl.paths import build_lock, cache_dir, write_atomically
+from zkfl.paths import build_lock, cache_dir, own_temp_path, write_atomically
 from zkfl.prover.ezkl.aggregation import build_aggregation_circuit
 from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_circuit, quiet_stdout
-from zkfl.prover.ezkl.prove import ensure_keys
+from zkfl.prover.ezkl.prove import setup_keys_locked
 from zkfl.store import ContentStore, cid_of
 
 
@@ -76,6 +76,8 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
     srs = cache_dir("srs", "published") / f"{cids['srs']}.srs"
     artifacts = CircuitArtifacts(package.spec, root, srs_file=srs, slots=_slots(package, circuit))
     root.mkdir(parents=True, exist_ok=True)
+    # One lock over the whole load: another process loading the same package waits for this
+    # one's setup, and never reads a key this one is deleting or a marker it is writing.
     with build_lock(root):
         if (root / _REFUSED).exists():
             raise ZkflError((root / _REFUSED).read_text())
@@ -84,28 +86,29 @@ def artifacts_from_package(package: TaskPackage, store: ContentStore, circuit: s
         if circuit == "step":
             check_step_layout(artifacts)
         local = check_settings(artifacts, circuit)  # on every load: the cache is not trusted either
-        cached_keys = artifacts.compiled.exists() and artifacts.vk.exists()
         if not artifacts.compiled.exists():
-            staged = artifacts.compiled.with_name(artifacts.compiled.name + ".tmp")
+            staged = own_temp_path(artifacts.compiled)
             with quiet_stdout():
                 ezkl.compile_circuit(str(local.onnx), str(staged), str(artifacts.settings))
             staged.replace(artifacts.compiled)
-    ensure_keys(artifacts)
-    if cached_keys and cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
+        _set_up_published_key(artifacts, cids["vk"], circuit)
+    return artifacts
+
+
+def _set_up_published_key(artifacts: CircuitArtifacts, published_vk: str, circuit: str) -> None:
+    """Set up (unless cached) and require the published verifying key; the caller holds the lock."""
+    if artifacts.vk.exists() and artifacts.pk.exists() and cid_of(artifacts.vk.read_bytes()) != published_vk:
         # A stale or corrupt cached key: rebuild once before declaring a mismatch (a key set up
         # just now would only come out the same).
-        with build_lock(root):
-            for stale in ("vk.key", "pk.key", *_DERIVED_FROM_KEY):
-                (root / stale).unlink(missing_ok=True)
-        ensure_keys(artifacts)
-    if cid_of(artifacts.vk.read_bytes()) != cids["vk"]:
+        for stale in ("vk.key", "pk.key", *_DERIVED_FROM_KEY):
+            (artifacts.root / stale).unlink(missing_ok=True)
+    setup_keys_locked(artifacts)
+    if cid_of(artifacts.vk.read_bytes()) != published_vk:
         reason = (f"the verifying key of the {circuit} circuit built from the package's spec differs from the "
                   "published one: the package's keys are not its spec's circuit (or were built by another zkfl "
                   "circuit version)")
-        with build_lock(root):
-            write_atomically(root / _REFUSED, reason.encode())
+        write_atomically(artifacts.root / _REFUSED, reason.encode())
         raise ZkflError(reason)
-    return artifacts
 
 
 def check_settings(artifacts: CircuitArtifacts, circuit: str) -> CircuitArtifacts:

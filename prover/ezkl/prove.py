@@ -52,14 +52,19 @@ def ensure_keys(artifacts: CircuitArtifacts) -> None:
     if artifacts.vk.exists() and artifacts.pk.exists():
         return
     with build_lock(artifacts.root):
-        if artifacts.vk.exists() and artifacts.pk.exists():
-            return
-        srs = artifacts.srs
-        with tempfile.TemporaryDirectory(dir=artifacts.root) as tmp:
-            vk, pk = Path(tmp) / "vk.key", Path(tmp) / "pk.key"
-            ezkl.setup(str(artifacts.compiled), str(vk), str(pk), srs_path=str(srs))
-            shutil.move(str(pk), artifacts.pk)
-            shutil.move(str(vk), artifacts.vk)
+        setup_keys_locked(artifacts)
+
+
+def setup_keys_locked(artifacts: CircuitArtifacts) -> None:
+    """Setup, for a caller that already holds the circuit folder's build lock."""
+    configure_ezkl_cache()
+    if artifacts.vk.exists() and artifacts.pk.exists():
+        return
+    with tempfile.TemporaryDirectory(dir=artifacts.root) as tmp:
+        vk, pk = Path(tmp) / "vk.key", Path(tmp) / "pk.key"
+        ezkl.setup(str(artifacts.compiled), str(vk), str(pk), srs_path=str(artifacts.srs))
+        shutil.move(str(pk), artifacts.pk)
+        shutil.move(str(vk), artifacts.vk)
 
 
 def _input_json(tensors: tuple[IntArray, ...], scale: int) -> dict[str, Any]:
