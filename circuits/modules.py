@@ -75,6 +75,39 @@ class DataPrivateStep(torch.nn.Module):
                 binding + 0.0 * theta[:, :1], theta_next, check)
 
 
+class LinkedStep(torch.nn.Module):
+    """A data-private step whose outputs G, b, W, check are committed as KZG points
+    (``zkfl.circuits.linked``): the inputs stay private, G and b come out unchanged (plus zero times
+    another input, as in ``DataPrivateStep``) for their points to be compared with the chain's."""
+
+    def __init__(self, step: StepModule) -> None:
+        super().__init__()
+        self.step = step
+
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                binding: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        theta_next, check = self.step(theta, x, y, binding)
+        return theta + 0.0 * binding[:, :1], binding + 0.0 * theta[:, :1], theta_next, check
+
+
+class LinkedFedAvg(torch.nn.Module):
+    """G' = round(S / (K 2^shift)) for any K, from the sum's and the count's columns
+    (``zkfl.circuits.linked``): one output, the violation, 0 exactly when the statement holds."""
+
+    def __init__(self, shift: int) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, total: torch.Tensor, count: torch.Tensor, new_global: torch.Tensor) -> torch.Tensor:
+        denominator = count * float(2**self.shift)
+        # 4r + sign(S) puts the tie on the side half-away rounding excludes (FedAvgCheck's rule).
+        residual = 4.0 * (total - denominator * new_global) + torch.sign(total)
+        margin = 2.0 * denominator - 1.0 - torch.max(torch.abs(residual))
+        largest = torch.maximum(torch.max(torch.abs(total)), torch.max(torch.abs(new_global)))
+        headroom = float(2**BOUND_BITS) - torch.maximum(largest, torch.abs(count).sum())
+        return (torch.relu(-margin) + torch.relu(-headroom)).reshape(1)
+
+
 class FedAvgCheck(torch.nn.Module):
     """The FedAvg statement over ``slots`` updates (``zkfl.circuits.aggregation``)."""
 

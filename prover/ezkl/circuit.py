@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from zkfl.circuits.linked import LINKED_STEP_OUTPUTS, LINKED_UPDATE_POINT
 from zkfl.circuits.registry import family
 from zkfl.circuits.spec import ModelSpec
 from zkfl.field.binding import BINDING_CHUNKS, CHUNK_BITS
@@ -40,6 +41,8 @@ _CALIBRATION_WEIGHT_RANGE = 4.0
 # logrows a proof takes minutes and gigabytes, and the rows matter more: the MLP 64-32-4 at batch 32
 # needs 495k rows in one column (logrows 19: 313 s, 15 GB) and 248k in two (logrows 18).
 STEP_SINGLE_COLUMN_MAX_LOGROWS = 17
+#: The linked circuits' own version (zkfl.circuits.linked), beside the spec's CIRCUIT_VERSION.
+LINKED_CIRCUIT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,13 @@ class CircuitArtifacts:
     root: Path
     srs_file: Path | None = None  # the published SRS; None: the locally generated one
     slots: int = 0  # 0: the step circuit; K > 0: the FedAvg circuit over K update slots
+    linked: bool = False  # its tensors committed as KZG points (zkfl.circuits.linked); FedAvg: any K, slots 1
 
     @property
     def key(self) -> str:
         """Names the circuit among a chain's deployed verifiers."""
-        return self.spec.spec_hash() if self.slots == 0 else f"{self.spec.spec_hash()}-fedavg{self.slots}"
+        name = self.spec.spec_hash() if self.slots == 0 else f"{self.spec.spec_hash()}-fedavg{self.slots}"
+        return f"{name}-linked" if self.linked else name
 
     @property
     def srs(self) -> Path:
@@ -95,7 +100,10 @@ class CircuitArtifacts:
     @property
     def update_scale(self) -> int:
         """The fixed-point scale of the step's output (the update)."""
-        return int(self.settings_json()["model_output_scales"][self.spec.update_output if self.slots == 0 else 0])
+        if self.slots:
+            return int(self.settings_json()["model_output_scales"][0])
+        update_output = LINKED_UPDATE_POINT if self.linked else self.spec.update_output
+        return int(self.settings_json()["model_output_scales"][update_output])
 
 
 def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -115,14 +123,15 @@ def example_inputs(spec: ModelSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
     return on_grid(theta), on_grid(x), on_grid(y), on_grid(binding)
 
 
-def run_args(spec: ModelSpec, inner_cols: int = 1) -> Any:
+def run_args(spec: ModelSpec, inner_cols: int = 1, outputs: str = "hashed/public") -> Any:
     args = ezkl.PyRunArgs()
     # The public values are Poseidon hashes, H(G), H(X), H(y), H(b), H(W), H(check), of the inputs
     # (global model, features, labels, binding) and the outputs (update, input check). Unless the
     # task pins data, the inputs are private and the step outputs G and b to be hashed, with
     # H(check) for H(X) and H(y) (zkfl.circuits.modules.DataPrivateStep).
     args.input_visibility = "hashed/public" if spec.commits_data else "private"
-    args.output_visibility = "hashed/public"
+    # (A linked step's outputs are "polycommit": KZG points in the proof, zkfl.circuits.linked.)
+    args.output_visibility = outputs
     args.param_visibility = "fixed"
     # One inner column, not ezkl's default two: every inner column repeats each range-check
     # lookup in the verifier, so one column saves 139k of the logreg verifier's 696k gas (and
@@ -174,25 +183,33 @@ def build_circuit(spec: ModelSpec) -> CircuitArtifacts:
                       _fill_step)
 
 
-def _fill_step(stage: CircuitArtifacts) -> None:
+def build_linked_step_circuit(spec: ModelSpec) -> CircuitArtifacts:
+    """The step with its outputs G, b, W, check committed as KZG points (zkfl.circuits.linked)."""
+    spec.check_bounds()
+    if spec.commits_data:
+        raise ValueError("a linked step keeps the data private; a task that pins its data commits it by hash")
+    root = cache_dir("circuits") / f"linked-{spec.family}-{spec.spec_hash()}-{LINKED_CIRCUIT_VERSION}"
+    return build_once(CircuitArtifacts(spec, root, linked=True), lambda stage: _fill_step(stage, linked=True))
+
+
+def _fill_step(stage: CircuitArtifacts, linked: bool = False) -> None:
     import torch  # only the party that builds a circuit exports it
 
     spec = stage.spec
-    module = family(spec.family).step_module(spec)
+    module, outputs = family(spec.family).step_module(spec), list(spec.step_outputs)
+    if linked:
+        from zkfl.circuits.modules import STEP_MODULES, LinkedStep
+
+        module, outputs = LinkedStep(STEP_MODULES[spec.family](spec)), list(LINKED_STEP_OUTPUTS)
     inputs = example_inputs(spec)
-    torch.onnx.export(
-        module,
-        inputs,
-        str(stage.onnx),
-        input_names=["theta", "x", "y", "binding"],
-        output_names=list(spec.step_outputs),
-        dynamo=False,
-        opset_version=17,
-    )
+    torch.onnx.export(module, inputs, str(stage.onnx), input_names=["theta", "x", "y", "binding"],
+                      output_names=outputs, dynamo=False, opset_version=17)
     data = stage.root / "calibration.json"
     data.write_text(json.dumps({"input_data": [t.flatten().tolist() for t in inputs]}))
+    visibility = "polycommit" if linked else "hashed/public"
     with quiet_stdout():
-        settings = fewest_logrows(lambda cols: _calibrate(stage, data, cols), STEP_SINGLE_COLUMN_MAX_LOGROWS)
+        settings = fewest_logrows(lambda cols: _calibrate(stage, data, cols, visibility),
+                                  STEP_SINGLE_COLUMN_MAX_LOGROWS)
         stage.settings.write_text(json.dumps(settings))
         ezkl.compile_circuit(str(stage.onnx), str(stage.compiled), str(stage.settings))
 
@@ -207,8 +224,9 @@ def fewest_logrows(settings_in: Callable[[int], dict[str, Any]], single_column_m
     return two if two["run_args"]["logrows"] < one["run_args"]["logrows"] else one
 
 
-def _calibrate(stage: CircuitArtifacts, data: Path, inner_cols: int) -> dict[str, Any]:
-    ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=run_args(stage.spec, inner_cols))
+def _calibrate(stage: CircuitArtifacts, data: Path, inner_cols: int, outputs: str) -> dict[str, Any]:
+    args = run_args(stage.spec, inner_cols, outputs)
+    ezkl.gen_settings(str(stage.onnx), str(stage.settings), py_run_args=args)
     ezkl.calibrate_settings(str(data), str(stage.onnx), str(stage.settings), target="resources",
                             scales=[stage.spec.scale])
     return stage.settings_json()

@@ -39,6 +39,12 @@ class EzklProof:
         return bytes.fromhex(self.proof["hex_proof"].removeprefix("0x"))
 
 
+def commits_by_kzg(artifacts: CircuitArtifacts) -> bool:
+    """Whether any of the circuit's tensors is committed as a KZG point (zkfl.circuits.linked)."""
+    run = artifacts.settings_json()["run_args"]
+    return any(run[side] == "KZGCommit" for side in ("input_visibility", "output_visibility"))
+
+
 def proof_json(proof: bytes, public_values: list[int]) -> dict[str, Any]:
     """ezkl's proof.json, rebuilt from a proof's calldata and public values."""
     return {"protocol": None, "instances": [[uint_to_felt(v) for v in public_values]], "proof": list(proof),
@@ -67,7 +73,7 @@ def setup_keys_locked(artifacts: CircuitArtifacts) -> None:
         shutil.move(str(vk), artifacts.vk)
 
 
-def _input_json(tensors: tuple[IntArray, ...], scale: int) -> dict[str, Any]:
+def input_json(tensors: tuple[IntArray, ...], scale: int) -> dict[str, Any]:
     unit = 2.0**-scale
     return {"input_data": [(np.asarray(t, dtype=np.float64).ravel() * unit).tolist() for t in tensors]}
 
@@ -86,7 +92,9 @@ def prove_input(artifacts: CircuitArtifacts, input_json: dict[str, Any], what: s
         data_path.write_text(json.dumps(input_json))
         start = time.perf_counter()
         try:
-            witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path))
+            # A circuit with KZG-committed (polycommit) tensors needs the key and SRS in its witness.
+            keyed = (str(artifacts.vk), str(artifacts.srs)) if commits_by_kzg(artifacts) else ()
+            witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(witness_path), *keyed)
         except Exception as exc:  # ezkl raises RuntimeError when a value leaves the circuit's ranges
             raise ProofError(f"the {what}'s witness cannot be generated (values out of range?): {exc}") from exc
         timings["witness"] = time.perf_counter() - start
@@ -129,7 +137,7 @@ def prove_step(
         )
     if np.asarray(binding).size != BINDING_CHUNKS:
         raise ProofError(f"binding must have {BINDING_CHUNKS} chunks, got {np.asarray(binding).size}")
-    proof, witness, timings = prove_input(artifacts, _input_json((global_model, x, y, binding), spec.scale),
+    proof, witness, timings = prove_input(artifacts, input_json((global_model, x, y, binding), spec.scale),
                                           "step", workdir)
     instances = [felt_to_uint(f) for f in proof["instances"][0]]
     if len(instances) != len(STEP_PUBLIC_LAYOUT):
@@ -153,7 +161,7 @@ def witness_step(artifacts: CircuitArtifacts, global_model: IntArray, x: IntArra
     configure_ezkl_cache()
     with tempfile.TemporaryDirectory(prefix="zkfl-witness-") as tmp:
         data_path = Path(tmp) / "input.json"
-        data_path.write_text(json.dumps(_input_json((global_model, x, y, binding), artifacts.spec.scale)))
+        data_path.write_text(json.dumps(input_json((global_model, x, y, binding), artifacts.spec.scale)))
         witness = ezkl.gen_witness(str(data_path), str(artifacts.compiled), str(Path(tmp) / "witness.json"))
     return [int(v) for v in felts_to_ints(witness["outputs"][artifacts.spec.update_output])]
 
