@@ -33,6 +33,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/prove.py
 	$(BIN)/python bench/prove.py --aggregation
+	$(BIN)/python bench/linked.py
 	$(BIN)/python bench/step_rows.py --prove
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/client.py

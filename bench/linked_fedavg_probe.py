@@ -165,48 +165,20 @@ def prove(artifacts: Any, tensors: list[list[str]], work: Path) -> tuple[dict[st
 
 def proof_point(proof: dict[str, Any], index: int) -> tuple[int, int]:
     """The ``index``-th G1 point of the proof bytes (x, y big-endian, 32 bytes each)."""
-    raw = bytes.fromhex(proof["hex_proof"].removeprefix("0x"))
-    at = 64 * index
-    return int.from_bytes(raw[at:at + 32], "big"), int.from_bytes(raw[at + 32:at + 64], "big")
+    from zkfl.field.g1 import points_in
+
+    return points_in(bytes.fromhex(proof["hex_proof"].removeprefix("0x")), index + 1)[index]
 
 
 def commit(artifacts: Any, values: list[int]) -> tuple[int, int]:
     """``kzg_commit`` of one tensor under ``artifacts``' vk, settings and SRS, as integers."""
-    from zkfl.field.ezkl_api import ezkl
-    from zkfl.field.quantize import ints_to_felts
+    from zkfl.prover.ezkl.linked import kzg_point
 
-    [point] = ezkl.kzg_commit(ints_to_felts(values), str(artifacts.vk), str(artifacts.settings),
-                              str(artifacts.srs))
-    return _as_ints(point)
-
-
-def _as_ints(point: Any) -> tuple[int, int]:
-    # ezkl writes each coordinate as 32 little-endian bytes in hex (the proof bytes hold them big-endian)
-    x, y = (int.from_bytes(bytes.fromhex(getattr(point, name)), "little") for name in ("x", "y"))
-    return x, y
+    return kzg_point(artifacts, values)
 
 
 # ---------------------------------------------------------------------------------------------
-# elliptic-curve arithmetic off chain (py-ecc), as the contract would do it with precompiles
-
-
-def _g1(point: tuple[int, int]) -> Any:
-    from py_ecc.optimized_bn128 import FQ, Z1, b, is_on_curve
-
-    if point == (0, 0):  # the point at infinity, as the precompiles write it
-        return Z1
-    p = (FQ(point[0]), FQ(point[1]), FQ(1))
-    assert is_on_curve(p, b), "not a BN254 G1 point"
-    return p
-
-
-def _affine(p: Any) -> tuple[int, int]:
-    from py_ecc.optimized_bn128 import is_inf, normalize
-
-    if is_inf(p):
-        return 0, 0
-    x, y = normalize(p)
-    return int(x.n), int(y.n)
+# elliptic-curve arithmetic off chain (zkfl.field.g1), as the contract would do it with precompiles
 
 
 def linked_sum(update_points: list[tuple[int, int]], constants: dict[str, tuple[int, int]]) -> list[tuple[int, int]]:
@@ -214,34 +186,30 @@ def linked_sum(update_points: list[tuple[int, int]], constants: dict[str, tuple[
     C(S) = sum C(u_i) + K sum_a + sum_b (sum_a = -C_step(0), sum_b = C_fed(0): commitments are
     affine, C(u) = Lin(u) + C(0)) and C([K]) = K count_a + count_b (count_a = C_fed([1]) - C_fed([0]),
     count_b = C_fed([0])), K being the chain's own count of accepted updates."""
-    from py_ecc.optimized_bn128 import add, multiply
+    from zkfl.field.g1 import g1_scale, g1_sum
 
     k = len(update_points)
-    total = _g1(update_points[0])
-    for point in update_points[1:]:
-        total = add(total, _g1(point))
-    total = add(add(total, multiply(_g1(constants["sum_a"]), k)), _g1(constants["sum_b"]))
-    count = add(multiply(_g1(constants["count_a"]), k), _g1(constants["count_b"]))
-    return [_affine(total), _affine(count)]
+    total = g1_sum([*update_points, g1_scale(constants["sum_a"], k), constants["sum_b"]])
+    return [total, g1_sum([g1_scale(constants["count_a"], k), constants["count_b"]])]
 
 
 def link_constants(step: Any, fedavg: Any) -> dict[str, tuple[int, int]]:
     """The four points a package would publish for a (step, FedAvg) pair, from ``kzg_commit``
     (with ``step`` None, the FedAvg column's own zero stands for the step's)."""
-    from py_ecc.optimized_bn128 import neg
+    from zkfl.field.g1 import g1_negate
 
     width = fedavg.spec.param_count
     fed_zero = commit(fedavg, [0] * width)
     step_zero = commit(step, [0] * width) if step is not None else fed_zero
     count_zero = commit(fedavg, [0])
-    return {"sum_a": _affine(neg(_g1(step_zero))), "sum_b": fed_zero,
+    return {"sum_a": g1_negate(step_zero), "sum_b": fed_zero,
             "count_a": _difference(commit(fedavg, [1]), count_zero), "count_b": count_zero}
 
 
 def _difference(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-    from py_ecc.optimized_bn128 import add, neg
+    from zkfl.field.g1 import g1_negate, g1_sum
 
-    return _affine(add(_g1(a), neg(_g1(b))))
+    return g1_sum([a, g1_negate(b)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,8 +248,7 @@ def fedavg_round(step: Any, fedavg: Any, updates: list[list[int]], points: list[
     """Prove the round's FedAvg and check its S and K points against those formed from ``points``:
     the step proofs' update points, or with ``step`` None (the FedAvg circuit probed alone) the
     updates committed as the FedAvg circuit's S column would hold them."""
-    from py_ecc.optimized_bn128 import neg
-
+    from zkfl.field.g1 import g1_negate
     from zkfl.field.quantize import ints_to_felts
     from zkfl.prover.fedavg import fedavg as exact_fedavg
 
@@ -298,7 +265,7 @@ def fedavg_round(step: Any, fedavg: Any, updates: list[list[int]], points: list[
     off[0] += 1
     refused = _refuses(fedavg, [ints_to_felts(total), ints_to_felts([k]), ints_to_felts(off)], work / "off")
     return {"proof": proof, "prove_s": round(seconds, 2), "sum_point_matches": True,
-            "step_zero_is_fed_zero": step is not None and _g1(constants["sum_a"]) == neg(_g1(constants["sum_b"])),
+            "step_zero_is_fed_zero": step is not None and g1_negate(constants["sum_a"]) == constants["sum_b"],
             "one_quantum_off": refused, "constants": constants, "witness": witness}
 
 
@@ -372,20 +339,17 @@ def challenge_gas(step: Any, update: list[int], point: tuple[int, int]) -> dict[
     (py-ecc) and on chain (``LinkedSum.commits``: one ecMul and ecAdd per non-zero value, the basis
     points in calldata checked against their published hash); a value one off must not match."""
     from eth_abi import encode
-    from py_ecc.optimized_bn128 import add, curve_order, multiply
     from web3 import Web3
 
     from zkfl.contracts.chain import account_from_key, connect, dev_keys, send, start_anvil
     from zkfl.contracts.federation import deploy
     from zkfl.contracts.solc import compile_contract
+    from zkfl.field.g1 import g1_scale, g1_sum
 
     width = len(update)
     zero = commit(step, [0] * width)
     basis = [_difference(commit(step, [int(i == j) for i in range(width)]), zero) for j in range(width)]
-    total = _g1(zero)
-    for value, base in zip(update, basis, strict=True):
-        total = add(total, multiply(_g1(base), value % curve_order))
-    if _affine(total) != point:
+    if g1_sum([zero, *(g1_scale(base, value) for value, base in zip(update, basis, strict=True))]) != point:
         raise SystemExit("C(0) + sum u_j (C(e_j) - C(0)) is not the step proof's update point")
     compiled = compile_contract(Path(__file__).resolve().parent / "contracts" / "LinkedSum.sol", "LinkedSum")
     with start_anvil() as anvil:

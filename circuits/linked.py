@@ -11,18 +11,29 @@ The step (``zkfl.circuits.modules.LinkedStep``), data private as zkfl's default 
     outputs (polycommit)  G, b, W, check   (``LINKED_STEP_OUTPUTS``)
 The points of G and b are compared with the round's model point and the participant's binding
 point, W's is the update's, check's must be the commitment of [0]. The data and labels are
-private inputs: no column of theirs is committed, so nothing of them leaks through a point.
+private inputs in ordinary (blinded) columns: no point commits to them. The update itself is
+public and depends on the data, as in any federated learning.
 
 FedAvg for any number of clients (``zkfl.circuits.modules.LinkedFedAvg``):
     inputs (polycommit)   S (``total``), [K] (``count``), G' (``new_global``)
     output (public)       violation: 0 exactly when G' = round(S / (K 2^shift)), ties away
-                          from zero, and every value is below 2^BOUND_BITS
+                          from zero, and no value (of S, G', K) is above 2^BOUND_BITS
 Commitments are affine in the column, C(u) = Lin(u) + C(0), so the verifier forms
 C(S) = sum C(u_i) - K C_step(0) + C_fed(0) from the K accepted updates' points and
 C([K]) = C_fed([0]) + K (C_fed([1]) - C_fed([0])) from its own count of them: four points
 fixed by the pair of circuits (``link_constants`` in ``zkfl.prover.ezkl.linked``). The proof
 is the same size for 2 clients or 2,000. Every update carries the task's samples per update,
 so the n-weighted average is the plain one.
+
+The point of G' becomes the next round's model point, which the next step proofs show for their G:
+the two columns must be padded alike (C_step(0) = C_fed(0), which ``LinkConstants.of`` checks).
+
+What the circuits cannot pin: a column's rows past its tensor (no gate reads them). The FedAvg
+circuit reads only rows 0..width-1 of S and row 0 of [K], so padding cannot move what it reads;
+but a modified step prover can put secret values in its W column's padding, and C(S) then holds
+them: no aggregator can match it, and the round cannot close. Likewise an aggregator could pad
+the column of G' so that no honest step matches the next model point. The chain half must let anyone
+challenge such a point by recomputing it from the published values (docs/performance.md).
 
 S's column is exactly as long as an update's: a polycommit column has no gate on the rows
 past its tensor, and a step prover fills those at will. Were a row the FedAvg circuit reads

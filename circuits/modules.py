@@ -75,14 +75,10 @@ class DataPrivateStep(torch.nn.Module):
                 binding + 0.0 * theta[:, :1], theta_next, check)
 
 
-class LinkedStep(torch.nn.Module):
+class LinkedStep(DataPrivateStep):
     """A data-private step whose outputs G, b, W, check are committed as KZG points
     (``zkfl.circuits.linked``): the inputs stay private, G and b come out unchanged (plus zero times
     another input, as in ``DataPrivateStep``) for their points to be compared with the chain's."""
-
-    def __init__(self, step: StepModule) -> None:
-        super().__init__()
-        self.step = step
 
     def forward(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                 binding: torch.Tensor) -> tuple[torch.Tensor, ...]:

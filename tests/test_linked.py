@@ -64,7 +64,7 @@ def test_fedavg_of_any_number_of_updates_is_proven_from_their_points(tmp_path) -
     constants = LinkConstants.of(step, fed)
     points = [p.points[2] for p in proofs]
     # The chain's sum and count from the three updates' points are the proof's first two points,
-    # and G''s point is the one a next round's step proof shows for its model.
+    # and the point of G' is the one a next round's step proof shows for its model.
     assert list(constants.fedavg_inputs(points)) == round_proof.points[:2]
     assert round_proof.points[2] == kzg_point(step, new_global)
     # Another set (one update left out, or one twice) does not match.

@@ -21,7 +21,7 @@ from zkfl.field.ezkl_api import ezkl
 from zkfl.field.quantize import IntArray, Quantizer, felts_to_ints
 from zkfl.paths import configure_ezkl_cache
 from zkfl.prover.ezkl.circuit import CircuitArtifacts, build_circuit
-from zkfl.prover.ezkl.prove import _input_json, witness_step
+from zkfl.prover.ezkl.prove import input_json, witness_step
 from zkfl.simulation import compare
 
 BINDING = binding_chunks(b"\x07" * 32)
@@ -33,7 +33,7 @@ def witness(artifacts: CircuitArtifacts, theta: IntArray, x: IntArray, labels: I
     configure_ezkl_cache()
     with tempfile.TemporaryDirectory(prefix="zkfl-witness-") as tmp:
         data = Path(tmp) / "input.json"
-        data.write_text(json.dumps(_input_json((theta, x, labels, BINDING), artifacts.spec.scale)))
+        data.write_text(json.dumps(input_json((theta, x, labels, BINDING), artifacts.spec.scale)))
         outputs = ezkl.gen_witness(str(data), str(artifacts.compiled), str(Path(tmp) / "witness.json"))["outputs"]
     [check] = felts_to_ints(outputs[artifacts.spec.step_outputs.index("input_check")])
     return np.array(felts_to_ints(outputs[artifacts.spec.update_output]), dtype=np.int64), int(check)

@@ -91,6 +91,10 @@ class LinkConstants:
     @classmethod
     def of(cls, step: CircuitArtifacts, fedavg: CircuitArtifacts) -> LinkConstants:
         width = step.spec.param_count
+        if kzg_point(step, [0] * width) != kzg_point(fedavg, [0] * width):
+            # The point of G' in a FedAvg proof is the next round's model point as step proofs show it.
+            raise ZkflError("the linked step and FedAvg circuits pad their model columns differently: a FedAvg "
+                            "proof's G' point would not be the one the next round's step proofs show")
         count_zero = kzg_point(fedavg, [0])
         return cls(sum_per_update=g1_negate(kzg_point(step, [0] * width)), sum_base=kzg_point(fedavg, [0] * width),
                    count_per_update=g1_sum([kzg_point(fedavg, [1]), g1_negate(count_zero)]), count_base=count_zero)

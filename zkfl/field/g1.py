@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 from py_ecc.optimized_bn128 import FQ, Z1, add, b, is_inf, is_on_curve, multiply, neg, normalize
 
+from zkfl.field import BASE_FIELD_MODULUS
+
 #: An affine point (x, y) over the base field; (0, 0) is the point at infinity.
 G1Point = tuple[int, int]
 INFINITY: G1Point = (0, 0)
@@ -20,6 +22,8 @@ POINT_BYTES = 64  # x then y, 32 bytes each, big-endian: in proof bytes and in c
 def _projective(point: G1Point) -> tuple[FQ, FQ, FQ]:
     if point == INFINITY:
         return Z1
+    if not all(0 <= coordinate < BASE_FIELD_MODULUS for coordinate in point):
+        raise ValueError(f"not a canonical BN254 G1 point (a coordinate is not below the base field modulus): {point}")
     projective = (FQ(point[0]), FQ(point[1]), FQ(1))
     if not is_on_curve(projective, b):
         raise ValueError(f"not a BN254 G1 point: {point}")
