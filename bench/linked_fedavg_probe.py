@@ -72,10 +72,8 @@ def build_step(model: str) -> Any:
 
     default_args = circuit.run_args
 
-    def linked_args(spec: Any) -> Any:
-        args = default_args(spec)
-        args.output_visibility = "polycommit"
-        return args
+    def linked_args(spec: Any, inner_cols: int = 1, outputs: str = "polycommit") -> Any:
+        return default_args(spec, inner_cols, "polycommit")
 
     circuit.run_args = linked_args
     try:
