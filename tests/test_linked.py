@@ -26,8 +26,6 @@ from zkfl.prover.ezkl.linked import (
 )
 from zkfl.prover.fedavg import fedavg
 
-pytestmark = pytest.mark.slow
-
 
 def _step(step, seed: int, model: np.ndarray) -> LinkedProof:  # type: ignore[no-untyped-def]
     rng, quantizer, spec = np.random.default_rng(seed), Quantizer(step.spec.scale), step.spec
@@ -45,6 +43,7 @@ def _violation(fedavg_circuit, tensors: list[list[int]], tmp_path: Path) -> int:
     return felt_to_int(witness["outputs"][0][0])
 
 
+@pytest.mark.slow
 def test_fedavg_of_any_number_of_updates_is_proven_from_their_points(tmp_path) -> None:  # type: ignore[no-untyped-def]
     step = build_linked_step_circuit(default_spec("logreg", 30))
     model = Quantizer(step.spec.scale).to_int(np.random.default_rng(9).uniform(-0.5, 0.5, step.spec.param_count))
@@ -76,3 +75,26 @@ def test_fedavg_of_any_number_of_updates_is_proven_from_their_points(tmp_path) -
     off = [new_global[0] + 1, *new_global[1:]]
     assert _violation(fed, [total, count, off], tmp_path) > 0
     assert g1_sum([round_proof.points[0]]) == round_proof.points[0]  # the points are on the curve
+
+
+def test_bad_inputs_to_the_linked_circuits_are_named() -> None:
+    """Refused before any witness, with what is wrong (no circuit is built or proven here)."""
+    from dataclasses import replace as with_fields
+
+    from zkfl.circuits.linked import linked_fedavg_inputs
+    from zkfl.errors import ProofError
+    from zkfl.prover.ezkl.circuit import CircuitArtifacts
+
+    spec = default_spec("logreg", 30)
+    step = CircuitArtifacts(spec, Path("/nonexistent"), linked=True)
+    model, x, y = np.zeros(spec.param_count, dtype=np.int64), np.zeros((spec.batch, 29)), np.zeros(spec.batch)
+    with pytest.raises(ProofError, match="batch must be 16 x 30 features"):
+        prove_linked_step(step, model, x, y, test_binding(1))
+    with pytest.raises(ProofError, match="not a linked step circuit"):
+        prove_linked_step(with_fields(step, linked=False), model, x, y, test_binding(1))
+    with pytest.raises(ValueError, match="at least one update"):
+        linked_fedavg_inputs([], [0, 0])
+    with pytest.raises(ValueError, match="different lengths"):
+        linked_fedavg_inputs([[1, 2], [3]], [0, 0])
+    with pytest.raises(ValueError, match="not below 2\\^55"):
+        linked_fedavg_inputs([[2**54, 0], [2**54, 0]], [2**54, 0])

@@ -23,7 +23,7 @@ from zkfl.field.g1 import G1Point, g1_negate, g1_scale, g1_sum, points_in
 from zkfl.field.quantize import IntArray, felt_to_uint, felts_to_ints, ints_to_felts
 from zkfl.paths import cache_dir
 from zkfl.prover.ezkl.circuit import LINKED_CIRCUIT_VERSION, CircuitArtifacts, build_once, quiet_stdout
-from zkfl.prover.ezkl.prove import EzklProof, ensure_keys, input_json, prove_input, verify_proof
+from zkfl.prover.ezkl.prove import EzklProof, check_step_inputs, ensure_keys, input_json, prove_input, verify_proof
 
 
 @dataclass
@@ -40,6 +40,7 @@ def prove_linked_step(artifacts: CircuitArtifacts, global_model: IntArray, x: In
     """The linked step's proof: four points, G, b, W, check (``LINKED_STEP_OUTPUTS``)."""
     if not artifacts.linked or artifacts.slots:
         raise ProofError("not a linked step circuit")
+    check_step_inputs(artifacts.spec, global_model, x, y, binding)
     tensors = (global_model, x, y, binding)
     proof, witness, timings = prove_input(artifacts, input_json(tensors, artifacts.spec.scale), "linked step")
     return _linked_proof(proof, witness, len(LINKED_STEP_OUTPUTS), timings["prove"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from zkfl.circuits.spec import ModelSpec
 from zkfl.errors import ProofError
 from zkfl.field.binding import BINDING_CHUNKS
 from zkfl.field.ezkl_api import ezkl
@@ -118,6 +119,19 @@ def prove_input(artifacts: CircuitArtifacts, input_json: dict[str, Any], what: s
     return proof, witness, timings
 
 
+def check_step_inputs(spec: ModelSpec, global_model: IntArray, x: IntArray, y: IntArray, binding: IntArray) -> None:
+    """A step's inputs must have the spec's shapes: a clear error here, not ezkl's later."""
+    if np.asarray(global_model).size != spec.param_count:
+        raise ProofError(f"global model has {np.asarray(global_model).size} values, expected {spec.param_count}")
+    if np.asarray(x).shape != (spec.batch, spec.features) or np.asarray(y).size != spec.batch * spec.label_width:
+        raise ProofError(
+            f"batch must be {spec.batch} x {spec.features} features with {spec.batch} x {spec.label_width} "
+            f"labels, got {np.asarray(x).shape} and {np.asarray(y).size}"
+        )
+    if np.asarray(binding).size != BINDING_CHUNKS:
+        raise ProofError(f"binding must have {BINDING_CHUNKS} chunks, got {np.asarray(binding).size}")
+
+
 def prove_step(
     artifacts: CircuitArtifacts,
     global_model: IntArray,
@@ -128,15 +142,7 @@ def prove_step(
 ) -> StepProof:
     """Witness, check (mock), prove. Inputs are integers at the spec's scale."""
     spec = artifacts.spec
-    if np.asarray(global_model).size != spec.param_count:
-        raise ProofError(f"global model has {np.asarray(global_model).size} values, expected {spec.param_count}")
-    if np.asarray(x).shape != (spec.batch, spec.features) or np.asarray(y).size != spec.batch * spec.label_width:
-        raise ProofError(
-            f"batch must be {spec.batch} x {spec.features} features with {spec.batch} x {spec.label_width} "
-            f"labels, got {np.asarray(x).shape} and {np.asarray(y).size}"
-        )
-    if np.asarray(binding).size != BINDING_CHUNKS:
-        raise ProofError(f"binding must have {BINDING_CHUNKS} chunks, got {np.asarray(binding).size}")
+    check_step_inputs(spec, global_model, x, y, binding)
     proof, witness, timings = prove_input(artifacts, input_json((global_model, x, y, binding), spec.scale),
                                           "step", workdir)
     instances = [felt_to_uint(f) for f in proof["instances"][0]]
