@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from web3.exceptions import ContractLogicError
 
 from tests.conftest import test_binding
 from zkfl.circuits.registry import default_spec
+from zkfl.contracts.federation import deploy
+from zkfl.contracts.solc import compile_sources
 from zkfl.field.ezkl_api import ezkl
 from zkfl.field.g1 import g1_sum
 from zkfl.field.quantize import Quantizer, felt_to_int, ints_to_felts
@@ -43,8 +46,17 @@ def _violation(fedavg_circuit, tensors: list[list[int]], tmp_path: Path) -> int:
     return felt_to_int(witness["outputs"][0][0])
 
 
+def _harness(w3, owner):  # type: ignore[no-untyped-def]
+    """contracts/LinkedPoints.sol behind a test contract, on the session's anvil."""
+    root = Path(__file__).resolve().parents[1]
+    compiled = compile_sources({"LinkedPoints.sol": (root / "contracts" / "LinkedPoints.sol").read_text(),
+                                "LinkedHarness.sol": (root / "tests" / "contracts" / "LinkedHarness.sol").read_text()})
+    address, _ = deploy(w3, owner, compiled["LinkedHarness"])
+    return w3.eth.contract(address=address, abi=compiled["LinkedHarness"].abi)
+
+
 @pytest.mark.slow
-def test_fedavg_of_any_number_of_updates_is_proven_from_their_points(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_fedavg_of_any_number_of_updates_is_proven_from_their_points(tmp_path, w3, accounts) -> None:  # type: ignore[no-untyped-def]
     step = build_linked_step_circuit(default_spec("logreg", 30))
     model = Quantizer(step.spec.scale).to_int(np.random.default_rng(9).uniform(-0.5, 0.5, step.spec.param_count))
     proofs = [_step(step, seed, model) for seed in (1, 2, 3)]
@@ -75,6 +87,16 @@ def test_fedavg_of_any_number_of_updates_is_proven_from_their_points(tmp_path) -
     off = [new_global[0] + 1, *new_global[1:]]
     assert _violation(fed, [total, count, off], tmp_path) > 0
     assert g1_sum([round_proof.points[0]]) == round_proof.points[0]  # the points are on the curve
+    # The chain's library reads the same points from the proof bytes and forms the same sum and count.
+    harness = _harness(w3, accounts[0])
+    assert [tuple(p) for p in harness.functions.points(proofs[0].proof_bytes, 4).call()] == proofs[0].points
+    assert [tuple(p) for p in harness.functions.points(round_proof.proof_bytes, 3).call()] == round_proof.points
+    on_chain = harness.functions.fedavgInputs(
+        (constants.sum_per_update, constants.sum_base, constants.count_per_update, constants.count_base),
+        points).call()
+    assert [tuple(p) for p in on_chain] == round_proof.points[:2]
+    with pytest.raises(ContractLogicError):  # NoSuchPoint: past the proof's end
+        harness.functions.points(round_proof.proof_bytes[:100], 2).call()
 
 
 def test_bad_inputs_to_the_linked_circuits_are_named() -> None:
