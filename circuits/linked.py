@@ -21,7 +21,7 @@ FedAvg for any number of clients (``zkfl.circuits.modules.LinkedFedAvg``):
 Commitments are affine in the column, C(u) = Lin(u) + C(0), so the verifier forms
 C(S) = sum C(u_i) - K C_step(0) + C_fed(0) from the K accepted updates' points and
 C([K]) = C_fed([0]) + K (C_fed([1]) - C_fed([0])) from its own count of them: four points
-fixed by the pair of circuits (``link_constants`` in ``zkfl.prover.ezkl.linked``). The proof
+fixed by the pair of circuits (``LinkConstants`` in ``zkfl.prover.ezkl.linked``). The proof
 is the same size for 2 clients or 2,000. Every update carries the task's samples per update,
 so the n-weighted average is the plain one.
 
@@ -34,11 +34,9 @@ but a modified step prover can put secret values in its W column's padding, and 
 them: no aggregator can match it, and the round cannot close. Likewise an aggregator could pad
 the column of G' so that no honest step matches the next model point. The chain half must let anyone
 challenge such a point by recomputing it from the published values (docs/performance.md).
-
-S's column is exactly as long as an update's: a polycommit column has no gate on the rows
-past its tensor, and a step prover fills those at will. Were a row the FedAvg circuit reads
-one that the step leaves free, a participant could move what it reads (an outside review of
-the probe found this with K placed after S; K now has its own column, formed by the chain).
+That is also why S's column is exactly as long as an update's and [K] has a column of its own:
+were a row the FedAvg circuit reads one that the step leaves free, a participant could move what
+it reads (an outside review of the probe found this with K placed after S).
 """
 
 from __future__ import annotations

@@ -196,11 +196,12 @@ def _fill_step(stage: CircuitArtifacts, linked: bool = False) -> None:
     import torch  # only the party that builds a circuit exports it
 
     spec = stage.spec
-    module, outputs = family(spec.family).step_module(spec), list(spec.step_outputs)
     if linked:
         from zkfl.circuits.modules import STEP_MODULES, LinkedStep
 
         module, outputs = LinkedStep(STEP_MODULES[spec.family](spec)), list(LINKED_STEP_OUTPUTS)
+    else:
+        module, outputs = family(spec.family).step_module(spec), list(spec.step_outputs)
     inputs = example_inputs(spec)
     torch.onnx.export(module, inputs, str(stage.onnx), input_names=["theta", "x", "y", "binding"],
                       output_names=outputs, dynamo=False, opset_version=17)
